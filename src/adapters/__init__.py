@@ -1,0 +1,2 @@
+"""Adapters: the concrete outside world (HTTP, databases, Slack, gRPC). Only
+`adapters.container` chooses among them."""

@@ -1,0 +1,66 @@
+"""Typed application errors; the gRPC adapter maps each to one status code in one place."""
+
+from __future__ import annotations
+
+
+class ApplicationError(Exception):
+    """Base of every error a use case raises on purpose. Messages carry context, never secrets."""
+
+
+class InvalidArgument(ApplicationError):
+    """A request value is out of range. `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class CacheNotFound(ApplicationError):
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"no ticket cache for user {user_id}")
+        self.user_id = user_id
+
+
+class UpstreamUnavailable(ApplicationError):
+    """Bytemark failed after retries (5xx, timeout, reset, 429 past the bound, bad body, other 4xx).
+    `endpoint` names the call, e.g. 'GET /v4.0/passes'."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(f"Bytemark {endpoint}: {reason}")
+        self.endpoint = endpoint
+        self.reason = reason
+
+
+class AccessTokenRejected(ApplicationError):
+    """Bytemark answered 401 to the access token: refresh it once and retry."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(f"Bytemark {endpoint}: access token rejected (401)")
+        self.endpoint = endpoint
+
+
+class RefreshTokenInvalid(ApplicationError):
+    """The account API answered invalid_grant: the user's token is dead (outcome NO_VALID_TOKEN)."""
+
+    def __init__(self, reason: str = "invalid_grant") -> None:
+        super().__init__(f"Bytemark refresh token rejected: {reason}")
+
+
+class StoreUnavailable(ApplicationError):
+    """A database (token store, cache store, logs) could not be reached or failed."""
+
+    def __init__(self, store: str, reason: str) -> None:
+        super().__init__(f"{store} unavailable: {reason}")
+        self.store = store
+        self.reason = reason
+
+
+class WriteConflict(ApplicationError):
+    """A compare-and-set write found another version than the one it read (lost a race)."""
+
+    def __init__(self, user_id: int, expected_version: int | None) -> None:
+        super().__init__(
+            f"ticket cache of user {user_id} changed concurrently (expected version {expected_version})"
+        )
+        self.user_id = user_id
+        self.expected_version = expected_version

@@ -1,0 +1,143 @@
+"""Ports: what the use cases need from the outside world. Adapters implement these Protocols;
+in-memory fakes for unit tests implement the same ones."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.model import CachedPass, FetchedPasses, TicketCache, TicketLogEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Users whose `user_id % count == index` belong to this shard."""
+
+    index: int
+    count: int
+
+    def owns(self, user_id: int) -> bool:
+        return user_id % self.count == self.index
+
+
+@dataclass(frozen=True, slots=True)
+class UserToken:
+    """A user's Bytemark OAuth tokens as stored (decrypted). `access_token` is never empty here."""
+
+    user_id: int
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: datetime | None = None
+
+    def __repr__(self) -> str:  # never print secrets, even in a traceback or debug log
+        return f"UserToken(user_id={self.user_id}, access_token=***, refresh_token=***)"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What the OAuth refresh-token exchange returned."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_in: int | None
+
+    def __repr__(self) -> str:
+        return f"TokenGrant(access_token=***, refresh_token=***, expires_in={self.expires_in})"
+
+
+class TokenStore(Protocol):
+    """Table `bytemark_tokens`."""
+
+    async def get_token(self, user_id: int) -> UserToken | None:
+        """The user's tokens, or None when the user has no row or an empty/NULL token."""
+
+    async def save_tokens(
+        self, user_id: int, access_token: str, refresh_token: str | None, expires_at: datetime | None
+    ) -> None:
+        """Store new tokens for the user (encrypted at rest when a key is configured)."""
+
+    def iter_user_ids_with_token(
+        self, shard: Shard | None = None, batch_size: int = 1000
+    ) -> AsyncIterator[int]:
+        """Distinct user ids having a non-empty token, ascending, fetched in batches (memory flat)."""
+
+    async def count_users_with_token(self, shard: Shard | None = None) -> int: ...
+
+    async def users_with_token(self, user_ids: Sequence[int]) -> set[int]:
+        """The subset of `user_ids` that has a non-empty token."""
+
+
+class CacheStore(Protocol):
+    """Collection/table of cache documents, one per user (unique on user_id)."""
+
+    async def get(self, user_id: int) -> TicketCache | None: ...
+
+    async def save(self, cache: TicketCache, expected_version: int | None) -> TicketCache:
+        """Compare-and-set write. `expected_version` None: the user must have no cache yet;
+        otherwise the stored version must equal it. Writes `cache` with version
+        `(expected_version or 0) + 1` and returns what was stored.
+        Raises WriteConflict when the condition does not hold."""
+
+    async def is_empty(self) -> bool: ...
+
+    async def count(self) -> int: ...
+
+    def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
+        """User ids of all caches, ascending, in batches."""
+
+    async def delete(self, user_id: int) -> bool:
+        """Remove the user's cache; True when one was removed."""
+
+
+class TicketLog(Protocol):
+    async def append(self, entries: Sequence[TicketLogEntry]) -> None: ...
+
+
+class RefreshLog(Protocol):
+    """Table `bytemark_ticket_refresh_log`, read by the loyalty notifier."""
+
+    async def record_free_ticket_reward(self, user_id: int) -> None:
+        """One row: activity_type 2 (free-ticket reward), status 0 (pending)."""
+
+
+class PassesSource(Protocol):
+    """Bytemark's customer API."""
+
+    async def fetch_passes(self, access_token: str) -> FetchedPasses:
+        """Both lists (v1 all pages, v4 EXPIRED all pages), fetched concurrently.
+        Raises AccessTokenRejected on 401, UpstreamUnavailable on anything else that fails."""
+
+
+class TokenRefresher(Protocol):
+    """Bytemark's account API (OAuth 2.0 refresh-token grant)."""
+
+    async def refresh(self, refresh_token: str) -> TokenGrant:
+        """Raises RefreshTokenInvalid on invalid_grant, UpstreamUnavailable otherwise."""
+
+
+class Notifier(Protocol):
+    """Slack (or nothing). Implementations never raise: a notice is best effort."""
+
+    async def free_tickets_found(self, user_id: int, passes: Iterable[CachedPass]) -> None: ...
+
+    async def bulk_run_finished(self, summary: BulkSummary) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> int:
+        """Epoch seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSummary:
+    """One bulk run's totals, for the single per-run notice."""
+
+    job: str  # "bootstrap" | "refresh_stale"
+    total: int
+    done: int
+    failed: int
+    failures_by_reason: dict[str, int]
+    sample_failed_user_ids: tuple[int, ...]
+    cancelled: bool = False
