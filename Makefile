@@ -1,0 +1,63 @@
+# Two commands for a newcomer: `make run` (the embedded demo) and `make test` (everything CI runs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := node_modules/.installed-stamp
+
+.PHONY: run test install generate check-generated lint typecheck imports buf-lint buf-breaking pytest bench lock clean
+
+install: $(STAMP) $(NODE_STAMP)
+
+# The virtualenv is rebuilt from the lock whenever the lock or the project metadata change.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+# buf (protobuf lint / breaking-change checks) comes from the npm registry, pinned in package-lock.json.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
+generate: $(STAMP)
+	$(BIN)/python tools/generate_protos.py
+
+check-generated: $(STAMP)
+	$(BIN)/python tools/generate_protos.py --check
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench tools
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+buf-lint: $(NODE_STAMP)
+	npx --no-install buf lint
+
+buf-breaking: $(NODE_STAMP)
+	bash tools/buf_breaking.sh
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: install check-generated lint typecheck imports buf-lint buf-breaking pytest
+
+run: install
+	$(BIN)/bytemark-ticket-cache demo
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+# Re-pin after editing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python $(BIN)/python -o requirements.lock
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,107 @@
+"""Bulk runs (bootstrap, refresh stale): bounded concurrency over a stream of user ids, one
+user's failure never stops the others, progress yielded as results complete, memory flat."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+
+from application.errors import ApplicationError
+from application.ports import BulkSummary, Notifier
+from application.results import BulkProgress, RefreshResult
+
+log = logging.getLogger(__name__)
+
+_SAMPLE_FAILED = 20
+_STOP = object()
+
+
+class InternalError(ApplicationError):
+    """An unexpected failure for one user in a bulk run (details are in the server log)."""
+
+
+async def run_bulk(
+    job: str,
+    user_ids: AsyncIterator[int],
+    total: int,
+    concurrency: int,
+    refresh_one: Callable[[int], Awaitable[RefreshResult]],
+    notifier: Notifier,
+) -> AsyncGenerator[BulkProgress, None]:
+    """Yield one BulkProgress per user. Closing the generator (client cancel) stops new work:
+    the feeder and the workers are cancelled before it returns."""
+    pending: asyncio.Queue[object] = asyncio.Queue(maxsize=concurrency)
+    finished: asyncio.Queue[tuple[int, RefreshResult | None, ApplicationError | None]] = asyncio.Queue(
+        maxsize=concurrency
+    )
+
+    async def feed() -> None:
+        try:
+            async for user_id in user_ids:
+                await pending.put(user_id)
+        finally:
+            close_ids = getattr(user_ids, "aclose", None)  # release the store cursor promptly
+            if close_ids is not None:
+                await close_ids()
+            for _ in range(concurrency):
+                await pending.put(_STOP)
+
+    async def work() -> None:
+        while (item := await pending.get()) is not _STOP:
+            assert isinstance(item, int)
+            try:
+                await finished.put((item, await refresh_one(item), None))
+            except ApplicationError as error:
+                await finished.put((item, None, error))
+            except Exception as unexpected:  # isolate one user's bug from the others
+                log.exception("bulk refresh failed unexpectedly", extra={"user_id": item, "job": job})
+                await finished.put((item, None, InternalError(type(unexpected).__name__)))
+
+    async def close_when_workers_end(workers: list[asyncio.Task[None]]) -> None:
+        await asyncio.gather(*workers, return_exceptions=True)
+        await finished.put((0, None, None))  # sentinel: user id 0 is never valid
+
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(feed())]
+    workers = [asyncio.create_task(work()) for _ in range(concurrency)]
+    tasks += workers
+    tasks.append(asyncio.create_task(close_when_workers_end(workers)))
+
+    done = failed = 0
+    reasons: Counter[str] = Counter()
+    sample: list[int] = []
+    completed = False
+    try:
+        while True:
+            user_id, result, error = await finished.get()
+            if user_id == 0:
+                break
+            done += 1
+            if error is not None:
+                failed += 1
+                reasons[type(error).__name__] += 1
+                if len(sample) < _SAMPLE_FAILED:
+                    sample.append(user_id)
+            yield BulkProgress(user_id, result, error, done, max(total, done), failed)
+        await tasks[0]  # surface a failure of the id stream itself (e.g. store unavailable)
+        completed = True
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if failed or not completed:
+            summary = BulkSummary(
+                job=job,
+                total=max(total, done),
+                done=done,
+                failed=failed,
+                failures_by_reason=dict(reasons),
+                sample_failed_user_ids=tuple(sample),
+                cancelled=not completed,
+            )
+            # A cancelled stream must still report once; shield so the notice is not cut off.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.shield(notifier.bulk_run_finished(summary))

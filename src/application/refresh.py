@@ -1,0 +1,190 @@
+"""Per-user refresh use cases: build, update, check, timeout check."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from application.errors import (
+    AccessTokenRejected,
+    CacheNotFound,
+    RefreshTokenInvalid,
+    UpstreamUnavailable,
+    WriteConflict,
+)
+from application.ports import (
+    CacheStore,
+    Clock,
+    Notifier,
+    PassesSource,
+    RefreshLog,
+    TicketLog,
+    TokenRefresher,
+    TokenStore,
+    UserToken,
+)
+from application.results import RefreshResult
+from application.single_flight import SingleFlight
+from domain.cache_diff import CacheUpdate, build_cache, update_cache
+from domain.free_tickets import FreeTicketPolicy
+from domain.model import FetchedPasses, Outcome, RefreshCounts
+from domain.timeout import is_stale
+
+log = logging.getLogger(__name__)
+
+# One retry after a lost compare-and-set: re-read, re-diff the same fetched lists, write again.
+_CAS_ATTEMPTS = 2
+
+
+class _NoValidToken(Exception):
+    """Internal signal: the user has no usable Bytemark token (outcome NO_VALID_TOKEN)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshDependencies:
+    tokens: TokenStore
+    caches: CacheStore
+    ticket_log: TicketLog
+    refresh_log: RefreshLog
+    passes_source: PassesSource
+    token_refresher: TokenRefresher
+    notifier: Notifier
+    clock: Clock
+
+
+class UserRefresher:
+    """Refreshes one user's cache. Concurrent refreshes of one user in this process share one
+    execution; across processes the compare-and-set on `version` keeps the cache consistent."""
+
+    def __init__(
+        self, deps: RefreshDependencies, free_tickets: FreeTicketPolicy, cache_timeout_seconds: int
+    ) -> None:
+        self._d = deps
+        self._free_tickets = free_tickets
+        self.cache_timeout_seconds = cache_timeout_seconds
+        self._flights: SingleFlight[RefreshResult] = SingleFlight()
+
+    # -- use cases ---------------------------------------------------------------------------
+
+    async def build(self, user_id: int) -> RefreshResult:
+        return await self._flights.run(user_id, lambda: self._build(user_id))
+
+    async def update(self, user_id: int) -> RefreshResult:
+        if not self._flights.in_flight(user_id) and await self._d.caches.get(user_id) is None:
+            raise CacheNotFound(user_id)
+        return await self._flights.run(user_id, lambda: self._update(user_id))
+
+    async def check(self, user_id: int) -> RefreshResult:
+        return await self._flights.run(user_id, lambda: self._check(user_id))
+
+    async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult:
+        max_age = max_age_seconds or self.cache_timeout_seconds
+        cache = await self._d.caches.get(user_id)
+        if cache is not None and not is_stale(cache.timestamp, self._d.clock.now(), max_age):
+            return RefreshResult(
+                user_id=user_id,
+                outcome=Outcome.FRESH,
+                counts=RefreshCounts(passes=len(cache.passes), passes4=len(cache.passes4)),
+                refreshed_at=cache.timestamp,
+                cache=cache,
+            )
+        return await self.check(user_id)
+
+    # -- one execution -----------------------------------------------------------------------
+
+    async def _check(self, user_id: int) -> RefreshResult:
+        if await self._d.caches.get(user_id) is None:
+            return await self._build(user_id)
+        return await self._update(user_id)
+
+    async def _build(self, user_id: int) -> RefreshResult:
+        try:
+            fetched = await self._fetch(user_id)
+        except _NoValidToken:
+            return self._no_valid_token(user_id)
+        for attempt in range(_CAS_ATTEMPTS):
+            current = await self._d.caches.get(user_id)
+            expected = current.version if current is not None else None
+            cache = build_cache(user_id, fetched, self._d.clock.now())
+            try:
+                stored = await self._d.caches.save(cache, expected)
+            except WriteConflict:
+                if attempt + 1 == _CAS_ATTEMPTS:
+                    raise
+                log.info("cache write race lost, retrying", extra={"user_id": user_id})
+                continue
+            counts = RefreshCounts(passes=len(stored.passes), passes4=len(stored.passes4))
+            return RefreshResult(user_id, Outcome.BUILT, counts, stored.timestamp, stored)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _update(self, user_id: int) -> RefreshResult:
+        try:
+            fetched = await self._fetch(user_id)
+        except _NoValidToken:
+            return self._no_valid_token(user_id)
+        for attempt in range(_CAS_ATTEMPTS):
+            current = await self._d.caches.get(user_id)
+            if current is None:
+                raise CacheNotFound(user_id)  # purged while we fetched
+            update = update_cache(current, fetched, self._d.clock.now(), self._free_tickets)
+            try:
+                stored = await self._d.caches.save(update.cache, current.version)
+            except WriteConflict:
+                if attempt + 1 == _CAS_ATTEMPTS:
+                    raise
+                log.info("cache write race lost, retrying", extra={"user_id": user_id})
+                continue
+            await self._record(update)
+            return RefreshResult(user_id, update.outcome, update.counts, stored.timestamp, stored)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _record(self, update: CacheUpdate) -> None:
+        """After the cache is stored: the audit log, the loyalty row and the Slack notice."""
+        user_id = update.cache.user_id
+        if update.log_entries:
+            await self._d.ticket_log.append(update.log_entries)
+        if update.new_free_passes:
+            await self._d.refresh_log.record_free_ticket_reward(user_id)
+            await self._d.notifier.free_tickets_found(user_id, update.new_free_passes)
+
+    def _no_valid_token(self, user_id: int) -> RefreshResult:
+        return RefreshResult(user_id, Outcome.NO_VALID_TOKEN, RefreshCounts(), 0, None)
+
+    # -- Bytemark ----------------------------------------------------------------------------
+
+    async def _fetch(self, user_id: int) -> FetchedPasses:
+        """Both lists with the stored token; on 401 one refresh-token exchange, then one retry."""
+        token = await self._d.tokens.get_token(user_id)
+        if token is None:
+            raise _NoValidToken
+        try:
+            return await self._d.passes_source.fetch_passes(token.access_token)
+        except AccessTokenRejected as rejected:
+            fresh = await self._refresh_token(token)
+            try:
+                return await self._d.passes_source.fetch_passes(fresh)
+            except AccessTokenRejected:
+                raise UpstreamUnavailable(
+                    rejected.endpoint, "access token rejected again right after a refresh"
+                ) from None
+
+    async def _refresh_token(self, token: UserToken) -> str:
+        if not token.refresh_token:
+            raise _NoValidToken
+        try:
+            grant = await self._d.token_refresher.refresh(token.refresh_token)
+        except RefreshTokenInvalid:
+            log.info("refresh token rejected by Bytemark", extra={"user_id": token.user_id})
+            raise _NoValidToken from None
+        expires_at = None
+        if grant.expires_in:
+            now = datetime.fromtimestamp(self._d.clock.now(), tz=UTC)
+            expires_at = (now + timedelta(seconds=grant.expires_in)).replace(tzinfo=None)
+        await self._d.tokens.save_tokens(
+            token.user_id,
+            grant.access_token,
+            grant.refresh_token or token.refresh_token,
+            expires_at,
+        )
+        return grant.access_token

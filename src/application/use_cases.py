@@ -1,0 +1,123 @@
+"""The service's use cases behind one facade, so a transport depends on a single object."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+
+from application.bulk import run_bulk
+from application.errors import CacheNotFound
+from application.refresh import RefreshDependencies, UserRefresher
+from application.results import BulkProgress, PurgeResult, RefreshResult
+from application.validation import (
+    validate_concurrency,
+    validate_max_age,
+    validate_shard,
+    validate_user_id,
+    validate_user_ids,
+)
+from domain.free_tickets import FreeTicketPolicy
+from domain.model import TicketCache
+
+_PURGE_BATCH = 500
+
+
+class TicketCacheUseCases:
+    def __init__(
+        self,
+        deps: RefreshDependencies,
+        *,
+        free_tickets: FreeTicketPolicy,
+        cache_timeout_seconds: int,
+        bulk_concurrency: int,
+    ) -> None:
+        self._d = deps
+        self._refresher = UserRefresher(deps, free_tickets, cache_timeout_seconds)
+        self._bulk_concurrency = bulk_concurrency
+
+    async def get_cache(self, user_id: int) -> TicketCache:
+        validate_user_id(user_id)
+        cache = await self._d.caches.get(user_id)
+        if cache is None:
+            raise CacheNotFound(user_id)
+        return cache
+
+    async def build(self, user_id: int) -> RefreshResult:
+        return await self._refresher.build(validate_user_id(user_id))
+
+    async def check(self, user_id: int) -> RefreshResult:
+        return await self._refresher.check(validate_user_id(user_id))
+
+    async def update(self, user_id: int) -> RefreshResult:
+        return await self._refresher.update(validate_user_id(user_id))
+
+    async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult:
+        validate_user_id(user_id)
+        return await self._refresher.check_timeout(user_id, validate_max_age(max_age_seconds))
+
+    async def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]:
+        """Build for every user with a token, but only when no cache exists at all."""
+        workers = validate_concurrency(concurrency) or self._bulk_concurrency
+        if not await self._d.caches.is_empty():
+            yield BulkProgress(None, None, None, 0, 0, 0, skipped_not_empty=True)
+            return
+        total = await self._d.tokens.count_users_with_token()
+        ids = self._d.tokens.iter_user_ids_with_token()
+        bulk = run_bulk("bootstrap", ids, total, workers, self._refresher.build, self._d.notifier)
+        async with aclosing(bulk):  # closing this stream must close the run (stops new work)
+            async for progress in bulk:
+                yield progress
+
+    async def refresh_stale(
+        self,
+        max_age_seconds: int | None,
+        concurrency: int | None,
+        shard_index: int,
+        shard_count: int,
+        user_ids: Sequence[int],
+    ) -> AsyncIterator[BulkProgress]:
+        """The hourly job: a timeout check for every user with a token (or the listed ones)."""
+        max_age = validate_max_age(max_age_seconds)
+        workers = validate_concurrency(concurrency) or self._bulk_concurrency
+        shard = validate_shard(shard_index, shard_count)
+        explicit = validate_user_ids(user_ids)
+        if explicit:
+            chosen = [u for u in explicit if shard is None or shard.owns(u)]
+            ids: AsyncIterator[int] = _iterate(chosen)
+            total = len(chosen)
+        else:
+            ids = self._d.tokens.iter_user_ids_with_token(shard)
+            total = await self._d.tokens.count_users_with_token(shard)
+
+        async def refresh_one(user_id: int) -> RefreshResult:
+            return await self._refresher.check_timeout(user_id, max_age)
+
+        bulk = run_bulk("refresh_stale", ids, total, workers, refresh_one, self._d.notifier)
+        async with aclosing(bulk):
+            async for progress in bulk:
+                yield progress
+
+    async def purge_orphans(self, dry_run: bool) -> PurgeResult:
+        """Caches whose user no longer has a token: listed, and removed unless a dry run."""
+        orphans: list[int] = []
+        batch: list[int] = []
+        async for user_id in self._d.caches.iter_user_ids(batch_size=_PURGE_BATCH):
+            batch.append(user_id)
+            if len(batch) == _PURGE_BATCH:
+                orphans += await self._orphans_in(batch)
+                batch = []
+        if batch:
+            orphans += await self._orphans_in(batch)
+        if not dry_run:
+            for user_id in orphans:
+                await self._d.caches.delete(user_id)
+        return PurgeResult(user_ids=tuple(orphans), dry_run=dry_run)
+
+    async def _orphans_in(self, user_ids: list[int]) -> list[int]:
+        with_token = await self._d.tokens.users_with_token(user_ids)
+        return [u for u in user_ids if u not in with_token]
+
+
+async def _iterate(values: Sequence[int]) -> AsyncIterator[int]:
+    for value in values:
+        yield value

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from application.refresh import RefreshDependencies
+from application.use_cases import TicketCacheUseCases
+from domain.free_tickets import FreeTicketPolicy
+from tests.unit.fakes import (
+    FakeBytemark,
+    FakeCacheStore,
+    FakeClock,
+    FakeNotifier,
+    FakeRefreshLog,
+    FakeTicketLog,
+    FakeTokenStore,
+)
+
+
+@dataclass
+class World:
+    tokens: FakeTokenStore
+    caches: FakeCacheStore
+    ticket_log: FakeTicketLog
+    refresh_log: FakeRefreshLog
+    bytemark: FakeBytemark
+    notifier: FakeNotifier
+    clock: FakeClock
+    use_cases: TicketCacheUseCases
+
+
+@pytest.fixture
+def world() -> World:
+    tokens, caches = FakeTokenStore(), FakeCacheStore()
+    ticket_log, refresh_log = FakeTicketLog(), FakeRefreshLog()
+    bytemark, notifier, clock = FakeBytemark(), FakeNotifier(), FakeClock()
+    deps = RefreshDependencies(
+        tokens=tokens,
+        caches=caches,
+        ticket_log=ticket_log,
+        refresh_log=refresh_log,
+        passes_source=bytemark,
+        token_refresher=bytemark,
+        notifier=notifier,
+        clock=clock,
+    )
+    use_cases = TicketCacheUseCases(
+        deps, free_tickets=FreeTicketPolicy(), cache_timeout_seconds=3600, bulk_concurrency=4
+    )
+    return World(tokens, caches, ticket_log, refresh_log, bytemark, notifier, clock, use_cases)

@@ -1,0 +1,161 @@
+"""In-memory implementations of the application ports, for use-case unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from application.errors import (
+    AccessTokenRejected,
+    RefreshTokenInvalid,
+    StoreUnavailable,
+    UpstreamUnavailable,
+    WriteConflict,
+)
+from application.ports import BulkSummary, Shard, TokenGrant, UserToken
+from domain.model import CachedPass, FetchedPasses, Payload, TicketCache, TicketLogEntry
+
+
+class FakeClock:
+    def __init__(self, now: int = 1_700_000_000) -> None:
+        self.current = now
+
+    def now(self) -> int:
+        return self.current
+
+    def advance(self, seconds: int) -> None:
+        self.current += seconds
+
+
+class FakeTokenStore:
+    def __init__(self) -> None:
+        self.tokens: dict[int, UserToken] = {}
+        self.saves: list[tuple[int, str, str | None, datetime | None]] = []
+
+    def put(self, user_id: int, access: str, refresh: str | None = "refresh") -> None:
+        self.tokens[user_id] = UserToken(user_id, access, refresh)
+
+    async def get_token(self, user_id: int) -> UserToken | None:
+        return self.tokens.get(user_id)
+
+    async def save_tokens(
+        self, user_id: int, access_token: str, refresh_token: str | None, expires_at: datetime | None
+    ) -> None:
+        self.saves.append((user_id, access_token, refresh_token, expires_at))
+        self.tokens[user_id] = UserToken(user_id, access_token, refresh_token, expires_at)
+
+    async def iter_user_ids_with_token(
+        self, shard: Shard | None = None, batch_size: int = 1000
+    ) -> AsyncIterator[int]:
+        for user_id in sorted(self.tokens):
+            if shard is None or shard.owns(user_id):
+                yield user_id
+
+    async def count_users_with_token(self, shard: Shard | None = None) -> int:
+        return sum(1 for u in self.tokens if shard is None or shard.owns(u))
+
+    async def users_with_token(self, user_ids: Sequence[int]) -> set[int]:
+        return {u for u in user_ids if u in self.tokens}
+
+
+class FakeCacheStore:
+    def __init__(self) -> None:
+        self.caches: dict[int, TicketCache] = {}
+        self.saves = 0
+        self.conflicts_to_inject = 0
+        self.unavailable = False
+
+    async def get(self, user_id: int) -> TicketCache | None:
+        if self.unavailable:
+            raise StoreUnavailable("FakeCacheStore", "down")
+        return self.caches.get(user_id)
+
+    async def save(self, cache: TicketCache, expected_version: int | None) -> TicketCache:
+        current = self.caches.get(cache.user_id)
+        if self.conflicts_to_inject:
+            self.conflicts_to_inject -= 1
+            raise WriteConflict(cache.user_id, expected_version)
+        if (current is None) != (expected_version is None) or (
+            current is not None and current.version != expected_version
+        ):
+            raise WriteConflict(cache.user_id, expected_version)
+        stored = replace(cache, version=(expected_version or 0) + 1)
+        self.caches[cache.user_id] = stored
+        self.saves += 1
+        return stored
+
+    async def is_empty(self) -> bool:
+        return not self.caches
+
+    async def count(self) -> int:
+        return len(self.caches)
+
+    async def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
+        for user_id in sorted(self.caches):
+            yield user_id
+
+    async def delete(self, user_id: int) -> bool:
+        return self.caches.pop(user_id, None) is not None
+
+
+class FakeTicketLog:
+    def __init__(self) -> None:
+        self.entries: list[TicketLogEntry] = []
+
+    async def append(self, entries: Sequence[TicketLogEntry]) -> None:
+        self.entries.extend(entries)
+
+
+class FakeRefreshLog:
+    def __init__(self) -> None:
+        self.free_ticket_rewards: list[int] = []
+
+    async def record_free_ticket_reward(self, user_id: int) -> None:
+        self.free_ticket_rewards.append(user_id)
+
+
+@dataclass
+class FakeBytemark:
+    """Plays both the customer API (passes by access token) and the account API."""
+
+    passes_by_token: dict[str, FetchedPasses] = field(default_factory=dict)
+    rejected_tokens: set[str] = field(default_factory=set)
+    refresh_grants: dict[str, TokenGrant] = field(default_factory=dict)
+    failing_users: dict[str, str] = field(default_factory=dict)
+    fetches: list[str] = field(default_factory=list)
+    refreshes: list[str] = field(default_factory=list)
+    delay: float = 0.0
+
+    def give(self, token: str, v1: list[Payload], v4: list[Payload] | None = None) -> None:
+        self.passes_by_token[token] = FetchedPasses(v1=list(v1), v4_expired=list(v4 or []))
+
+    async def fetch_passes(self, access_token: str) -> FetchedPasses:
+        self.fetches.append(access_token)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if access_token in self.failing_users:
+            raise UpstreamUnavailable("GET /passes", self.failing_users[access_token])
+        if access_token in self.rejected_tokens:
+            raise AccessTokenRejected("GET /passes")
+        return self.passes_by_token.get(access_token, FetchedPasses())
+
+    async def refresh(self, refresh_token: str) -> TokenGrant:
+        self.refreshes.append(refresh_token)
+        grant = self.refresh_grants.get(refresh_token)
+        if grant is None:
+            raise RefreshTokenInvalid()
+        return grant
+
+
+class FakeNotifier:
+    def __init__(self) -> None:
+        self.free_notices: list[tuple[int, list[str]]] = []
+        self.summaries: list[BulkSummary] = []
+
+    async def free_tickets_found(self, user_id: int, passes: Iterable[CachedPass]) -> None:
+        self.free_notices.append((user_id, [p.pass_uuid for p in passes]))
+
+    async def bulk_run_finished(self, summary: BulkSummary) -> None:
+        self.summaries.append(summary)
