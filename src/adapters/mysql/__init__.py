@@ -1,0 +1,1 @@
+"""Production stores on MySQL/MariaDB through asyncmy."""

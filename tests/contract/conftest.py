@@ -1,0 +1,164 @@
+"""Shared fixtures for the token-store and refresh-log contract suites.
+
+Each suite runs once per engine: the embedded SQLite file and the real MariaDB server. The MariaDB
+run FAILS (never skips) when the server is unreachable: a silently skipped production adapter is
+how regressions ship. Tests seed and inspect rows with plain SQL through `RawSql`, written with `?`
+placeholders for both engines, the way an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncmy
+import pytest
+
+from adapters.crypto import TokenCipher
+from adapters.mysql.database import MysqlDatabase
+from adapters.mysql.refresh_log import MysqlRefreshLog
+from adapters.mysql.token_store import MysqlTokenStore
+from adapters.mysql.url import MysqlTarget, parse_mysql_url
+from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.refresh_log import SqliteRefreshLog
+from adapters.sqlite.token_store import SqliteTokenStore
+
+MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+TEST_KEY = bytes(range(32))
+OTHER_KEY = bytes(range(100, 132))
+TABLES = ("bytemark_tokens", "bytemark_ticket_refresh_log")
+
+ENGINES = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)]
+
+
+class RawSql(Protocol):
+    """Plain SQL beside the adapter under test, with `?` placeholders on every engine."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+class SqliteRawSql:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self._db.execute(sql, params)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self._db.fetchall(sql, params)]
+
+
+class MysqlRawSql:
+    """Its own connection, outside the pool under test, with sql_mode relaxed so that legacy
+    data such as zero dates can be seeded the way old MySQL servers accepted it."""
+
+    def __init__(self, conn: asyncmy.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        async with self.conn.cursor() as cur:
+            await cur.execute(_pyformat(sql), tuple(params) or None)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self.conn.cursor() as cur:
+            await cur.execute(_pyformat(sql), tuple(params) or None)
+            return [tuple(row) for row in await cur.fetchall()]
+
+
+def _pyformat(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+@dataclass
+class StoreEngine:
+    """One database, opened and emptied for one test, plus factories for the adapters on it."""
+
+    name: str
+    raw: RawSql
+    sqlite_db: SqliteDatabase | None = None
+    mysql_db: MysqlDatabase | None = None
+
+    def token_store(self, cipher: TokenCipher) -> SqliteTokenStore | MysqlTokenStore:
+        if self.sqlite_db is not None:
+            return SqliteTokenStore(self.sqlite_db, cipher)
+        assert self.mysql_db is not None
+        return MysqlTokenStore(self.mysql_db, cipher)
+
+    def refresh_log(self) -> SqliteRefreshLog | MysqlRefreshLog:
+        if self.sqlite_db is not None:
+            return SqliteRefreshLog(self.sqlite_db)
+        assert self.mysql_db is not None
+        return MysqlRefreshLog(self.mysql_db)
+
+
+def mysql_target() -> MysqlTarget:
+    return parse_mysql_url(MYSQL_URL)
+
+
+async def open_raw_mysql(target: MysqlTarget) -> asyncmy.Connection:
+    """A direct connection; a test FAILS with a clear message when MariaDB is not reachable."""
+    try:
+        conn = await asyncmy.connect(
+            host=target.host,
+            port=target.port,
+            user=target.user,
+            password=target.password,
+            database=target.database,
+            autocommit=True,
+            connect_timeout=5,
+            init_command="SET SESSION sql_mode = ''",
+        )
+    except Exception as exc:  # any failure here is the environment, say so plainly
+        pytest.fail(f"MariaDB at {target.describe()} is not reachable (set TEST_MYSQL_URL): {exc}")
+    return conn
+
+
+@pytest.fixture(params=ENGINES)
+async def store_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreEngine]:
+    if request.param == "sqlite":
+        sqlite_db = SqliteDatabase(str(tmp_path / "store.sqlite3"))
+        await sqlite_db.connect()
+        try:
+            yield StoreEngine("sqlite", SqliteRawSql(sqlite_db), sqlite_db=sqlite_db)
+        finally:
+            await sqlite_db.close()
+        return
+
+    target = mysql_target()
+    conn = await open_raw_mysql(target)
+    raw = MysqlRawSql(conn)
+    for table in TABLES:  # each test starts from no tables at all, so create_schema is exercised too
+        await raw.execute(f"DROP TABLE IF EXISTS {table}")
+    mysql_db = MysqlDatabase(MYSQL_URL, max_size=4)
+    try:
+        await mysql_db.connect()
+        yield StoreEngine("mariadb", raw, mysql_db=mysql_db)
+    finally:
+        await mysql_db.close()
+        await conn.ensure_closed()
+
+
+@pytest.fixture
+def token_cipher() -> TokenCipher:
+    return TokenCipher(TEST_KEY)
+
+
+@pytest.fixture
+async def token_store(
+    store_engine: StoreEngine, token_cipher: TokenCipher
+) -> SqliteTokenStore | MysqlTokenStore:
+    store = store_engine.token_store(token_cipher)
+    await store.create_schema()
+    return store
+
+
+@pytest.fixture
+async def refresh_log(store_engine: StoreEngine) -> SqliteRefreshLog | MysqlRefreshLog:
+    log = store_engine.refresh_log()
+    await log.create_schema()
+    return log
