@@ -1,0 +1,114 @@
+"""Slack notices: free tickets found, and one summary per bulk run. Best effort, never raises."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from application.ports import BulkSummary
+from domain.model import CachedPass
+
+logger = logging.getLogger(__name__)
+
+#: How many failed user ids a summary shows; the rest are in the logs and metrics.
+MAX_SAMPLE_USER_IDS = 10
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn treats &, < and > as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _product_name(cached: CachedPass) -> str | None:
+    product = cached.payload.get("product")
+    name = product.get("name") if isinstance(product, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def free_tickets_text(project: str, stage: str, user_id: int, passes: Iterable[CachedPass]) -> str:
+    lines = [f"[{escape(project)}/{escape(stage)}] Free ticket(s) found for user {user_id}:"]
+    for cached in passes:
+        name = _product_name(cached)
+        suffix = f" ({escape(name)})" if name else ""
+        lines.append(f"• `{escape(cached.pass_uuid)}`{suffix}")
+    return "\n".join(lines)
+
+
+def bulk_summary_text(project: str, stage: str, summary: BulkSummary) -> str:
+    verb = "was cancelled" if summary.cancelled else "finished"
+    headline = (
+        f"[{escape(project)}/{escape(stage)}] Bulk run `{escape(summary.job)}` {verb}: "
+        f"{summary.done}/{summary.total} done, {summary.failed} failed"
+    )
+    lines = [headline]
+    if summary.failures_by_reason:
+        by_count = sorted(summary.failures_by_reason.items(), key=lambda item: (-item[1], item[0]))
+        reasons = ", ".join(f"{escape(reason)}: {count}" for reason, count in by_count)
+        lines.append(f"Failures by reason: {reasons}")
+    if summary.sample_failed_user_ids:
+        sample = summary.sample_failed_user_ids[:MAX_SAMPLE_USER_IDS]
+        more = len(summary.sample_failed_user_ids) - len(sample)
+        shown = ", ".join(str(user_id) for user_id in sample) + (f" (+{more} more)" if more else "")
+        lines.append(f"Sample failed users: {shown}")
+    return "\n".join(lines)
+
+
+class SlackNotifier:
+    """Implements Notifier with `chat.postMessage` on one channel."""
+
+    def __init__(self, client: AsyncWebClient, channel_id: str, project: str, stage: str) -> None:
+        self._client = client
+        self._channel_id = channel_id
+        self._project = project
+        self._stage = stage
+
+    def __repr__(self) -> str:  # the client holds the bot token; keep it out of reprs
+        return f"SlackNotifier(channel_id={self._channel_id!r}, project={self._project!r})"
+
+    async def free_tickets_found(self, user_id: int, passes: Iterable[CachedPass]) -> None:
+        text = free_tickets_text(self._project, self._stage, user_id, passes)
+        await self._post("free_tickets_found", text)
+
+    async def bulk_run_finished(self, summary: BulkSummary) -> None:
+        await self._post("bulk_run_finished", bulk_summary_text(self._project, self._stage, summary))
+
+    async def _post(self, notice: str, text: str) -> None:
+        try:
+            await self._client.chat_postMessage(channel=self._channel_id, text=text)
+        except SlackApiError as error:
+            # Only the API's error code: the response object also carries the request headers.
+            logger.warning(
+                "Slack notice %s not posted: API error %s (HTTP %s)",
+                notice,
+                _api_error_code(error),
+                getattr(error.response, "status_code", None),
+            )
+        except Exception as error:  # noqa: BLE001 - best effort: a notice never fails the caller
+            logger.warning("Slack notice %s not posted: %s", notice, type(error).__name__)
+        else:
+            logger.debug("Slack notice %s posted", notice)
+
+
+def _api_error_code(error: SlackApiError) -> str:
+    try:
+        code = error.response.get("error")
+    except (
+        ValueError,
+        AttributeError,
+        TypeError,
+    ):  # a non-JSON body has no error field
+        return "unknown"
+    return code if isinstance(code, str) else "unknown"
+
+
+class NullNotifier:
+    """Notifier used when Slack is not configured."""
+
+    async def free_tickets_found(self, user_id: int, passes: Iterable[CachedPass]) -> None:
+        return None
+
+    async def bulk_run_finished(self, summary: BulkSummary) -> None:
+        return None

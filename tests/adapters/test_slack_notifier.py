@@ -1,0 +1,220 @@
+"""SlackNotifier over real HTTP against a local stand-in for Slack's Web API."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import NullNotifier, SlackNotifier
+from application.ports import BulkSummary
+from domain.model import CachedPass
+
+BOT_TOKEN = "xoxb-test"
+CHANNEL = "C0123TEST"
+
+
+@dataclass
+class ReceivedPost:
+    authorization: str | None
+    fields: dict[str, Any]
+
+
+@dataclass
+class FakeSlack:
+    """Answers `POST /api/chat.postMessage` with `status` and `answer`, recording each post."""
+
+    port: int = 0
+    status: int = 200
+    answer: dict[str, Any] = field(default_factory=lambda: {"ok": True, "ts": "1.2"})
+    posts: list[ReceivedPost] = field(default_factory=list)
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        if request.content_type == "application/json":
+            fields = await request.json()
+        else:
+            fields = dict(await request.post())
+        self.posts.append(ReceivedPost(request.headers.get("Authorization"), fields))
+        if self.status != 200:
+            return web.Response(status=self.status, text="upstream exploded")
+        return web.json_response(self.answer)
+
+    @property
+    def texts(self) -> list[str]:
+        return [str(post.fields["text"]) for post in self.posts]
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack()
+    app = web.Application()
+    app.router.add_post("/api/chat.postMessage", fake.post_message)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    fake.port = runner.addresses[0][1]
+    try:
+        yield fake
+    finally:
+        await runner.cleanup()
+
+
+def notifier_for(port: int, *, retry_on_connection_errors: bool = True) -> SlackNotifier:
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=f"http://127.0.0.1:{port}/api/", timeout=5)
+    if not retry_on_connection_errors:  # slack_sdk's default handler retries after ~1 s
+        client.retry_handlers = []
+    return SlackNotifier(client, CHANNEL, project="ticket-cache", stage="staging")
+
+
+def cached(uuid: str, product_name: str | None = None) -> CachedPass:
+    payload: dict[str, Any] = {"uuid": uuid, "product_uuid": "2417edb7"}
+    if product_name is not None:
+        payload["product"] = {"name": product_name}
+    return CachedPass(
+        pass_uuid=uuid,
+        timestamp=1_700_000_000,
+        status="USABLE",
+        free_ticket_status=1,
+        payload=payload,
+        payload_hash="0" * 32,
+    )
+
+
+def summary(**overrides: Any) -> BulkSummary:
+    values: dict[str, Any] = {
+        "job": "refresh_stale",
+        "total": 1000,
+        "done": 950,
+        "failed": 50,
+        "failures_by_reason": {"UpstreamUnavailable": 40, "NO_VALID_TOKEN": 10},
+        "sample_failed_user_ids": (11, 22, 33),
+    }
+    return BulkSummary(**(values | overrides))
+
+
+async def test_free_tickets_found_posts_one_message_to_the_channel_with_the_bot_token(
+    fake_slack: FakeSlack,
+) -> None:
+    notifier = notifier_for(fake_slack.port)
+
+    await notifier.free_tickets_found(42, [cached("pass-1", "Free Day Pass"), cached("pass-2")])
+
+    (post,) = fake_slack.posts
+    assert post.authorization == f"Bearer {BOT_TOKEN}"
+    assert post.fields["channel"] == CHANNEL
+    text = post.fields["text"]
+    assert "[ticket-cache/staging]" in text
+    assert "user 42" in text
+    assert "`pass-1` (Free Day Pass)" in text
+    assert "`pass-2`" in text
+
+
+async def test_product_names_are_escaped_for_slack_markup(fake_slack: FakeSlack) -> None:
+    notifier = notifier_for(fake_slack.port)
+
+    await notifier.free_tickets_found(7, [cached("p", "Kids <12> & Seniors")])
+
+    assert "Kids &lt;12&gt; &amp; Seniors" in fake_slack.texts[0]
+
+
+async def test_bulk_run_finished_posts_one_summary_with_counts_reasons_and_sample_users(
+    fake_slack: FakeSlack,
+) -> None:
+    notifier = notifier_for(fake_slack.port)
+
+    await notifier.bulk_run_finished(summary())
+
+    (text,) = fake_slack.texts
+    assert "[ticket-cache/staging] Bulk run `refresh_stale` finished" in text
+    assert "950/1000 done, 50 failed" in text
+    assert "Failures by reason: UpstreamUnavailable: 40, NO_VALID_TOKEN: 10" in text
+    assert "Sample failed users: 11, 22, 33" in text
+
+
+async def test_a_cancelled_run_says_so_and_long_samples_are_cut(
+    fake_slack: FakeSlack,
+) -> None:
+    notifier = notifier_for(fake_slack.port)
+
+    await notifier.bulk_run_finished(summary(cancelled=True, sample_failed_user_ids=tuple(range(1, 15))))
+
+    (text,) = fake_slack.texts
+    assert "was cancelled" in text
+    assert "Sample failed users: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 (+4 more)" in text
+
+
+async def test_a_clean_run_still_posts_its_summary_without_failure_lines(
+    fake_slack: FakeSlack,
+) -> None:
+    notifier = notifier_for(fake_slack.port)
+
+    await notifier.bulk_run_finished(
+        summary(done=1000, failed=0, failures_by_reason={}, sample_failed_user_ids=())
+    )
+
+    (text,) = fake_slack.texts
+    assert "1000/1000 done, 0 failed" in text
+    assert "Failures" not in text
+    assert "Sample" not in text
+
+
+async def test_a_500_from_slack_is_logged_without_the_token_and_not_raised(
+    fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake_slack.status = 500
+    notifier = notifier_for(fake_slack.port)
+
+    await notifier.bulk_run_finished(summary())
+    await notifier.free_tickets_found(1, [cached("p")])
+
+    assert len(fake_slack.posts) == 2
+    assert "not posted" in caplog.text
+    assert BOT_TOKEN not in caplog.text
+
+
+async def test_an_ok_false_answer_is_logged_with_its_error_code_and_not_raised(
+    fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake_slack.answer = {"ok": False, "error": "channel_not_found"}
+    notifier = notifier_for(fake_slack.port)
+
+    await notifier.free_tickets_found(1, [cached("p")])
+
+    assert "channel_not_found" in caplog.text
+    assert BOT_TOKEN not in caplog.text
+
+
+async def test_an_unreachable_slack_is_logged_and_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    notifier = notifier_for(closed_port, retry_on_connection_errors=False)
+
+    await notifier.bulk_run_finished(summary())
+
+    assert "not posted" in caplog.text
+    assert BOT_TOKEN not in caplog.text
+
+
+async def test_the_notifier_repr_does_not_show_the_token() -> None:
+    assert BOT_TOKEN not in repr(notifier_for(1))
+
+
+async def test_the_null_notifier_sends_nothing(fake_slack: FakeSlack) -> None:
+    notifier = NullNotifier()
+
+    await notifier.free_tickets_found(1, [cached("p")])
+    await notifier.bulk_run_finished(summary())
+
+    assert fake_slack.posts == []
