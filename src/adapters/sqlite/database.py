@@ -66,6 +66,13 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 
+    async def fetch_rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """Run one query and fetch every row in a single hop to the worker thread (hot read paths)."""
+        try:
+            return list(await self.conn.execute_fetchall(sql, tuple(params)))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
+
     async def executescript(self, script: str) -> None:
         try:
             await self.conn.executescript(script)

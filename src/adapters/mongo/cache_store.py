@@ -1,0 +1,111 @@
+"""CacheStore on MongoDB: one document per user in the shape the Node service wrote
+(`{user_id, timestamp, passes, passes4}`) plus `version` for compare-and-set.
+
+The write is a single-document compare-and-set (filter on user_id and version), so it needs no
+session or transaction: mongomock-motor has none, and a replica never holds a lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from adapters.mongo.bson_compat import bson_safe
+from adapters.mongo.database import MongoDatabase
+from application.errors import StoreUnavailable, WriteConflict
+from domain.model import TicketCache
+
+_WITHOUT_ID = {"_id": 0}
+_USER_ID_ONLY = {"_id": 0, "user_id": 1}
+
+
+class MongoCacheStore:
+    def __init__(self, db: MongoDatabase, collection: str = "bytemarkticketscaches") -> None:
+        self._db = db
+        self._collection_name = collection
+
+    async def create_indexes(self) -> None:
+        """Unique index on user_id; idempotent. Says what to fix when the old service left duplicate
+        caches or another index on user_id (e.g. a non-unique `user_id_1`) behind."""
+        with self._db.errors_as_unavailable():
+            try:
+                await self._collection().create_index([("user_id", ASCENDING)], unique=True)
+            except DuplicateKeyError as exc:
+                raise StoreUnavailable(
+                    "MongoDB",
+                    f"{self._collection_name} holds several caches for one user_id;"
+                    " remove the duplicates, then create the unique index",
+                ) from exc
+            except OperationFailure as exc:
+                raise StoreUnavailable(
+                    "MongoDB",
+                    f"cannot create the unique index on {self._collection_name}.user_id"
+                    f" ({self._db.redact(str(exc))}); drop the conflicting index first",
+                ) from exc
+
+    async def get(self, user_id: int) -> TicketCache | None:
+        with self._db.errors_as_unavailable():
+            document = await self._collection().find_one({"user_id": user_id}, _WITHOUT_ID)
+        return None if document is None else TicketCache.from_document(document)
+
+    async def save(self, cache: TicketCache, expected_version: int | None) -> TicketCache:
+        stored = replace(cache, version=(expected_version or 0) + 1)
+        document = bson_safe(stored.to_document())
+        collection = self._collection()
+        with self._db.errors_as_unavailable():
+            if expected_version is None:
+                try:
+                    await collection.insert_one(document)
+                except DuplicateKeyError as exc:
+                    raise WriteConflict(cache.user_id, expected_version) from exc
+            else:
+                result = await collection.replace_one(_cas_filter(cache.user_id, expected_version), document)
+                if result.matched_count != 1:
+                    raise WriteConflict(cache.user_id, expected_version)
+        return stored
+
+    async def is_empty(self) -> bool:
+        with self._db.errors_as_unavailable():
+            return await self._collection().find_one({}, {"_id": 1}) is None
+
+    async def count(self) -> int:
+        with self._db.errors_as_unavailable():
+            return int(await self._collection().count_documents({}))
+
+    async def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        collection = self._collection()
+        query: dict[str, Any] = {}
+        while True:
+            # Keyset pagination: each batch starts after the last id seen, so memory stays flat.
+            cursor = collection.find(query, _USER_ID_ONLY).sort("user_id", ASCENDING).limit(batch_size)
+            with self._db.errors_as_unavailable():
+                documents = await cursor.to_list(batch_size)
+            for document in documents:
+                yield int(document["user_id"])
+            if len(documents) < batch_size:
+                return
+            query = {"user_id": {"$gt": documents[-1]["user_id"]}}
+
+    async def delete(self, user_id: int) -> bool:
+        with self._db.errors_as_unavailable():
+            result = await self._collection().delete_one({"user_id": user_id})
+        return bool(result.deleted_count)
+
+    def _collection(self) -> Any:
+        return self._db.collection(self._collection_name)
+
+
+def _cas_filter(user_id: int, expected_version: int) -> dict[str, Any]:
+    if expected_version == 0:
+        # Documents written by the Node service have no version (or a null one): they are version 0.
+        return {
+            "user_id": user_id,
+            "$or": [{"version": 0}, {"version": None}, {"version": {"$exists": False}}],
+        }
+    return {"user_id": user_id, "version": expected_version}

@@ -1,0 +1,153 @@
+"""Backends for the cache-store and ticket-log contract suites: the embedded SQLite file,
+motor's API on mongomock-motor (always), and a real MongoDB when MONGODB_URL is set.
+
+Each backend also seeds legacy data the way an operator or the old Node service would
+(plain SQL, or insert_one without `version`), so the suites need no adapter internals.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from mongomock_motor import AsyncMongoMockClient
+
+from adapters.mongo.cache_store import MongoCacheStore
+from adapters.mongo.database import MongoDatabase
+from adapters.mongo.ticket_log import MongoTicketLog
+from adapters.sqlite.cache_store import SqliteCacheStore
+from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.ticket_log import SqliteTicketLog
+
+CACHE_COLLECTION = "bytemarkticketscaches"
+LOG_COLLECTION = "bytemarkticketslogs"
+CACHE_TABLE = "bytemark_tickets_cache"
+LOG_TABLE = "bytemark_tickets_log"
+
+BACKEND_KINDS = ["sqlite", "mongomock"] + (["mongodb"] if os.environ.get("MONGODB_URL") else [])
+
+
+class SqliteBackend:
+    name = "sqlite"
+    #: SQLite keeps integers beyond 64 bits exact; BSON cannot (MongoBackend stores doubles, as Node).
+    keeps_ints_beyond_int64 = True
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db = db
+        self.cache_store = SqliteCacheStore(db)
+        self.ticket_log = SqliteTicketLog(db)
+
+    async def create_schema(self) -> None:
+        await self.cache_store.create_schema()
+        await self.ticket_log.create_schema()
+
+    async def insert_legacy_cache(self, user_id: int, timestamp: int, passes: list[dict[str, Any]]) -> None:
+        await self.db.execute(
+            f"INSERT INTO {CACHE_TABLE} (user_id, timestamp, passes, passes4) VALUES (?, ?, ?, '[]')",
+            (user_id, timestamp, json.dumps(passes)),
+        )
+
+    async def has_unique_user_id_key(self) -> bool:
+        columns = await self.db.fetchall(f"PRAGMA table_info({CACHE_TABLE})")
+        return [row[1] for row in columns if row[5]] == ["user_id"]  # row[5]: position in the PK
+
+    async def has_log_user_id_index(self) -> bool:
+        indexes = await self.db.fetchall(f"PRAGMA index_list({LOG_TABLE})")
+        indexed = [await self.db.fetchall(f"PRAGMA index_info({row[1]})") for row in indexes]
+        return [["user_id"]] == [[column[2] for column in info] for info in indexed]
+
+
+class MongoBackend:
+    keeps_ints_beyond_int64 = False
+
+    def __init__(self, name: str, db: MongoDatabase) -> None:
+        self.name = name
+        self.db = db
+        self.cache_store = MongoCacheStore(db)
+        self.ticket_log = MongoTicketLog(db)
+
+    async def create_schema(self) -> None:
+        await self.cache_store.create_indexes()
+        await self.ticket_log.create_indexes()
+
+    async def insert_legacy_cache(self, user_id: int, timestamp: int, passes: list[dict[str, Any]]) -> None:
+        # Mongoose stored JS numbers, i.e. doubles, and knew nothing of `version`.
+        await self.db.collection(CACHE_COLLECTION).insert_one(
+            {"user_id": float(user_id), "timestamp": float(timestamp), "passes": passes, "passes4": []}
+        )
+
+    async def has_unique_user_id_key(self) -> bool:
+        indexes = await self.db.collection(CACHE_COLLECTION).index_information()
+        return any(
+            list(index["key"]) == [("user_id", 1)] and index.get("unique") for index in indexes.values()
+        )
+
+    async def has_log_user_id_index(self) -> bool:
+        indexes = await self.db.collection(LOG_COLLECTION).index_information()
+        return any(list(index["key"]) == [("user_id", 1)] for index in indexes.values())
+
+    async def drop_collections(self) -> None:
+        for name in (CACHE_COLLECTION, LOG_COLLECTION):
+            await self.db.collection(name).drop()
+
+
+Backend = SqliteBackend | MongoBackend
+
+
+@asynccontextmanager
+async def open_backend(kind: str, tmp_path: Path) -> AsyncIterator[Backend]:
+    """An empty backend with its schema created, closed (and for real MongoDB dropped) afterwards."""
+    if kind == "sqlite":
+        sqlite_db = SqliteDatabase(str(tmp_path / "caches.sqlite3"))
+        await sqlite_db.connect()
+        try:
+            sqlite_backend = SqliteBackend(sqlite_db)
+            await sqlite_backend.create_schema()
+            yield sqlite_backend
+        finally:
+            await sqlite_db.close()
+        return
+
+    if kind == "mongomock":
+        mongo_db = MongoDatabase(
+            "mongodb://localhost:27017/bytemark_contract", client_factory=lambda _url: AsyncMongoMockClient()
+        )
+    else:
+        mongo_db = MongoDatabase(
+            os.environ["MONGODB_URL"], database_name=f"bytemark_contract_{uuid.uuid4().hex[:12]}"
+        )
+    await mongo_db.connect()
+    mongo_backend = MongoBackend(kind, mongo_db)
+    try:
+        await mongo_backend.create_schema()
+        yield mongo_backend
+    finally:
+        try:
+            await mongo_backend.drop_collections()  # an empty database disappears with them
+        finally:
+            await mongo_db.close()
+
+
+def assert_same_json(actual: Any, expected: Any, path: str = "$") -> None:
+    """Equal as documents: same types (an int is not a float), same key order, same sign of zero."""
+    assert type(actual) is type(expected), f"{path}: {type(actual).__name__} != {type(expected).__name__}"
+    if isinstance(expected, dict):
+        assert list(actual) == list(expected), f"{path}: keys {list(actual)} != {list(expected)}"
+        for key, value in expected.items():
+            assert_same_json(actual[key], value, f"{path}.{key}")
+    elif isinstance(expected, list):
+        assert len(actual) == len(expected), f"{path}: length {len(actual)} != {len(expected)}"
+        for index, (got, want) in enumerate(zip(actual, expected, strict=True)):
+            assert_same_json(got, want, f"{path}[{index}]")
+    elif isinstance(expected, float):
+        assert actual == expected and math.copysign(1, actual) == math.copysign(1, expected), (
+            f"{path}: {actual!r} != {expected!r}"
+        )
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
