@@ -1,0 +1,218 @@
+"""The composition root: the only module that names concrete adapters.
+
+Stores are chosen by configuration: MySQL for tokens and the refresh log when MYSQL_URL is
+set, MongoDB for caches and the ticket log when MONGODB_URL is set, else one SQLite file.
+Resources (HTTP session, pools, connections) start lazily on first use, inside the running
+loop, and `shutdown_resources()` closes the ones that were started.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import aiohttp
+from dependency_injector import containers, providers
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.bytemark.client import BytemarkClient
+from adapters.bytemark.rate_limit import RateLimiter
+from adapters.bytemark.retry import RetryPolicy
+from adapters.clock import SystemClock
+from adapters.crypto.token_cipher import TokenCipher
+from adapters.mongo.cache_store import MongoCacheStore
+from adapters.mongo.database import MongoDatabase
+from adapters.mongo.ticket_log import MongoTicketLog
+from adapters.mysql.database import MysqlDatabase
+from adapters.mysql.refresh_log import MysqlRefreshLog
+from adapters.mysql.token_store import MysqlTokenStore
+from adapters.observability.metrics import observe_bytemark_call
+from adapters.settings import Settings
+from adapters.slack.notifier import NullNotifier, SlackNotifier
+from adapters.sqlite.cache_store import SqliteCacheStore
+from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.refresh_log import SqliteRefreshLog
+from adapters.sqlite.ticket_log import SqliteTicketLog
+from adapters.sqlite.token_store import SqliteTokenStore
+from application.errors import StoreUnavailable
+from application.refresh import RefreshDependencies
+from application.use_cases import TicketCacheUseCases
+from domain.free_tickets import FreeTicketPolicy
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+# -- resources -------------------------------------------------------------------------------
+
+
+async def _sqlite_database(settings: Settings) -> AsyncIterator[SqliteDatabase]:
+    if settings.sqlite_path != ":memory:":
+        Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+    db = SqliteDatabase(settings.sqlite_path)
+    await db.connect()
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def _mysql_database(settings: Settings) -> AsyncIterator[MysqlDatabase]:
+    assert settings.mysql_url is not None
+    db = MysqlDatabase(settings.mysql_url)
+    try:
+        await db.connect()
+    except StoreUnavailable as exc:  # the pool is created on the next call instead
+        log.warning("MySQL not reachable at start-up; will retry on use", extra={"reason": exc.reason})
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def _mongo_database(settings: Settings) -> AsyncIterator[MongoDatabase]:
+    assert settings.mongodb_url is not None
+    db = MongoDatabase(settings.mongodb_url, settings.mongodb_database)
+    await db.connect()
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def _http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSession]:
+    # Enough sockets for every bulk worker's two concurrent list fetches.
+    connector = aiohttp.TCPConnector(limit=max(100, settings.bulk_concurrency * 2 + 16))
+    session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+async def _slack_client(settings: Settings) -> AsyncIterator[AsyncWebClient]:
+    assert settings.slack_bot_token is not None
+    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), timeout=5)
+    try:
+        yield client
+    finally:
+        if client.session is not None:
+            await client.session.close()
+
+
+# -- factories -------------------------------------------------------------------------------
+
+
+def _token_cipher(settings: Settings) -> TokenCipher:
+    key = settings.token_encryption_key
+    return TokenCipher.from_base64(key.get_secret_value() if key else None)
+
+
+def _bytemark_client(settings: Settings, session: aiohttp.ClientSession) -> BytemarkClient:
+    if settings.bytemark_customer_api_url is None or settings.bytemark_account_api_url is None:
+        raise ValueError("BYTEMARK_CUSTOMER_API_URL and BYTEMARK_ACCOUNT_API_URL are required")
+    secret = settings.bytemark_client_secret
+    return BytemarkClient(
+        session,
+        str(settings.bytemark_customer_api_url),
+        str(settings.bytemark_account_api_url),
+        settings.bytemark_client_id or "",
+        secret.get_secret_value() if secret else "",
+        timeout_seconds=settings.bytemark_timeout_seconds,
+        retry_policy=RetryPolicy(max_attempts=settings.bytemark_max_attempts),
+        rate_limiter=RateLimiter(settings.bytemark_rate_limit_rps or None),
+        on_call=observe_bytemark_call,
+    )
+
+
+def _token_backend(settings: Settings) -> str:
+    return "mysql" if settings.mysql_url else "sqlite"
+
+
+def _cache_backend(settings: Settings) -> str:
+    return "mongo" if settings.mongodb_url else "sqlite"
+
+
+def _notifier_backend(settings: Settings) -> str:
+    return "slack" if settings.slack_bot_token and settings.slack_channel_id else "none"
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    clock = providers.Singleton(SystemClock)
+    cipher = providers.Singleton(_token_cipher, settings)
+
+    sqlite = providers.Resource(_sqlite_database, settings)
+    mysql = providers.Resource(_mysql_database, settings)
+    mongo = providers.Resource(_mongo_database, settings)
+    http_session = providers.Resource(_http_session, settings)
+    slack_client = providers.Resource(_slack_client, settings)
+
+    token_store = providers.Selector(
+        providers.Callable(_token_backend, settings),
+        mysql=providers.Singleton(MysqlTokenStore, mysql, cipher),
+        sqlite=providers.Singleton(SqliteTokenStore, sqlite, cipher),
+    )
+    refresh_log = providers.Selector(
+        providers.Callable(_token_backend, settings),
+        mysql=providers.Singleton(MysqlRefreshLog, mysql),
+        sqlite=providers.Singleton(SqliteRefreshLog, sqlite),
+    )
+    cache_store = providers.Selector(
+        providers.Callable(_cache_backend, settings),
+        mongo=providers.Singleton(MongoCacheStore, mongo, settings.provided.mongodb_cache_collection),
+        sqlite=providers.Singleton(SqliteCacheStore, sqlite),
+    )
+    ticket_log = providers.Selector(
+        providers.Callable(_cache_backend, settings),
+        mongo=providers.Singleton(MongoTicketLog, mongo, settings.provided.mongodb_ticket_log_collection),
+        sqlite=providers.Singleton(SqliteTicketLog, sqlite),
+    )
+
+    bytemark = providers.Singleton(_bytemark_client, settings, http_session)
+    notifier = providers.Selector(
+        providers.Callable(_notifier_backend, settings),
+        slack=providers.Singleton(
+            SlackNotifier,
+            slack_client,
+            settings.provided.slack_channel_id,
+            settings.provided.project_name,
+            settings.provided.project_stage,
+        ),
+        none=providers.Singleton(NullNotifier),
+    )
+
+    refresh_dependencies = providers.Singleton(
+        RefreshDependencies,
+        tokens=token_store,
+        caches=cache_store,
+        ticket_log=ticket_log,
+        refresh_log=refresh_log,
+        passes_source=bytemark,
+        token_refresher=bytemark,
+        notifier=notifier,
+        clock=clock,
+    )
+    use_cases = providers.Singleton(
+        TicketCacheUseCases,
+        refresh_dependencies,
+        free_tickets=providers.Callable(FreeTicketPolicy.of, settings.provided.free_ticket_product_uuids),
+        cache_timeout_seconds=settings.provided.cache_timeout_seconds,
+        bulk_concurrency=settings.provided.bulk_concurrency,
+    )
+
+
+async def resolve(provider: providers.Provider[T]) -> T:
+    """Provide an object whose graph holds async resources (they start on first use)."""
+    provided: Any = provider()
+    return cast(T, await provided if inspect.isawaitable(provided) else provided)
+
+
+def build_container(settings: Settings) -> Container:
+    container = Container()
+    container.settings.override(providers.Object(settings))
+    return container

@@ -1,0 +1,89 @@
+"""Domain and application results -> proto messages (and the one proto-only validation: view)."""
+
+from __future__ import annotations
+
+from adapters.grpc_api.cache_encoding import CacheEncoder
+from adapters.grpc_api.errors import status_for
+from application.errors import InvalidArgument
+from application.results import BulkProgress, PurgeResult, RefreshResult
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+from domain.model import Outcome, RefreshCounts
+
+OUTCOME_TO_PROTO: dict[Outcome, pb.Outcome.ValueType] = {
+    Outcome.BUILT: pb.OUTCOME_BUILT,
+    Outcome.UPDATED: pb.OUTCOME_UPDATED,
+    Outcome.UNCHANGED: pb.OUTCOME_UNCHANGED,
+    Outcome.FRESH: pb.OUTCOME_FRESH,
+    Outcome.NO_VALID_TOKEN: pb.OUTCOME_NO_VALID_TOKEN,
+}
+
+_KNOWN_VIEWS = frozenset(pb.CacheView.values())
+
+BulkEvent = pb.BuildCacheIfEmptyResponse | pb.RefreshStaleCachesResponse
+
+
+def resolve_view(view: int) -> pb.CacheView.ValueType:
+    """The request's view with UNSPECIFIED meaning FULL (AIP-157). proto3 enums are open, so
+    a client built from a newer proto can send a value this server does not know."""
+    if view == pb.CACHE_VIEW_UNSPECIFIED:
+        return pb.CACHE_VIEW_FULL
+    if view not in _KNOWN_VIEWS:
+        raise InvalidArgument("view", f"unknown CacheView value {view}")
+    return pb.CacheView.ValueType(view)
+
+
+def cache_view(view: int, include_cache: bool) -> pb.CacheView.ValueType | None:
+    """The view to send a refreshed cache in, or None when the request did not ask for it.
+    The view is validated either way: a bad value is a bad request."""
+    resolved = resolve_view(view)
+    return resolved if include_cache else None
+
+
+class ProtoConverter:
+    """Writes results into (empty) proto messages; holds the per-server cache encoder."""
+
+    def __init__(self, encoder: CacheEncoder) -> None:
+        self._encoder = encoder
+
+    @property
+    def encoder(self) -> CacheEncoder:
+        return self._encoder
+
+    def write_refresh_result(
+        self, target: pb.RefreshResult, result: RefreshResult, view: pb.CacheView.ValueType | None
+    ) -> None:
+        target.user_id = result.user_id
+        target.outcome = OUTCOME_TO_PROTO[result.outcome]
+        _write_counts(target.counts, result.counts)
+        if result.refreshed_at:
+            target.refreshed_at.seconds = result.refreshed_at
+        if view is not None and result.cache is not None:
+            self._encoder.write_cache(target.cache, result.cache, view)
+
+    def write_progress(
+        self, target: BulkEvent, progress: BulkProgress, view: pb.CacheView.ValueType | None
+    ) -> None:
+        """One stream event: the user's result or error plus the running totals."""
+        target.user_id = progress.user_id or 0
+        target.done = progress.done
+        target.total = progress.total
+        target.failed = progress.failed
+        if progress.result is not None:
+            self.write_refresh_result(target.result, progress.result, view)
+        elif progress.error is not None:
+            code, message = status_for(progress.error)
+            target.error.code = code.name
+            target.error.message = message
+
+
+def purge_response(result: PurgeResult) -> pb.PurgeOrphanedCachesResponse:
+    return pb.PurgeOrphanedCachesResponse(removed_user_ids=result.user_ids, dry_run=result.dry_run)
+
+
+def _write_counts(target: pb.RefreshCounts, counts: RefreshCounts) -> None:
+    target.passes = counts.passes
+    target.passes4 = counts.passes4
+    target.new = counts.new
+    target.changed = counts.changed
+    target.removed = counts.removed
+    target.new_free = counts.new_free

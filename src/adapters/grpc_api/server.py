@@ -1,0 +1,107 @@
+"""The grpc.aio server: the service, health, reflection, interceptors, TLS; and its shutdown.
+
+Create it inside the running event loop (aio objects belong to the loop that made them) and
+after any fork.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from adapters.grpc_api.cache_encoding import DEFAULT_MEMO_BYTES, CacheEncoder
+from adapters.grpc_api.converters import ProtoConverter
+from adapters.grpc_api.interceptors import (
+    BearerTokenAuthInterceptor,
+    MetricsInterceptor,
+    RequestIdInterceptor,
+)
+from adapters.grpc_api.servicer import TicketCacheServicer, TicketCacheUseCases
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["TicketCacheService"].full_name
+HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """PEM-encoded server certificate chain and key. With `client_ca`, clients must present
+    a certificate signed by it (mutual TLS)."""
+
+    cert_chain: bytes
+    private_key: bytes
+    client_ca: bytes | None = None
+
+    def __repr__(self) -> str:  # never print the private key
+        mtls = self.client_ca is not None
+        return f"TlsConfig(cert_chain=<{len(self.cert_chain)} bytes>, private_key=***, mtls={mtls})"
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(self.private_key, self.cert_chain)],
+            root_certificates=self.client_ca,
+            require_client_auth=self.client_ca is not None,
+        )
+
+
+async def create_server(
+    use_cases: TicketCacheUseCases,
+    *,
+    listen: str,
+    auth_token: str | None = None,
+    tls: TlsConfig | None = None,
+    max_message_bytes: int = 64 * 1024 * 1024,
+    encoded_entry_memo_bytes: int = DEFAULT_MEMO_BYTES,
+) -> tuple[grpc.aio.Server, int, HealthServicer]:
+    """Build, bind and start the server. Returns it, the bound port (useful with port 0,
+    e.g. `listen="127.0.0.1:0"`) and the health servicer (for graceful_shutdown).
+
+    `max_message_bytes` bounds messages both ways: a user with thousands of passes exceeds
+    grpc's 4 MiB default. `encoded_entry_memo_bytes` sizes the memo of encoded cache
+    entries that makes repeated reads cheap (0 disables it).
+    """
+    # Metrics outermost so rejected calls are counted; request id before auth so that a
+    # rejection carries an id too.
+    interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(), RequestIdInterceptor()]
+    if auth_token:
+        interceptors.append(BearerTokenAuthInterceptor(auth_token))
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ],
+    )
+
+    converter = ProtoConverter(CacheEncoder(memo_bytes=encoded_entry_memo_bytes))
+    pb_grpc.add_TicketCacheServiceServicer_to_server(TicketCacheServicer(use_cases, converter), server)
+
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection((SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server)
+
+    if tls is None:
+        port = server.add_insecure_port(listen)
+    else:
+        port = server.add_secure_port(listen, tls.server_credentials())
+    if port == 0:
+        raise OSError(f"gRPC server could not bind {listen!r}")
+
+    await server.start()
+    # set() is a coroutine: without await the status would never change.
+    await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    return server, port, health
+
+
+async def graceful_shutdown(server: grpc.aio.Server, health: HealthServicer, grace: float = 5.0) -> None:
+    """Report NOT_SERVING (so load balancers stop sending calls), then stop: calls in flight
+    get `grace` seconds to finish before they are cancelled. Open health Watch streams also
+    hold the server until the grace ends, so keep it short. Call it from a `finally`."""
+    await health.enter_graceful_shutdown()
+    await server.stop(grace)

@@ -1,0 +1,155 @@
+"""TicketCacheService: proto request -> use case -> proto response, nothing more.
+
+Range validation lives in the use cases (they raise InvalidArgument naming the field);
+errors become status codes in adapters.grpc_api.errors; 0 in max_age_seconds or
+concurrency means "server default" and is passed on as None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any, Protocol, TypeAlias
+
+import grpc
+
+from adapters.grpc_api.converters import ProtoConverter, cache_view, purge_response, resolve_view
+from adapters.grpc_api.deadlines import WithinDeadline
+from adapters.grpc_api.errors import AbortOnError
+from application.results import BulkProgress, PurgeResult, RefreshResult
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+from domain.model import TicketCache
+
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+
+class TicketCacheUseCases(Protocol):
+    """What the servicer needs from `application.use_cases.TicketCacheUseCases`."""
+
+    async def get_cache(self, user_id: int) -> TicketCache: ...
+
+    async def build(self, user_id: int) -> RefreshResult: ...
+
+    async def check(self, user_id: int) -> RefreshResult: ...
+
+    async def update(self, user_id: int) -> RefreshResult: ...
+
+    async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult: ...
+
+    def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]: ...
+
+    def refresh_stale(
+        self,
+        max_age_seconds: int | None,
+        concurrency: int | None,
+        shard_index: int,
+        shard_count: int,
+        user_ids: Sequence[int],
+    ) -> AsyncIterator[BulkProgress]: ...
+
+    async def purge_orphans(self, dry_run: bool) -> PurgeResult: ...
+
+
+class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
+    def __init__(self, use_cases: TicketCacheUseCases, converter: ProtoConverter) -> None:
+        self._use_cases = use_cases
+        self._converter = converter
+
+    async def GetTicketCache(
+        self, request: pb.GetTicketCacheRequest, context: Context
+    ) -> pb.GetTicketCacheResponse:
+        async with AbortOnError(context), WithinDeadline(context):
+            view = resolve_view(request.view)
+            cache = await self._use_cases.get_cache(request.user_id)
+            response = pb.GetTicketCacheResponse()
+            self._converter.encoder.write_cache(response.cache, cache, view)
+            return response
+
+    async def BuildTicketCache(
+        self, request: pb.BuildTicketCacheRequest, context: Context
+    ) -> pb.BuildTicketCacheResponse:
+        async with AbortOnError(context), WithinDeadline(context):
+            view = cache_view(request.view, request.include_cache)
+            result = await self._use_cases.build(request.user_id)
+            response = pb.BuildTicketCacheResponse()
+            self._converter.write_refresh_result(response.result, result, view)
+            return response
+
+    async def CheckTicketCache(
+        self, request: pb.CheckTicketCacheRequest, context: Context
+    ) -> pb.CheckTicketCacheResponse:
+        async with AbortOnError(context), WithinDeadline(context):
+            view = cache_view(request.view, request.include_cache)
+            result = await self._use_cases.check(request.user_id)
+            response = pb.CheckTicketCacheResponse()
+            self._converter.write_refresh_result(response.result, result, view)
+            return response
+
+    async def UpdateTicketCache(
+        self, request: pb.UpdateTicketCacheRequest, context: Context
+    ) -> pb.UpdateTicketCacheResponse:
+        async with AbortOnError(context), WithinDeadline(context):
+            view = cache_view(request.view, request.include_cache)
+            result = await self._use_cases.update(request.user_id)
+            response = pb.UpdateTicketCacheResponse()
+            self._converter.write_refresh_result(response.result, result, view)
+            return response
+
+    async def CheckTicketCacheTimeout(
+        self, request: pb.CheckTicketCacheTimeoutRequest, context: Context
+    ) -> pb.CheckTicketCacheTimeoutResponse:
+        async with AbortOnError(context), WithinDeadline(context):
+            view = cache_view(request.view, request.include_cache)
+            result = await self._use_cases.check_timeout(request.user_id, request.max_age_seconds or None)
+            response = pb.CheckTicketCacheTimeoutResponse()
+            self._converter.write_refresh_result(response.result, result, view)
+            return response
+
+    async def BuildCacheIfEmpty(
+        self, request: pb.BuildCacheIfEmptyRequest, context: Context
+    ) -> AsyncIterator[pb.BuildCacheIfEmptyResponse]:
+        # No WithinDeadline here: grpc cancels a stream at its deadline by itself, and a
+        # timeout scope must not span the generator's yields.
+        async with AbortOnError(context):
+            view = cache_view(request.view, request.include_cache)
+            events = self._use_cases.build_if_empty(request.concurrency or None)
+            try:
+                async for progress in events:
+                    response = pb.BuildCacheIfEmptyResponse(skipped_not_empty=progress.skipped_not_empty)
+                    self._converter.write_progress(response, progress, view)
+                    yield response
+            finally:
+                await _close(events)
+
+    async def RefreshStaleCaches(
+        self, request: pb.RefreshStaleCachesRequest, context: Context
+    ) -> AsyncIterator[pb.RefreshStaleCachesResponse]:
+        async with AbortOnError(context):
+            view = cache_view(request.view, request.include_cache)
+            events = self._use_cases.refresh_stale(
+                max_age_seconds=request.max_age_seconds or None,
+                concurrency=request.concurrency or None,
+                shard_index=request.shard_index,
+                shard_count=request.shard_count,
+                user_ids=list(request.user_ids),
+            )
+            try:
+                async for progress in events:
+                    response = pb.RefreshStaleCachesResponse()
+                    self._converter.write_progress(response, progress, view)
+                    yield response
+            finally:
+                await _close(events)
+
+    async def PurgeOrphanedCaches(
+        self, request: pb.PurgeOrphanedCachesRequest, context: Context
+    ) -> pb.PurgeOrphanedCachesResponse:
+        async with AbortOnError(context), WithinDeadline(context):
+            return purge_response(await self._use_cases.purge_orphans(request.dry_run))
+
+
+async def _close(events: AsyncIterator[BulkProgress]) -> None:
+    """Close the use case's stream so it starts no new work: on completion, on error, and
+    when the client cancels (CancelledError) or the stream is closed (GeneratorExit)."""
+    if isinstance(events, AsyncGenerator):
+        await events.aclose()

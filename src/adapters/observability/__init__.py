@@ -1,0 +1,1 @@
+"""Observability: structured logs (logs.py) and Prometheus metrics (metrics.py)."""

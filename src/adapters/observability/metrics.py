@@ -1,0 +1,93 @@
+"""Prometheus metrics of the service, all in one place so names and labels stay consistent.
+
+Label values are bounded sets (method names, status codes, endpoints, outcomes): never a
+user id or anything else per-user, which would explode the number of series.
+Metrics live in prometheus_client's default registry, served by the METRICS_LISTEN endpoint.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+# Latency buckets (seconds) for calls that range from a cache read (~1 ms) to a slow
+# Bytemark refresh with retries (~tens of seconds).
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+# --- gRPC server (names follow go-grpc-prometheus, so existing dashboards apply) ---------
+
+GRPC_SERVER_HANDLED = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, by method and status code.",
+    ["grpc_method", "grpc_code"],
+)
+GRPC_SERVER_HANDLING_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Time from the start of an RPC's handler to its completion (whole stream for streaming RPCs).",
+    ["grpc_method"],
+    buckets=_LATENCY_BUCKETS,
+)
+
+# --- Bytemark API calls ---------------------------------------------------------------
+
+BYTEMARK_REQUEST_SECONDS = Histogram(
+    "bytemark_request_duration_seconds",
+    "Duration of one HTTP attempt to Bytemark, by endpoint (e.g. 'GET /passes').",
+    ["endpoint"],
+    buckets=_LATENCY_BUCKETS,
+)
+BYTEMARK_REQUEST_ERRORS = Counter(
+    "bytemark_request_errors_total",
+    "Failed Bytemark HTTP attempts, by endpoint and reason (status code class, timeout, reset, "
+    "malformed body, invalid_grant).",
+    ["endpoint", "reason"],
+)
+BYTEMARK_RETRIES = Counter(
+    "bytemark_request_retries_total",
+    "Bytemark attempts retried after a 429, 5xx, timeout or reset, by endpoint.",
+    ["endpoint"],
+)
+
+# --- Cache reads and refreshes --------------------------------------------------------
+
+CACHE_LOOKUPS = Counter(
+    "ticket_cache_lookups_total",
+    "Reads of a stored cache, by result ('hit' or 'miss').",
+    ["result"],
+)
+REFRESH_OUTCOMES = Counter(
+    "ticket_cache_refresh_outcomes_total",
+    "Refreshes by outcome (BUILT, UPDATED, UNCHANGED, FRESH, NO_VALID_TOKEN).",
+    ["outcome"],
+)
+FREE_TICKETS_FOUND = Counter(
+    "ticket_cache_free_tickets_found_total",
+    "New passes recognised as free tickets.",
+)
+
+# --- Bulk runs (bootstrap and refresh_stale) ------------------------------------------
+
+BULK_USERS = Counter(
+    "ticket_cache_bulk_users_total",
+    "Users processed by bulk runs, by job ('bootstrap', 'refresh_stale') and result ('ok', 'failed').",
+    ["job", "result"],
+)
+BULK_RUNS_IN_PROGRESS = Gauge(
+    "ticket_cache_bulk_runs_in_progress",
+    "Bulk runs currently streaming, by job.",
+    ["job"],
+)
+
+
+# --- Recording helpers ----------------------------------------------------------------
+
+
+def observe_bytemark_call(endpoint: str, outcome: str, seconds: float) -> None:
+    """The Bytemark client's `on_call` observer: one HTTP attempt finished."""
+    BYTEMARK_REQUEST_SECONDS.labels(endpoint).observe(seconds)
+    if not outcome.startswith("2"):
+        BYTEMARK_REQUEST_ERRORS.labels(endpoint, outcome).inc()
+
+
+def start_metrics_server(host: str, port: int) -> None:
+    """Serve `/metrics` for Prometheus on a background thread (prometheus_client's own server)."""
+    start_http_server(port, addr=host)
