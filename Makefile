@@ -30,7 +30,7 @@ check-generated: $(STAMP)
 	$(BIN)/python tools/generate_protos.py --check
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
