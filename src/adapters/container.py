@@ -29,6 +29,7 @@ from adapters.mongo.ticket_log import MongoTicketLog
 from adapters.mysql.database import MysqlDatabase
 from adapters.mysql.refresh_log import MysqlRefreshLog
 from adapters.mysql.token_store import MysqlTokenStore
+from adapters.observability.instrumented_use_cases import InstrumentedUseCases
 from adapters.observability.metrics import observe_bytemark_call
 from adapters.settings import Settings
 from adapters.slack.notifier import NullNotifier, SlackNotifier
@@ -95,7 +96,9 @@ async def _http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSessi
 
 async def _slack_client(settings: Settings) -> AsyncIterator[AsyncWebClient]:
     assert settings.slack_bot_token is not None
-    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), timeout=5)
+    client = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=5
+    )
     try:
         yield client
     finally:
@@ -197,13 +200,15 @@ class Container(containers.DeclarativeContainer):
         notifier=notifier,
         clock=clock,
     )
-    use_cases = providers.Singleton(
+    core_use_cases = providers.Singleton(
         TicketCacheUseCases,
         refresh_dependencies,
         free_tickets=providers.Callable(FreeTicketPolicy.of, settings.provided.free_ticket_product_uuids),
         cache_timeout_seconds=settings.provided.cache_timeout_seconds,
         bulk_concurrency=settings.provided.bulk_concurrency,
     )
+    #: What transports use (the CLI's `serve` resolves it): the use cases with metrics recorded.
+    use_cases = providers.Singleton(InstrumentedUseCases, core_use_cases)
 
 
 async def resolve(provider: providers.Provider[T]) -> T:

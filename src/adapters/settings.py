@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from domain.free_tickets import DEFAULT_FREE_TICKET_PRODUCT_UUIDS as _DEFAULT_FREE_SET
@@ -183,6 +183,11 @@ def _non_empty(value: Any) -> Any:
     return value
 
 
+def _with_slash(value: str) -> str:
+    """Slack's client appends method names (`chat.postMessage`) to the base URL as is."""
+    return value if value.endswith("/") else value + "/"
+
+
 HostPort = Annotated[str, BeforeValidator(_host_port)]
 HttpUrl = Annotated[str, BeforeValidator(_url("http", "https"))]
 Name = Annotated[str, BeforeValidator(_non_empty)]
@@ -229,6 +234,10 @@ class Settings(BaseSettings):
 
     slack_bot_token: SecretStr | None = None
     slack_channel_id: str | None = None
+    #: Slack Web API base URL (a stand-in in tests); AsyncWebClient joins method names onto it.
+    slack_api_url: Annotated[str, BeforeValidator(_url("http", "https")), AfterValidator(_with_slash)] = (
+        "https://slack.com/api/"
+    )
     project_name: Name = "connectsmart"
     project_stage: Name = "production"
 

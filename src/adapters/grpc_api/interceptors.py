@@ -1,5 +1,5 @@
 """Cross-cutting concerns of every RPC as grpc.aio server interceptors: metrics, request id,
-bearer-token auth.
+bearer-token auth, and rejection of requests that are not valid protobuf.
 
 An aio interceptor only gets to choose the handler; to act around the call itself it returns
 a handler whose behaviour wraps the original one. The wrapper must keep the behaviour's kind
@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from types import TracebackType
 from typing import Any, TypeAlias
 
@@ -203,6 +204,71 @@ class _RequestIdScope:
         traceback: TracebackType | None,
     ) -> None:
         return None
+
+
+# --- undecodable requests ------------------------------------------------------------
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message of the method's type."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+class MalformedRequestInterceptor(_ServerInterceptor):
+    """A request that does not parse (corrupt wire format) ends with INVALID_ARGUMENT naming
+    the request type, instead of grpc's UNKNOWN "Unexpected DecodeError" with library
+    internals. Register it innermost: the handler it returns decodes into a stand-in that
+    its behaviour rejects before the servicer runs."""
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None or handler.request_streaming:
+            return handler  # no unary-request method without a deserializer is registered here
+        deserialize: Callable[[bytes], Any] = handler.request_deserializer
+        type_name = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+        name = type_name.full_name if type_name is not None else "request message"
+
+        def tolerant(data: bytes) -> Any:
+            try:
+                return deserialize(data)
+            except Exception:  # noqa: BLE001 - protobuf's DecodeError, or anything a parser raises
+                return _Undecodable(name)
+
+        behavior = handler.unary_unary or handler.unary_stream
+        rejecting = _reject_undecodable(behavior)
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(rejecting, tolerant, handler.response_serializer)
+        return grpc.unary_stream_rpc_method_handler(rejecting, tolerant, handler.response_serializer)
+
+
+def _reject_undecodable(behavior: Behavior) -> Behavior:
+    async def abort(request: _Undecodable, context: Context) -> None:
+        message = f"request: not a valid {request.type_name} (corrupt wire format)"
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+    if inspect.isasyncgenfunction(behavior):
+
+        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            if isinstance(request, _Undecodable):
+                await abort(request, context)
+            async with aclosing(behavior(request, context)) as responses:
+                async for response in responses:
+                    yield response
+
+        return stream
+
+    async def call(request: Any, context: Context) -> Any:
+        if isinstance(request, _Undecodable):
+            await abort(request, context)
+        return await behavior(request, context)
+
+    return call
 
 
 # --- bearer-token auth ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from adapters.grpc_api.cache_encoding import DEFAULT_MEMO_BYTES, CacheEncoder
 from adapters.grpc_api.converters import ProtoConverter
 from adapters.grpc_api.interceptors import (
     BearerTokenAuthInterceptor,
+    MalformedRequestInterceptor,
     MetricsInterceptor,
     RequestIdInterceptor,
 )
@@ -66,10 +67,12 @@ async def create_server(
     entries that makes repeated reads cheap (0 disables it).
     """
     # Metrics outermost so rejected calls are counted; request id before auth so that a
-    # rejection carries an id too.
+    # rejection carries an id too; the malformed-request guard innermost, as it replaces the
+    # request deserializer the others pass on.
     interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(), RequestIdInterceptor()]
     if auth_token:
         interceptors.append(BearerTokenAuthInterceptor(auth_token))
+    interceptors.append(MalformedRequestInterceptor())
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[

@@ -1,0 +1,156 @@
+"""Records the service's cache and refresh metrics around the real use cases.
+
+`InstrumentedUseCases` has the API of `application.use_cases.TicketCacheUseCases` and
+delegates every call to it, so neither the use cases (which know no Prometheus) nor the
+gRPC servicer (which only translates) record metrics themselves. It counts:
+
+- cache lookups: `get_cache` found a cache (hit) or raised CacheNotFound (miss);
+- refresh outcomes and free tickets found: every RefreshResult, whether it came from a
+  unary call or from one user of a bulk run;
+- bulk users by job and result (ok / failed), and bulk runs in progress by job.
+
+Invalid arguments and other errors are not lookups or refreshes and are not counted here
+(the gRPC interceptor counts them by status code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
+from typing import Protocol, cast
+
+from adapters.observability.metrics import (
+    BULK_RUNS_IN_PROGRESS,
+    BULK_USERS,
+    CACHE_LOOKUPS,
+    FREE_TICKETS_FOUND,
+    REFRESH_OUTCOMES,
+)
+from application.errors import CacheNotFound
+from application.results import BulkProgress, PurgeResult, RefreshResult
+from domain.model import TicketCache
+
+BOOTSTRAP_JOB = "bootstrap"
+REFRESH_STALE_JOB = "refresh_stale"
+
+
+class UseCases(Protocol):
+    """The API of `application.use_cases.TicketCacheUseCases`."""
+
+    async def get_cache(self, user_id: int) -> TicketCache: ...
+
+    async def build(self, user_id: int) -> RefreshResult: ...
+
+    async def check(self, user_id: int) -> RefreshResult: ...
+
+    async def update(self, user_id: int) -> RefreshResult: ...
+
+    async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult: ...
+
+    def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]: ...
+
+    def refresh_stale(
+        self,
+        max_age_seconds: int | None,
+        concurrency: int | None,
+        shard_index: int,
+        shard_count: int,
+        user_ids: Sequence[int],
+    ) -> AsyncIterator[BulkProgress]: ...
+
+    async def purge_orphans(self, dry_run: bool) -> PurgeResult: ...
+
+
+def record_refresh(result: RefreshResult) -> RefreshResult:
+    """Count one refresh by outcome, and the free tickets it found."""
+    REFRESH_OUTCOMES.labels(result.outcome.value).inc()
+    if result.counts.new_free:
+        FREE_TICKETS_FOUND.inc(result.counts.new_free)
+    return result
+
+
+def record_progress(job: str, progress: BulkProgress) -> None:
+    """Count one user of a bulk run (the skipped-not-empty event is about no user)."""
+    if progress.result is not None:
+        record_refresh(progress.result)
+        BULK_USERS.labels(job, "ok").inc()
+    elif progress.error is not None:
+        BULK_USERS.labels(job, "failed").inc()
+
+
+class InstrumentedUseCases:
+    """`TicketCacheUseCases` with metrics. Streams stay async generators: closing one closes
+    the inner stream at once (which stops the bulk run's new work)."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: UseCases) -> None:
+        self._inner = inner
+
+    def __repr__(self) -> str:
+        return f"InstrumentedUseCases({self._inner!r})"
+
+    async def get_cache(self, user_id: int) -> TicketCache:
+        try:
+            cache = await self._inner.get_cache(user_id)
+        except CacheNotFound:
+            CACHE_LOOKUPS.labels("miss").inc()
+            raise
+        CACHE_LOOKUPS.labels("hit").inc()
+        return cache
+
+    async def build(self, user_id: int) -> RefreshResult:
+        return record_refresh(await self._inner.build(user_id))
+
+    async def check(self, user_id: int) -> RefreshResult:
+        return record_refresh(await self._inner.check(user_id))
+
+    async def update(self, user_id: int) -> RefreshResult:
+        return record_refresh(await self._inner.update(user_id))
+
+    async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult:
+        return record_refresh(await self._inner.check_timeout(user_id, max_age_seconds))
+
+    async def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]:
+        async with aclosing(_instrumented(BOOTSTRAP_JOB, self._inner.build_if_empty(concurrency))) as events:
+            async for progress in events:
+                yield progress
+
+    async def refresh_stale(
+        self,
+        max_age_seconds: int | None,
+        concurrency: int | None,
+        shard_index: int,
+        shard_count: int,
+        user_ids: Sequence[int],
+    ) -> AsyncIterator[BulkProgress]:
+        events = self._inner.refresh_stale(
+            max_age_seconds=max_age_seconds,
+            concurrency=concurrency,
+            shard_index=shard_index,
+            shard_count=shard_count,
+            user_ids=user_ids,
+        )
+        async with aclosing(_instrumented(REFRESH_STALE_JOB, events)) as instrumented:
+            async for progress in instrumented:
+                yield progress
+
+    async def purge_orphans(self, dry_run: bool) -> PurgeResult:
+        return await self._inner.purge_orphans(dry_run)
+
+
+async def _instrumented(
+    job: str, events: AsyncIterator[BulkProgress]
+) -> AsyncGenerator[BulkProgress, None]:
+    """Yield `events`, counting each user; the run is in progress until the stream ends, fails
+    or is closed, and the inner stream is closed in every case."""
+    in_progress = BULK_RUNS_IN_PROGRESS.labels(job)
+    in_progress.inc()
+    try:
+        # The use cases' streams are async generators (typed as AsyncIterator).
+        async with aclosing(cast(AsyncGenerator[BulkProgress, None], events)) as stream:
+            async for progress in stream:
+                record_progress(job, progress)
+                yield progress
+    finally:
+        in_progress.dec()

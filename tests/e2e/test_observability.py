@@ -1,0 +1,178 @@
+"""Metrics on METRICS_LISTEN and JSON logs with a request id, from a real server process."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import pytest_asyncio
+from prometheus_client.parser import text_string_to_metric_families
+
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+from tests.e2e.harness import SERVICE, SandboxProcess, ServerProcess, free_port, start_server
+
+Labels = tuple[tuple[str, str], ...]
+Samples = dict[tuple[str, Labels], float]
+
+
+@pytest.fixture(scope="module")
+def metrics_url(sandbox: SandboxProcess) -> str:
+    return f"http://127.0.0.1:{free_port()}/metrics"
+
+
+@pytest.fixture(scope="module")
+def server(sandbox: SandboxProcess, work_dir: Path, metrics_url: str) -> Iterator[ServerProcess]:
+    listen = metrics_url.removeprefix("http://").removesuffix("/metrics")
+    process = start_server(sandbox, work_dir, METRICS_LISTEN=listen)
+    yield process
+    process.stop()
+
+
+@pytest_asyncio.fixture
+async def client(server: ServerProcess) -> AsyncIterator[pb_grpc.TicketCacheServiceAsyncStub]:
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        yield pb_grpc.TicketCacheServiceStub(channel)
+
+
+def scrape(url: str) -> Samples:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+def method(name: str) -> str:
+    return f"/{SERVICE}/{name}"
+
+
+async def test_metrics_count_rpcs_bytemark_calls_lookups_outcomes_and_bulk_users(
+    client: pb_grpc.TicketCacheServiceAsyncStub,
+    server: ServerProcess,
+    sandbox: SandboxProcess,
+    metrics_url: str,
+) -> None:
+    user = server.seed_user(sandbox)
+    failing = server.seed_user(sandbox)
+    sandbox.add_faults({"endpoint": "v1", "kind": "500", "times": -1, "user_id": failing})
+    before = scrape(metrics_url)
+
+    built = await client.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=user))
+    await client.GetTicketCache(pb.GetTicketCacheRequest(user_id=user))
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await client.GetTicketCache(pb.GetTicketCacheRequest(user_id=user + 10_000))
+    with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        await client.GetTicketCache(pb.GetTicketCacheRequest(user_id=-1))
+    events = [
+        event
+        async for event in client.RefreshStaleCaches(
+            pb.RefreshStaleCachesRequest(user_ids=[user, failing], max_age_seconds=1)
+        )
+    ]
+    sandbox.clear_faults()
+    after = scrape(metrics_url)
+
+    assert built.result.outcome == pb.OUTCOME_BUILT
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [e.WhichOneof("event") for e in sorted(events, key=lambda e: e.user_id)] == ["result", "error"]
+
+    handled = "grpc_server_handled_total"
+    assert moved(before, after, handled, grpc_method=method("CheckTicketCache"), grpc_code="OK") == 1
+    assert moved(before, after, handled, grpc_method=method("GetTicketCache"), grpc_code="OK") == 1
+    assert moved(before, after, handled, grpc_method=method("GetTicketCache"), grpc_code="NOT_FOUND") == 1
+    get_invalid = moved(
+        before, after, handled, grpc_method=method("GetTicketCache"), grpc_code="INVALID_ARGUMENT"
+    )
+    assert get_invalid == 1
+    assert moved(before, after, handled, grpc_method=method("RefreshStaleCaches"), grpc_code="OK") == 1
+    seconds = "grpc_server_handling_seconds_count"
+    assert moved(before, after, seconds, grpc_method=method("GetTicketCache")) == 3
+    assert moved(before, after, seconds, grpc_method=method("RefreshStaleCaches")) == 1
+
+    bytemark = "bytemark_request_duration_seconds_count"
+    assert moved(before, after, bytemark, endpoint="GET /passes") >= 2  # the check, the failing user
+    assert moved(before, after, bytemark, endpoint="GET /v4.0/passes") >= 1
+    passes_errors = sum(
+        after[key] - before.get(key, 0.0)
+        for key in after
+        if key[0] == "bytemark_request_errors_total" and ("endpoint", "GET /passes") in key[1]
+    )
+    assert passes_errors >= 1
+
+    outcomes = "ticket_cache_refresh_outcomes_total"
+    assert moved(before, after, outcomes, outcome="BUILT") == 1
+    assert moved(before, after, outcomes, outcome="UPDATED") + moved(
+        before, after, outcomes, outcome="UNCHANGED"
+    ) + moved(before, after, outcomes, outcome="FRESH") == 1
+    assert moved(before, after, "ticket_cache_lookups_total", result="hit") == 1
+    assert moved(before, after, "ticket_cache_lookups_total", result="miss") == 1
+    assert moved(before, after, "ticket_cache_bulk_users_total", job="refresh_stale", result="ok") == 1
+    assert moved(before, after, "ticket_cache_bulk_users_total", job="refresh_stale", result="failed") == 1
+    assert value(after, "ticket_cache_bulk_runs_in_progress", job="refresh_stale") == 0
+
+
+async def test_a_free_ticket_found_by_an_update_is_counted(
+    client: pb_grpc.TicketCacheServiceAsyncStub,
+    server: ServerProcess,
+    sandbox: SandboxProcess,
+    metrics_url: str,
+) -> None:
+    user = server.seed_user(sandbox)
+    await client.BuildTicketCache(pb.BuildTicketCacheRequest(user_id=user))
+    sandbox.call("POST", f"/_sandbox/users/{user}/passes", {"free": True})
+    before = scrape(metrics_url)
+
+    updated = await client.UpdateTicketCache(pb.UpdateTicketCacheRequest(user_id=user))
+
+    after = scrape(metrics_url)
+    assert updated.result.counts.new_free == 1
+    assert moved(before, after, "ticket_cache_free_tickets_found_total") == 1
+    assert moved(before, after, "ticket_cache_refresh_outcomes_total", outcome="UPDATED") == 1
+
+
+async def test_every_log_line_is_json_and_an_rpc_logs_under_the_callers_request_id(
+    client: pb_grpc.TicketCacheServiceAsyncStub, server: ServerProcess, sandbox: SandboxProcess
+) -> None:
+    users = {name: server.seed_user(sandbox) for name in ("check", "stream")}
+    for user in users.values():  # the token refresh that follows logs at INFO
+        sandbox.call("POST", f"/_sandbox/users/{user}/expire-token")
+    request_ids = {name: f"obs-{name}-{user}" for name, user in users.items()}
+
+    call = client.CheckTicketCache(
+        pb.CheckTicketCacheRequest(user_id=users["check"]),
+        metadata=(("x-request-id", request_ids["check"]),),
+    )
+    await call
+    trailing = await call.trailing_metadata()
+    stream = client.RefreshStaleCaches(
+        pb.RefreshStaleCachesRequest(user_ids=[users["stream"]]),
+        metadata=(("x-request-id", request_ids["stream"]),),
+    )
+    events = [event async for event in stream]
+
+    lines = [line for line in server.logs().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    plain = [line for line in lines if not line.startswith("{")]
+    assert ("x-request-id", request_ids["check"]) in tuple(trailing or ())
+    assert [event.result.outcome for event in events] == [pb.OUTCOME_BUILT]
+    # The one plain line is the start-up banner the harness waits for.
+    assert all(line.startswith("gRPC TicketCacheService listening on") for line in plain), plain
+    assert all({"ts", "level", "logger", "msg"} <= set(record) for record in records)
+    for request_id in request_ids.values():
+        assert any(record.get("request_id") == request_id for record in records), request_id

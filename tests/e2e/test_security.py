@@ -1,0 +1,439 @@
+"""Security of a real server process: bearer auth on every RPC, TLS and mutual TLS, tokens
+encrypted at rest, and no secret anywhere in the output of a full session at DEBUG."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import trustme
+from google.protobuf import message_factory
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+from tests.e2e.harness import SERVICE, SandboxProcess, ServerProcess, grpcurl, start_server
+
+AUTH_TOKEN = "e2e-auth-token-7f3a9c2b41d8"
+SERVICE_DESCRIPTOR = pb.DESCRIPTOR.services_by_name["TicketCacheService"]
+METHODS = [method.name for method in SERVICE_DESCRIPTOR.methods]
+CALL_TIMEOUT = 10.0
+
+
+def harmless_request(method: str) -> Any:
+    """A request of the method's type that is rejected as INVALID_ARGUMENT once past auth (or,
+    for the purge, is a dry run), so letting it through changes nothing."""
+    descriptor = SERVICE_DESCRIPTOR.methods_by_name[method].input_type
+    request = message_factory.GetMessageClass(descriptor)()
+    fields = descriptor.fields_by_name
+    if "user_id" in fields:
+        request.user_id = 0
+    if "concurrency" in fields:
+        request.concurrency = -1
+    if "dry_run" in fields:
+        request.dry_run = True
+    return request
+
+
+def call_method(
+    channel: grpc.Channel, method: str, metadata: tuple[tuple[str, str], ...]
+) -> tuple[grpc.StatusCode, str]:
+    descriptor = SERVICE_DESCRIPTOR.methods_by_name[method]
+    path = f"/{SERVICE}/{method}"
+    request = harmless_request(method)
+    try:
+        if descriptor.server_streaming:
+            stream = channel.unary_stream(path, request_serializer=type(request).SerializeToString)
+            list(stream(request, metadata=metadata, timeout=CALL_TIMEOUT))
+        else:
+            unary = channel.unary_unary(path, request_serializer=type(request).SerializeToString)
+            unary(request, metadata=metadata, timeout=CALL_TIMEOUT)
+    except grpc.RpcError as error:
+        return error.code(), error.details() or ""
+    return grpc.StatusCode.OK, ""
+
+
+# --- (a) bearer auth on every RPC ----------------------------------------------------------
+
+BAD_CREDENTIALS = {
+    "missing": (),
+    "wrong token": (("authorization", "Bearer not-the-token"),),
+    "wrong scheme": (("authorization", f"Basic {AUTH_TOKEN}"),),
+    "no scheme": (("authorization", AUTH_TOKEN),),
+    "same length, one character off": (("authorization", f"Bearer {AUTH_TOKEN[:-1]}X"),),
+    "token as a prefix": (("authorization", f"Bearer {AUTH_TOKEN}0"),),
+    "right token in another header": (("x-authorization", f"Bearer {AUTH_TOKEN}"),),
+}
+
+
+@pytest.fixture(scope="module")
+def authed_server(sandbox: SandboxProcess, work_dir: Path) -> Iterator[ServerProcess]:
+    process = start_server(sandbox, work_dir, GRPC_AUTH_TOKEN=AUTH_TOKEN)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def authed_channel(authed_server: ServerProcess) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(authed_server.address) as channel:
+        yield channel
+
+
+@pytest.mark.parametrize("credentials", list(BAD_CREDENTIALS), ids=list(BAD_CREDENTIALS))
+def test_every_rpc_without_the_right_bearer_token_is_unauthenticated(
+    authed_channel: grpc.Channel, credentials: str
+) -> None:
+    metadata = BAD_CREDENTIALS[credentials]
+    answers = {method: call_method(authed_channel, method, metadata) for method in METHODS}
+
+    assert len(answers) == 8  # all of the service's RPCs, read from the descriptor
+    assert {method: code for method, (code, _) in answers.items()} == {
+        method: grpc.StatusCode.UNAUTHENTICATED for method in METHODS
+    }
+    assert not any(AUTH_TOKEN in details for _, details in answers.values())
+
+
+def test_every_rpc_with_the_right_bearer_token_gets_past_auth(authed_channel: grpc.Channel) -> None:
+    metadata = (("authorization", f"Bearer {AUTH_TOKEN}"),)
+    answers = {method: call_method(authed_channel, method, metadata)[0] for method in METHODS}
+
+    expected = {method: grpc.StatusCode.INVALID_ARGUMENT for method in METHODS}
+    expected["PurgeOrphanedCaches"] = grpc.StatusCode.OK
+    assert answers == expected
+
+
+def test_health_answers_without_a_token_but_reflection_needs_one(authed_server: ServerProcess) -> None:
+    with grpc.insecure_channel(authed_server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    anonymous = grpcurl("-plaintext", authed_server.address, "list")
+    authorized = grpcurl(
+        "-plaintext", "-H", f"authorization: Bearer {AUTH_TOKEN}", authed_server.address, "list"
+    )
+
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert anonymous.returncode != 0 and "Unauthenticated" in anonymous.stderr
+    assert authorized.returncode == 0 and SERVICE in authorized.stdout
+
+
+# --- (b) TLS and mutual TLS --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def cert_files(ca: trustme.CA, work_dir: Path) -> dict[str, Path]:
+    server_cert = ca.issue_cert("localhost", "127.0.0.1")
+    client_ca = trustme.CA()
+    client_cert = client_ca.issue_cert("batch-job@example.internal")
+    files = {
+        "ca": ca.cert_pem,
+        "cert": server_cert.cert_chain_pems[0],
+        "key": server_cert.private_key_pem,
+        "client_ca": client_ca.cert_pem,
+        "client_cert": client_cert.cert_chain_pems[0],
+        "client_key": client_cert.private_key_pem,
+        "stranger_cert": trustme.CA().issue_cert("intruder").cert_chain_pems[0],
+    }
+    paths = {}
+    for name, blob in files.items():
+        paths[name] = work_dir / f"tls-{name}.pem"
+        blob.write_to_path(str(paths[name]))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def tls_server(
+    sandbox: SandboxProcess, work_dir: Path, cert_files: dict[str, Path]
+) -> Iterator[ServerProcess]:
+    process = start_server(
+        sandbox,
+        work_dir,
+        GRPC_TLS_CERT_FILE=str(cert_files["cert"]),
+        GRPC_TLS_KEY_FILE=str(cert_files["key"]),
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def mtls_server(
+    sandbox: SandboxProcess, work_dir: Path, cert_files: dict[str, Path]
+) -> Iterator[ServerProcess]:
+    process = start_server(
+        sandbox,
+        work_dir,
+        GRPC_TLS_CERT_FILE=str(cert_files["cert"]),
+        GRPC_TLS_KEY_FILE=str(cert_files["key"]),
+        GRPC_TLS_CLIENT_CA_FILE=str(cert_files["client_ca"]),
+    )
+    yield process
+    process.stop()
+
+
+def dry_run_purge(channel: grpc.Channel) -> pb.PurgeOrphanedCachesResponse:
+    stub = pb_grpc.TicketCacheServiceStub(channel)
+    return stub.PurgeOrphanedCaches(pb.PurgeOrphanedCachesRequest(dry_run=True), timeout=5)
+
+
+def tls_channel(address: str, files: dict[str, Path], client: str | None = None) -> grpc.Channel:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=files["ca"].read_bytes(),
+        private_key=files["client_key"].read_bytes() if client else None,
+        certificate_chain=files[client].read_bytes() if client else None,
+    )
+    return grpc.secure_channel(address, credentials)
+
+
+def test_tls_serves_a_client_that_trusts_the_ca_and_refuses_plaintext(
+    tls_server: ServerProcess, cert_files: dict[str, Path]
+) -> None:
+    with tls_channel(tls_server.address, cert_files) as channel:
+        response = dry_run_purge(channel)
+    with grpc.insecure_channel(tls_server.address) as plaintext, pytest.raises(grpc.RpcError) as refused:
+        dry_run_purge(plaintext)
+    with grpc.secure_channel(tls_server.address, grpc.ssl_channel_credentials()) as untrusting:
+        with pytest.raises(grpc.RpcError) as untrusted:
+            dry_run_purge(untrusting)
+
+    assert response.dry_run
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert untrusted.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_grpcurl_with_the_ca_certificate_talks_to_the_tls_server(
+    tls_server: ServerProcess, cert_files: dict[str, Path]
+) -> None:
+    done = grpcurl(
+        "-cacert", str(cert_files["ca"]), "-d", '{"dry_run": true}',
+        tls_server.address, f"{SERVICE}/PurgeOrphanedCaches",
+    )
+    plaintext = grpcurl("-plaintext", "-connect-timeout", "2", tls_server.address, "list")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) in ({"dry_run": True}, {"dryRun": True})
+    assert plaintext.returncode != 0
+
+
+def test_mutual_tls_refuses_clients_without_a_certificate_from_the_client_ca(
+    mtls_server: ServerProcess, cert_files: dict[str, Path]
+) -> None:
+    for client in (None, "stranger_cert"):
+        with tls_channel(mtls_server.address, cert_files, client) as channel:
+            with pytest.raises(grpc.RpcError) as refused:
+                dry_run_purge(channel)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, client
+
+
+def test_mutual_tls_serves_a_client_with_a_certificate_from_the_client_ca(
+    mtls_server: ServerProcess, cert_files: dict[str, Path]
+) -> None:
+    with tls_channel(mtls_server.address, cert_files, "client_cert") as channel:
+        response = dry_run_purge(channel)
+    done = grpcurl(
+        "-cacert", str(cert_files["ca"]),
+        "-cert", str(cert_files["client_cert"]), "-key", str(cert_files["client_key"]),
+        mtls_server.address, "list",
+    )
+
+    assert response.dry_run
+    assert done.returncode == 0 and SERVICE in done.stdout, done.stderr
+
+
+# --- (c) tokens encrypted at rest -----------------------------------------------------------
+
+ENCRYPTION_KEY = base64.b64encode(os.urandom(32)).decode()
+
+
+@pytest.fixture(scope="module")
+def encrypting_server(sandbox: SandboxProcess, work_dir: Path) -> Iterator[ServerProcess]:
+    process = start_server(sandbox, work_dir, TOKEN_ENCRYPTION_KEY=ENCRYPTION_KEY)
+    yield process
+    process.stop()
+
+
+def store_bytes(server: ServerProcess) -> bytes:
+    """The SQLite file and its write-ahead log, as a reader of the disk would see them."""
+    paths = [server.sqlite_path, Path(f"{server.sqlite_path}-wal")]
+    return b"".join(path.read_bytes() for path in paths if path.exists())
+
+
+def test_a_legacy_plaintext_token_is_read_and_stored_encrypted_after_a_refresh(
+    encrypting_server: ServerProcess, sandbox: SandboxProcess
+) -> None:
+    user = encrypting_server.seed_user(sandbox)  # plaintext row, as the old service wrote it
+    select = "SELECT token, refresh_token FROM bytemark_tokens WHERE user_id = ?"
+    legacy = encrypting_server.query(select, (user,))
+    sandbox.call("POST", f"/_sandbox/users/{user}/expire-token")
+    with grpc.insecure_channel(encrypting_server.address) as channel:
+        stub = pb_grpc.TicketCacheServiceStub(channel)
+        first = stub.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=user), timeout=CALL_TIMEOUT)
+        rows = encrypting_server.query(
+            "SELECT token, refresh_token FROM bytemark_tokens WHERE user_id = ?", (user,)
+        )
+        renewed = sandbox.call("GET", f"/_sandbox/users/{user}")
+        sandbox.call("POST", "/_sandbox/stats/reset")
+        second = stub.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=user), timeout=CALL_TIMEOUT)
+    stats = sandbox.stats()
+
+    assert legacy[0][0].startswith("sandbox-access-")
+    assert first.result.outcome == pb.OUTCOME_BUILT
+    assert len(rows) == 1
+    token, refresh_token = rows[0]
+    assert token.startswith("enc:v1:") and refresh_token.startswith("enc:v1:")
+    on_disk = store_bytes(encrypting_server)
+    for plaintext in (renewed["access_token"], renewed["refresh_token"]):
+        assert plaintext.encode() not in on_disk
+        assert plaintext not in token + refresh_token
+    # The second check decrypts the stored token and uses it without another refresh.
+    assert second.result.outcome == pb.OUTCOME_UNCHANGED
+    assert stats["endpoints"].get("token", 0) == 0, stats
+
+
+# --- (d) a full session leaks no secret -------------------------------------------------------
+
+
+class SlackStandIn:
+    """A local stand-in for Slack's Web API that records every chat.postMessage."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                recorder.authorizations.append(self.headers.get("Authorization", ""))
+                if self.path.endswith("/chat.postMessage"):
+                    recorder.messages.append(json.loads(body or b"{}"))
+                reply = json.dumps({"ok": True, "channel": "C0E2E", "ts": "1.0"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackStandIn]:
+    stand_in = SlackStandIn()
+    yield stand_in
+    stand_in.stop()
+
+
+SLACK_TOKEN = "xoxb-e2e-1234567890-abcdefSLACKsecret"
+SESSION_AUTH_TOKEN = "session-auth-9d8c7b6a5f4e"
+SESSION_ENCRYPTION_KEY = base64.b64encode(os.urandom(32)).decode()
+CLIENT_SECRET = "sandbox-secret"  # what the sandbox accepts; the harness passes it
+
+
+def test_a_full_session_at_debug_level_prints_no_secret_and_notifies_slack_once_each(
+    sandbox: SandboxProcess, work_dir: Path, slack: SlackStandIn
+) -> None:
+    server = start_server(
+        sandbox,
+        work_dir,
+        LOG_LEVEL="DEBUG",
+        BYTEMARK_CLIENT_SECRET=CLIENT_SECRET,
+        GRPC_AUTH_TOKEN=SESSION_AUTH_TOKEN,
+        TOKEN_ENCRYPTION_KEY=SESSION_ENCRYPTION_KEY,
+        SLACK_BOT_TOKEN=SLACK_TOKEN,
+        SLACK_CHANNEL_ID="C0E2E",
+        SLACK_API_URL=slack.url,
+    )
+    try:
+        first = sandbox.create_user(passes=3, expired=1)
+        failing = sandbox.create_user(passes=1, expired=0)
+        for creds in (first, failing):
+            server.seed_token(int(creds["user_id"]), creds["access_token"], creds["refresh_token"])
+        user, failing_user = int(first["user_id"]), int(failing["user_id"])
+        metadata = (("authorization", f"Bearer {SESSION_AUTH_TOKEN}"),)
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.TicketCacheServiceStub(channel)
+            built = stub.BuildTicketCache(
+                pb.BuildTicketCacheRequest(user_id=user), metadata=metadata, timeout=CALL_TIMEOUT
+            )
+            sandbox.call("POST", f"/_sandbox/users/{user}/expire-token")
+            sandbox.call("POST", f"/_sandbox/users/{user}/passes", {"free": True})
+            updated = stub.UpdateTicketCache(
+                pb.UpdateTicketCacheRequest(user_id=user), metadata=metadata, timeout=CALL_TIMEOUT
+            )
+            sandbox.add_faults({"endpoint": "v1", "kind": "500", "times": -1, "user_id": failing_user})
+            with pytest.raises(grpc.RpcError) as failed_call:
+                stub.CheckTicketCache(
+                    pb.CheckTicketCacheRequest(user_id=failing_user), metadata=metadata, timeout=CALL_TIMEOUT
+                )
+            with pytest.raises(grpc.RpcError) as unauthenticated:
+                stub.GetTicketCache(
+                    pb.GetTicketCacheRequest(user_id=user),
+                    metadata=(("authorization", f"Bearer {SESSION_AUTH_TOKEN[:-1]}"),),
+                    timeout=CALL_TIMEOUT,
+                )
+            events = list(
+                stub.RefreshStaleCaches(
+                    pb.RefreshStaleCachesRequest(user_ids=[user, failing_user], max_age_seconds=1),
+                    metadata=metadata,
+                    timeout=60,
+                )
+            )
+            sandbox.clear_faults()
+        renewed = sandbox.call("GET", f"/_sandbox/users/{user}")
+    finally:
+        server.stop()  # flushes everything the process printed
+    output = server.logs()
+
+    assert built.result.outcome == pb.OUTCOME_BUILT
+    assert updated.result.counts.new_free == 1
+    assert failed_call.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert sorted(e.WhichOneof("event") for e in events) == ["error", "result"]
+    assert renewed["access_token"] != first["access_token"]  # the update did refresh the token
+
+    secrets = {
+        "old access token": first["access_token"],
+        "old refresh token": first["refresh_token"],
+        "new access token": renewed["access_token"],
+        "new refresh token": renewed["refresh_token"],
+        "failing user's access token": failing["access_token"],
+        "failing user's refresh token": failing["refresh_token"],
+        "client secret": CLIENT_SECRET,
+        "Slack token": SLACK_TOKEN,
+        "gRPC auth token": SESSION_AUTH_TOKEN,
+        "encryption key": SESSION_ENCRYPTION_KEY,
+    }
+    assert len(output.splitlines()) > 50  # DEBUG really was on: the check is not vacuous
+    assert [name for name, secret in secrets.items() if secret in output] == []
+    # Not even a recognisable piece of one (e.g. a token cut by a formatter).
+    assert [name for name, secret in secrets.items() if secret[-12:] in output] == []
+
+    texts = [message.get("text", "") for message in slack.messages]
+    free_notices = [t for t in texts if "Free ticket" in t]
+    summaries = [t for t in texts if "Bulk run" in t]
+    assert len(free_notices) == 1 and str(user) in free_notices[0]
+    assert len(summaries) == 1 and "1 failed" in summaries[0]
+    assert len(texts) == 2
+    assert slack.authorizations and set(slack.authorizations) == {f"Bearer {SLACK_TOKEN}"}
+    assert not any(secret in text for text in texts for secret in secrets.values())
