@@ -28,6 +28,10 @@ DEMO_FIRST_USER_ID = 1001
 DEMO_SQLITE_PATH = "var/demo.sqlite3"
 
 
+class StartupError(Exception):
+    """The service could not start; the message tells the operator why (no traceback)."""
+
+
 def _secrets_of(settings: Settings) -> list[str]:
     values = [
         settings.bytemark_client_secret,
@@ -79,13 +83,18 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
         await migrate_stores(container)
         use_cases = await resolve(container.use_cases)
         auth = settings.grpc_auth_token
-        server, port, health = await create_server(
-            use_cases,
-            listen=settings.grpc_listen,
-            auth_token=auth.get_secret_value() if auth else None,
-            tls=_tls_config(settings),
-            max_message_bytes=settings.grpc_max_message_bytes,
-        )
+        try:
+            server, port, health = await create_server(
+                use_cases,
+                listen=settings.grpc_listen,
+                auth_token=auth.get_secret_value() if auth else None,
+                tls=_tls_config(settings),
+                max_message_bytes=settings.grpc_max_message_bytes,
+            )
+        except (RuntimeError, OSError) as exc:  # grpc raises RuntimeError when it cannot bind
+            raise StartupError(
+                f"cannot serve gRPC on {settings.grpc_listen} (GRPC_LISTEN; is the port in use?): {exc}"
+            ) from None
         if settings.metrics_listen:
             host, metrics_port = split_host_port(settings.metrics_listen)
             start_metrics_server(host, metrics_port)
@@ -228,8 +237,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sandbox": lambda: run_sandbox(args),
         "migrate": lambda: run_migrate(settings),
     }
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(runners[args.command]())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(runners[args.command]())
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
