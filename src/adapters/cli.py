@@ -21,6 +21,7 @@ from adapters.sandbox.config import SandboxConfig
 from adapters.sandbox.server import start_sandbox
 from adapters.sandbox.state import SandboxState
 from adapters.settings import ConfigError, Settings, load_settings, split_host_port
+from application.errors import StoreUnavailable
 
 log = logging.getLogger("bytemark_ticket_cache")
 
@@ -241,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(runners[args.command]())
     except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:  # e.g. migrate cannot reach MySQL: say which store, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
