@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 
+from adapters.crypto import TokenDecryptionError
 from adapters.observability.logs import request_id_var
 from application.errors import (
     AccessTokenRejected,
@@ -40,6 +41,9 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (AccessTokenRejected, grpc.StatusCode.UNAVAILABLE),
     # Normally reported as outcome NO_VALID_TOKEN; if it escapes, the user must re-link.
     (RefreshTokenInvalid, grpc.StatusCode.FAILED_PRECONDITION),
+    # The stored token is unreadable (wrong or missing TOKEN_ENCRYPTION_KEY, corrupted row): a
+    # retry cannot help until an operator fixes the key or the user re-links.
+    (TokenDecryptionError, grpc.StatusCode.FAILED_PRECONDITION),
     (WriteConflict, grpc.StatusCode.ABORTED),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
 )

@@ -33,6 +33,10 @@ _CONNECTION_ERRNOS = frozenset(
 )
 _MAX_REASON = 300
 _CLOSE_GRACE_SECONDS = 5.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+#: Bounds one statement. Without it a black-holed network (packets dropped, no reset) hangs every
+#: call that reads a token until the caller's deadline, and a bulk run without one forever.
+DEFAULT_QUERY_TIMEOUT = 10.0
 # Server syntax errors quote the statement "near '...'": the quoted part could hold a value.
 _NEAR_FRAGMENT = re.compile(r"near '.*?' at line", re.DOTALL)
 
@@ -42,7 +46,10 @@ class MysqlDatabase:
 
     The pool is created by `connect()` or lazily on first use, so a server that is down at start-up
     is retried on the next call rather than never. Idempotent calls are retried once on a fresh
-    connection when the first one turns out dead (server restart, KILL, wait_timeout)."""
+    connection when the first one turns out dead (server restart, KILL, wait_timeout).
+
+    Opening a connection is bounded by `connect_timeout`, each statement by `query_timeout`
+    (seconds); the URL's `?connect_timeout=` / `?query_timeout=` options override both."""
 
     def __init__(
         self,
@@ -51,7 +58,8 @@ class MysqlDatabase:
         min_size: int = 1,
         max_size: int = 10,
         pool_recycle: int = 280,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        query_timeout: float = DEFAULT_QUERY_TIMEOUT,
     ) -> None:
         self.target: MysqlTarget = parse_mysql_url(url)
         self._min_size = min_size
@@ -59,7 +67,10 @@ class MysqlDatabase:
         # Below the server's wait_timeout (often cut to 300 s by operators), so the pool retires a
         # connection before the server silently drops it.
         self._pool_recycle = pool_recycle
-        self._connect_timeout = connect_timeout
+        self._connect_timeout = self.target.connect_timeout or connect_timeout
+        self._query_timeout = self.target.query_timeout or query_timeout
+        if self._connect_timeout <= 0 or self._query_timeout <= 0:
+            raise ValueError("MySQL timeouts must be > 0 seconds")
         self._pool: asyncmy.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._closed = False
@@ -147,10 +158,16 @@ class MysqlDatabase:
         for attempt in range(1, attempts + 1):
             pool, conn = await self._acquire()
             try:
-                cursor = conn.cursor()
-                result = await work(cursor)
-                await cursor.close()
+                try:
+                    async with asyncio.timeout(self._query_timeout):
+                        cursor = conn.cursor()
+                        result = await work(cursor)
+                        await cursor.close()
+                except TimeoutError:
+                    raise _QueryTimeout(self._query_timeout) from None
             except BaseException as exc:
+                # A timed-out statement is abandoned mid-stream, like a cancelled one: the
+                # connection is unusable (its reply may still arrive) and is dropped below.
                 dead = isinstance(exc, asyncio.CancelledError) or _is_connection_error(exc)
                 if dead:
                     # A cancelled or failed read leaves the stream in an unknown state: never hand
@@ -159,7 +176,9 @@ class MysqlDatabase:
                 pool.release(conn)
                 if not isinstance(exc, MySQLError | OSError):
                     raise
-                if dead and attempt < attempts:
+                # A fresh connection helps after a dead one, not after a full timeout (that would
+                # double the wait, and a slow server is no faster the second time).
+                if dead and attempt < attempts and not isinstance(exc, _QueryTimeout):
                     continue
                 raise self._unavailable("query failed", exc) from None
             pool.release(conn)
@@ -170,12 +189,21 @@ class MysqlDatabase:
         return StoreUnavailable(STORE_NAME, f"{what} ({self.target.describe()}): {self._reason(exc)}")
 
     def _reason(self, exc: BaseException) -> str:
+        if isinstance(exc, _QueryTimeout):
+            return str(exc)
         if isinstance(exc, TimeoutError) and not str(exc):
             return f"timed out after {self._connect_timeout:g}s"
         text = _NEAR_FRAGMENT.sub("near '...' at line", str(exc))
         if self.target.password:
             text = text.replace(self.target.password, "***")
         return f"{type(exc).__name__}: {text}"[:_MAX_REASON]
+
+
+class _QueryTimeout(TimeoutError):
+    """A statement outlived `query_timeout`. A TimeoutError, hence an OSError: connection-level."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"query timed out after {seconds:g}s")
 
 
 def _is_connection_error(exc: BaseException) -> bool:

@@ -1,12 +1,16 @@
-"""Parse `mysql://user:password@host:port/dbname` without ever echoing the password."""
+"""Parse `mysql://user:password@host:port/dbname[?connect_timeout=s&query_timeout=s]` without ever
+echoing the password."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 _SCHEMES = ("mysql", "mariadb")
 _DEFAULT_PORT = 3306
+#: Query options understood here (seconds); any other option is left alone, as before.
+TIMEOUT_OPTIONS = ("connect_timeout", "query_timeout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +20,8 @@ class MysqlTarget:
     user: str
     database: str
     password: str = field(default="", repr=False)
+    connect_timeout: float | None = None  # seconds to open a connection (TCP + handshake)
+    query_timeout: float | None = None  # seconds one statement may take, fetching included
 
     def describe(self) -> str:
         """For logs and error messages: everything but the password."""
@@ -39,10 +45,28 @@ def parse_mysql_url(url: str) -> MysqlTarget:
     database = unquote(parts.path.lstrip("/"))
     if not database or "/" in database:
         raise ValueError(f"MySQL URL must name one database; {form}")
+    timeouts = _timeouts(parts.query)
     return MysqlTarget(
         host=parts.hostname,
         port=port,
         user=unquote(parts.username),
         database=database,
         password=unquote(parts.password or ""),
+        connect_timeout=timeouts.get("connect_timeout"),
+        query_timeout=timeouts.get("query_timeout"),
     )
+
+
+def _timeouts(query: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for name, text in parse_qsl(query, keep_blank_values=True):
+        if name not in TIMEOUT_OPTIONS:
+            continue
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(f"MySQL URL option {name} must be a number of seconds > 0")
+        found[name] = seconds
+    return found

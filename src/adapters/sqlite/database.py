@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import aiosqlite
 
 from application.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class SqliteDatabase:
@@ -25,11 +28,23 @@ class SqliteDatabase:
             conn = await aiosqlite.connect(self.path, isolation_level=None)
             await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             if self.path != ":memory:":
-                await conn.execute("PRAGMA journal_mode = WAL")
+                await self._use_wal(conn)
             await conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"cannot open {self.path}: {exc}") from exc
         self._conn = conn
+
+    async def _use_wal(self, conn: aiosqlite.Connection) -> None:
+        """WAL, unless the file is read-only (switching is a write). Then keep its journal mode:
+        reads are still served, and every write fails with StoreUnavailable ("readonly")."""
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if not _is_read_only(exc):
+                raise
+            log.warning(
+                "SQLite file is read-only: serving reads, writes will fail", extra={"path": self.path}
+            )
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -78,3 +93,10 @@ class SqliteDatabase:
             await self.conn.executescript(script)
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
+
+
+def _is_read_only(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # extended code; its low byte is the primary one
+    if isinstance(code, int):
+        return code & 0xFF == sqlite3.SQLITE_READONLY
+    return "readonly" in str(exc)
