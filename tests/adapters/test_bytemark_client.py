@@ -790,3 +790,15 @@ async def test_no_secret_appears_in_any_exception_repr_or_log_line(
     assert caplog.records, "the failures should have been logged"
     for secret in SECRETS:
         assert secret not in said
+
+
+
+async def test_a_malformed_200_body_is_observed_as_an_error_not_a_success(
+    client: BytemarkClient, mocked: aioresponses, observed: list[tuple[str, str]]
+) -> None:
+    mocked.get(v1_url(), status=200, body=b"not json")
+    mocked.get(v4_url(), payload=page_body([]))
+    with pytest.raises(UpstreamUnavailable, match="malformed body"):
+        await client.fetch_passes(ACCESS_TOKEN)
+    assert ("GET /passes", "malformed") in observed
+    assert ("GET /passes", "200") not in observed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -56,6 +57,7 @@ class _Reply:
     status: int
     body: bytes
     retry_after: str | None
+    parsed: Any = None  # what `parse` made of a 200 body
 
 
 class BytemarkClient:
@@ -151,12 +153,20 @@ class BytemarkClient:
         }
 
         async def attempt() -> PassesPage:
-            reply = await self._send(endpoint, "GET", url, params=params, headers=headers)
+            reply = await self._send(
+                endpoint,
+                "GET",
+                url,
+                lambda body: parse_passes_page(endpoint, body),
+                params=params,
+                headers=headers,
+            )
             if reply.status == 401:
                 logger.info("Bytemark %s page %d: access token rejected (401)", endpoint, page)
                 raise AccessTokenRejected(endpoint)
             self._raise_for_failure(endpoint, reply)
-            return parse_passes_page(endpoint, reply.body)
+            page_result: PassesPage = reply.parsed
+            return page_result
 
         return await call_with_retries(endpoint, attempt, self._retry_policy, self._sleep)
 
@@ -176,13 +186,15 @@ class BytemarkClient:
                 TOKEN_ENDPOINT,
                 "POST",
                 url,
+                lambda body: parse_token_grant(TOKEN_ENDPOINT, body),
                 data=form,
                 headers={"Accept": "application/json"},
             )
             if reply.status in (400, 401):
                 raise _rejected_grant(reply)
             self._raise_for_failure(TOKEN_ENDPOINT, reply)
-            return parse_token_grant(TOKEN_ENDPOINT, reply.body)
+            grant: TokenGrant = reply.parsed
+            return grant
 
         return await call_with_retries(TOKEN_ENDPOINT, attempt, self._retry_policy, self._sleep)
 
@@ -206,8 +218,11 @@ class BytemarkClient:
             raise RetryableFailure(f"HTTP {reply.status}")
         raise UpstreamUnavailable(endpoint, f"HTTP {reply.status}")
 
-    async def _send(self, endpoint: str, method: str, url: str, **request: Any) -> _Reply:
-        """One rate-limited, time-bounded attempt. Network failures become RetryableFailure."""
+    async def _send(
+        self, endpoint: str, method: str, url: str, parse: Callable[[bytes], Any], **request: Any
+    ) -> _Reply:
+        """One rate-limited, time-bounded attempt. Network failures become RetryableFailure.
+        A 200 body is parsed here so a malformed one is observed as an error ("malformed")."""
         await self._rate_limiter.acquire()
         outcome = "error"
         started = time.perf_counter()
@@ -217,7 +232,14 @@ class BytemarkClient:
                 async with self._session.request(method, url, allow_redirects=False, **request) as response:
                     outcome = str(response.status)
                     body = await response.read()
-                    return _Reply(response.status, body, response.headers.get("Retry-After"))
+                    reply = _Reply(response.status, body, response.headers.get("Retry-After"))
+            if reply.status == 200:
+                try:
+                    return dataclasses.replace(reply, parsed=parse(reply.body))
+                except UpstreamUnavailable:
+                    outcome = "malformed"
+                    raise
+            return reply
         except TimeoutError:
             outcome = "timeout"
             raise RetryableFailure("timeout") from None
