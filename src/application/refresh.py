@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from application.errors import (
     AccessTokenRejected,
     CacheNotFound,
     RefreshTokenInvalid,
+    StoreUnavailable,
     UpstreamUnavailable,
     WriteConflict,
 )
@@ -28,13 +32,16 @@ from application.results import RefreshResult
 from application.single_flight import SingleFlight
 from domain.cache_diff import CacheUpdate, build_cache, update_cache
 from domain.free_tickets import FreeTicketPolicy
-from domain.model import FetchedPasses, Outcome, RefreshCounts
+from domain.model import FetchedPasses, Outcome, RefreshCounts, TicketCache
 from domain.timeout import is_stale
 
 log = logging.getLogger(__name__)
 
 # One retry after a lost compare-and-set: re-read, re-diff the same fetched lists, write again.
 _CAS_ATTEMPTS = 2
+# Waits before re-trying a ticket-log / refresh-log write that found its store unavailable.
+_RECORD_RETRY_DELAYS = (0.1, 0.5)
+T = TypeVar("T")
 
 
 class _NoValidToken(Exception):
@@ -103,49 +110,56 @@ class UserRefresher:
             fetched = await self._fetch(user_id)
         except _NoValidToken:
             return self._no_valid_token(user_id)
-        for attempt in range(_CAS_ATTEMPTS):
-            current = await self._d.caches.get(user_id)
-            expected = current.version if current is not None else None
-            cache = build_cache(user_id, fetched, self._d.clock.now())
-            try:
-                stored = await self._d.caches.save(cache, expected)
-            except WriteConflict:
-                if attempt + 1 == _CAS_ATTEMPTS:
-                    raise
-                log.info("cache write race lost, retrying", extra={"user_id": user_id})
-                continue
-            counts = RefreshCounts(passes=len(stored.passes), passes4=len(stored.passes4))
-            return RefreshResult(user_id, Outcome.BUILT, counts, stored.timestamp, stored)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def snapshot(_current: TicketCache | None) -> tuple[TicketCache, None]:
+            return build_cache(user_id, fetched, self._d.clock.now()), None
+
+        stored, _ = await self._compare_and_set(user_id, snapshot)
+        counts = RefreshCounts(passes=len(stored.passes), passes4=len(stored.passes4))
+        return RefreshResult(user_id, Outcome.BUILT, counts, stored.timestamp, stored)
 
     async def _update(self, user_id: int) -> RefreshResult:
         try:
             fetched = await self._fetch(user_id)
         except _NoValidToken:
             return self._no_valid_token(user_id)
-        for attempt in range(_CAS_ATTEMPTS):
-            current = await self._d.caches.get(user_id)
+
+        def diff(current: TicketCache | None) -> tuple[TicketCache, CacheUpdate]:
             if current is None:
                 raise CacheNotFound(user_id)  # purged while we fetched
             update = update_cache(current, fetched, self._d.clock.now(), self._free_tickets)
+            return update.cache, update
+
+        stored, update = await self._compare_and_set(user_id, diff)
+        await self._record(update)
+        return RefreshResult(user_id, update.outcome, update.counts, stored.timestamp, stored)
+
+    async def _compare_and_set(
+        self, user_id: int, compose: Callable[[TicketCache | None], tuple[TicketCache, T]]
+    ) -> tuple[TicketCache, T]:
+        """Write what `compose` makes of the stored cache, conditional on its version. After a
+        lost race, re-read and compose again once (the fetched lists are reused); then give up."""
+        for attempt in range(_CAS_ATTEMPTS):
+            current = await self._d.caches.get(user_id)
+            cache, detail = compose(current)
+            expected = current.version if current is not None else None
             try:
-                stored = await self._d.caches.save(update.cache, current.version)
+                return await self._d.caches.save(cache, expected), detail
             except WriteConflict:
                 if attempt + 1 == _CAS_ATTEMPTS:
                     raise
                 log.info("cache write race lost, retrying", extra={"user_id": user_id})
-                continue
-            await self._record(update)
-            return RefreshResult(user_id, update.outcome, update.counts, stored.timestamp, stored)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _record(self, update: CacheUpdate) -> None:
-        """After the cache is stored: the audit log, the loyalty row and the Slack notice."""
+        """After the cache is stored: the audit log, the loyalty row and the Slack notice.
+        The cache write is the commit point, so a store blip here is retried briefly: once the
+        diff is stored, the next refresh will not see these changes again."""
         user_id = update.cache.user_id
         if update.log_entries:
-            await self._d.ticket_log.append(update.log_entries)
+            await _with_store_retries(lambda: self._d.ticket_log.append(update.log_entries))
         if update.new_free_passes:
-            await self._d.refresh_log.record_free_ticket_reward(user_id)
+            await _with_store_retries(lambda: self._d.refresh_log.record_free_ticket_reward(user_id))
             await self._d.notifier.free_tickets_found(user_id, update.new_free_passes)
 
     def _no_valid_token(self, user_id: int) -> RefreshResult:
@@ -188,3 +202,17 @@ class UserRefresher:
             expires_at,
         )
         return grant.access_token
+
+
+async def _with_store_retries(write: Callable[[], Awaitable[None]]) -> None:
+    for delay in (*_RECORD_RETRY_DELAYS, None):
+        try:
+            await write()
+            return
+        except StoreUnavailable as exc:
+            if delay is None:
+                log.error(
+                    "audit write failed after retries", extra={"store": exc.store, "reason": exc.reason}
+                )
+                raise
+            await asyncio.sleep(delay)

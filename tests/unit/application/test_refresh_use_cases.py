@@ -4,7 +4,12 @@ import asyncio
 
 import pytest
 
-from application.errors import CacheNotFound, InvalidArgument, UpstreamUnavailable, WriteConflict
+from application.errors import (
+    CacheNotFound,
+    InvalidArgument,
+    UpstreamUnavailable,
+    WriteConflict,
+)
 from application.ports import TokenGrant
 from domain.model import Outcome
 from tests.unit.application.conftest import World
