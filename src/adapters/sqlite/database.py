@@ -57,8 +57,9 @@ class SqliteDatabase:
             raise StoreUnavailable("SQLite", "database is not connected")
         return self._conn
 
-    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one write statement; returns the affected row count."""
+    async def execute(self, sql: str, params: Iterable[Any] = (), *, idempotent: bool = False) -> int:
+        """Run one write statement; returns the affected row count. (`idempotent` matters only to
+        networked stores, which may retry; a local file never loses a statement in flight.)"""
         try:
             cursor = await self.conn.execute(sql, tuple(params))
             rowcount = cursor.rowcount

@@ -1,0 +1,1 @@
+"""What the SQL adapters (SQLite, MySQL) share: the table logic, written once."""
