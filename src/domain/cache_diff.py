@@ -10,6 +10,7 @@ Rules (SPEC section 2):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from domain.model import (
     RefreshCounts,
     TicketCache,
     TicketLogEntry,
+    make_cached_pass,
 )
 from domain.ordering import sort_by_time_created, time_created_sort_key
 from domain.payload_hash import payload_hash
@@ -42,30 +44,51 @@ class CacheUpdate:
 
 def _uuid_of(payload: Payload) -> str:
     uuid = payload.get("uuid")
-    return uuid if isinstance(uuid, str) else str(uuid)
+    return uuid if type(uuid) is str else str(uuid)
 
 
 def _entry(payload: Payload, digest: str, now: int, free_ticket_status: int) -> CachedPass:
-    return CachedPass(
-        pass_uuid=_uuid_of(payload),
-        timestamp=now,
-        status=payload.get("status"),
-        free_ticket_status=free_ticket_status,
-        payload=payload,
-        payload_hash=digest,
+    return make_cached_pass(
+        _uuid_of(payload), now, payload.get("status"), free_ticket_status, payload, digest
     )
 
 
-def _dedupe_by_uuid(payloads: Iterable[Payload]) -> list[Payload]:
+def _dedupe_by_uuid(payloads: Iterable[Payload]) -> dict[str, Payload]:
     """A uuid listed twice keeps its first position and last value, like a JS object would."""
     by_uuid: dict[str, Payload] = {}
     for payload in payloads:
-        by_uuid[_uuid_of(payload)] = payload
-    return list(by_uuid.values())
+        uuid = payload.get("uuid")
+        by_uuid[uuid if type(uuid) is str else str(uuid)] = payload
+    return by_uuid
 
 
 def _sorted_unique(payloads: Sequence[Payload]) -> list[Payload]:
-    return sort_by_time_created(_dedupe_by_uuid(payloads))
+    return sort_by_time_created(_dedupe_by_uuid(payloads).values())
+
+
+#: Sort position of a pass whose time_created is missing or unparsable: after every real instant.
+_LAST = math.inf
+
+
+def _sort_position(payload: Payload) -> float:
+    """`time_created_sort_key` as one float (same order, cheaper to compare than a tuple)."""
+    unparsable, seconds = time_created_sort_key(payload)
+    return _LAST if unparsable else seconds
+
+
+def _prepare(
+    payloads: Sequence[Payload], positions: dict[str, float]
+) -> tuple[list[str], dict[str, Payload], dict[str, str]]:
+    """The deduplicated payloads by uuid, their hashes by uuid, and their uuids ordered by
+    time_created (stable); sort positions are left in `positions` by uuid. Payloads are hashed
+    in the order received (better memory locality than hashing in sorted order), only strings
+    are sorted, and no per-pass container is built (fewer GC-tracked allocations)."""
+    by_uuid = _dedupe_by_uuid(payloads)
+    digests: dict[str, str] = {}
+    for uuid, payload in by_uuid.items():
+        digests[uuid] = payload_hash(payload)
+        positions[uuid] = _sort_position(payload)
+    return sorted(by_uuid, key=positions.__getitem__), by_uuid, digests
 
 
 def build_cache(user_id: int, fetched: FetchedPasses, now: int, version: int = 0) -> TicketCache:
@@ -93,23 +116,24 @@ class _Diff:
         self.new = 0
         self.changed = 0
 
-    def _known(self, uuid: str, own_list: dict[str, CachedPass]) -> CachedPass | None:
-        return own_list.get(uuid) or self.old_passes.get(uuid) or self.old_passes4.get(uuid)
-
-    def reconcile(self, payload: Payload, own_list: dict[str, CachedPass], pass_list: PassList) -> CachedPass:
-        """The entry to store for one fresh payload, logging it when new or changed."""
-        uuid = _uuid_of(payload)
-        digest = payload_hash(payload)
-        cached = self._known(uuid, own_list)
+    def reconcile(
+        self, uuid: str, payload: Payload, digest: str, own_list: dict[str, CachedPass], pass_list: PassList
+    ) -> CachedPass:
+        """The entry to store for one fresh payload (hashed as `digest`), logging it when new or changed."""
+        cached = own_list.get(uuid) or self.old_passes.get(uuid) or self.old_passes4.get(uuid)
         if cached is not None and cached.payload_hash == digest:
             return cached
         if cached is not None:
-            entry = _entry(payload, digest, self.now, cached.free_ticket_status)
+            entry = make_cached_pass(
+                uuid, self.now, payload.get("status"), cached.free_ticket_status, payload, digest
+            )
             self.changed += 1
             self._log(entry, pass_list, Change.UPDATED)
             return entry
         is_new_free = self.policy.is_free(payload)
-        entry = _entry(payload, digest, self.now, 1 if is_new_free else 0)
+        entry = make_cached_pass(
+            uuid, self.now, payload.get("status"), 1 if is_new_free else 0, payload, digest
+        )
         if is_new_free:
             self.new_free.setdefault(uuid, entry)
         self.new += 1
@@ -132,18 +156,31 @@ class _Diff:
 
 
 def update_cache(old: TicketCache, fetched: FetchedPasses, now: int, policy: FreeTicketPolicy) -> CacheUpdate:
-    """Diff the fresh lists against `old`. The result keeps `old.version`; the store bumps it."""
+    """Diff the fresh lists against `old`. The result keeps `old.version`; the store bumps it.
+
+    Apart from hashing each fresh payload once (the irreducible part), every step is one dict
+    operation per pass; sort keys are computed once per payload."""
     diff = _Diff(old, policy, now)
+    reconcile = diff.reconcile
 
-    passes = [diff.reconcile(p, diff.old_passes, PassList.PASSES) for p in _sorted_unique(fetched.v1)]
-    fresh_uuids = {e.pass_uuid for e in passes}
-    removed = sum(1 for uuid in diff.old_passes if uuid not in fresh_uuids)
+    old_passes = diff.old_passes
+    order, by_uuid, digests = _prepare(fetched.v1, {})
+    passes = [reconcile(uuid, by_uuid[uuid], digests[uuid], old_passes, PassList.PASSES) for uuid in order]
+    removed = sum(1 for uuid in old_passes if uuid not in by_uuid)
 
-    passes4_by_uuid = dict(diff.old_passes4)
-    for payload in _sorted_unique(fetched.v4_expired):
-        entry = diff.reconcile(payload, diff.old_passes4, PassList.PASSES4)
-        passes4_by_uuid[entry.pass_uuid] = entry
-    passes4 = sorted(passes4_by_uuid.values(), key=lambda e: time_created_sort_key(e.payload))
+    old_passes4 = diff.old_passes4
+    passes4_by_uuid = dict(old_passes4)
+    # Positions by uuid: an entry kept for an unchanged hash has the fresh one's time_created.
+    positions4: dict[str, float] = {}
+    order, by_uuid, digests = _prepare(fetched.v4_expired, positions4)
+    for uuid in order:
+        passes4_by_uuid[uuid] = reconcile(uuid, by_uuid[uuid], digests[uuid], old_passes4, PassList.PASSES4)
+
+    def passes4_key(entry: CachedPass) -> float:
+        position = positions4.get(entry.pass_uuid)
+        return position if position is not None else _sort_position(entry.payload)
+
+    passes4 = sorted(passes4_by_uuid.values(), key=passes4_key)
 
     cache = TicketCache(
         user_id=old.user_id,

@@ -6,6 +6,14 @@ between reads (expired history never does), so each entry is encoded once, kept 
 bytes in a bounded LRU memo, and a whole list is handed to protobuf as one buffer to parse
 in C. The memo key holds everything the encoding depends on, including the payload's exact
 JSON text, so a hit can never return another payload's encoding.
+
+GetTicketCache goes one step further: the whole response is remembered per cache *object*
+(`response_for`). A store that recognises an unchanged row hands back the same immutable
+TicketCache (the SQLite store compares the row's text before reusing its parse), so a repeated
+read skips every per-entry step and protobuf only serialises the finished message. The memo
+holds a strong reference to each cache it answers for and matches on identity (`is`), so an
+id reused by another object can never hit, and a changed row, being parsed into a new object,
+never meets an old response. Shared responses are never modified after they are built.
 """
 
 from __future__ import annotations
@@ -56,11 +64,64 @@ def _cost(key: tuple[Hashable, ...], encoded: bytes) -> int:
     return len(encoded) + (len(json_text) if isinstance(json_text, bytes) else 0) + _ENTRY_OVERHEAD_BYTES
 
 
+class ResponseMemo:
+    """LRU of whole GetTicketCache responses per (cache object, view), bounded by serialized
+    bytes and by count (0 bytes disables it)."""
+
+    def __init__(self, max_bytes: int, max_entries: int = 256) -> None:
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self.size = 0
+        self.entries: OrderedDict[tuple[int, int], tuple[TicketCache, pb.GetTicketCacheResponse, int]] = (
+            OrderedDict()
+        )
+
+    def get(self, cache: TicketCache, view: int) -> pb.GetTicketCacheResponse | None:
+        key = (id(cache), view)
+        hit = self.entries.get(key)
+        if hit is None or hit[0] is not cache:
+            return None
+        self.entries.move_to_end(key)
+        return hit[1]
+
+    def put(self, cache: TicketCache, view: int, response: pb.GetTicketCacheResponse) -> None:
+        if not self.max_bytes:
+            return
+        cost = response.ByteSize()
+        if cost > self.max_bytes:
+            return
+        key = (id(cache), view)
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.size -= old[2]
+        self.entries[key] = (cache, response, cost)
+        self.size += cost
+        while self.size > self.max_bytes or len(self.entries) > self.max_entries:
+            _, (_, _, evicted) = self.entries.popitem(last=False)
+            self.size -= evicted
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
 class CacheEncoder:
-    """Writes domain caches into proto messages; one instance per server (it owns the memo)."""
+    """Writes domain caches into proto messages; one instance per server (it owns the memos)."""
 
     def __init__(self, memo_bytes: int = DEFAULT_MEMO_BYTES) -> None:
         self._memo = EncodedEntryMemo(memo_bytes)
+        # Whole responses take a quarter of the budget: a message in memory is a few times its
+        # serialized size, and only the most read caches need to be there.
+        self._responses = ResponseMemo(memo_bytes // 4)
+
+    def response_for(self, cache: TicketCache, view: pb.CacheView.ValueType) -> pb.GetTicketCacheResponse:
+        """The GetTicketCache response for `cache` in `view` (resolved). The message may be
+        shared with other calls: callers must not modify it."""
+        response = self._responses.get(cache, view)
+        if response is None:
+            response = pb.GetTicketCacheResponse()
+            self.write_cache(response.cache, cache, view)
+            self._responses.put(cache, view, response)
+        return response
 
     def write_cache(self, target: pb.TicketCache, cache: TicketCache, view: pb.CacheView.ValueType) -> None:
         """Fill `target` (an empty message, e.g. `response.cache`) with `cache` in `view`

@@ -61,9 +61,8 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
         async with AbortOnError(context), WithinDeadline(context):
             view = resolve_view(request.view)
             cache = await self._use_cases.get_cache(request.user_id)
-            response = pb.GetTicketCacheResponse()
-            self._converter.encoder.write_cache(response.cache, cache, view)
-            return response
+            # Possibly shared with other calls for the same cache object: never modified.
+            return self._converter.encoder.response_for(cache, view)
 
     async def BuildTicketCache(
         self, request: pb.BuildTicketCacheRequest, context: Context

@@ -1,5 +1,18 @@
 """CacheStore on the embedded SQLite file: one row per user, entry lists as JSON text.
 
+Reads of one user's row (`get`, on every RPC and twice per refresh) run on the event loop's own
+thread through a second, read-only connection when the file is in WAL mode: a primary-key lookup
+takes microseconds, while a hop to aiosqlite's worker thread and back costs two thread wake-ups
+and GIL hand-overs, which under a bulk run's load dominate the read. In WAL mode readers never
+wait for the writer and always see the last committed write, so this changes no result.
+Writes stay on the shared aiosqlite connection.
+
+Parsed rows are remembered in a small LRU keyed by user id, bounded by the bytes of JSON text it
+holds. A hit requires the row's timestamp, version and both JSON texts to be *equal* to the ones
+that were parsed (a string comparison, no parse), so whatever wrote the row, even plain SQL that
+kept the version, a hit is exactly what parsing would give. The TicketCache returned is shared
+between callers: it is immutable, and nothing mutates payloads.
+
 Compare-and-set is one statement each (the connection is shared by concurrent tasks in autocommit
 mode, so no transaction is ever held across an await): the insert does nothing on an existing
 user_id, the update matches only the expected version; rowcount says who won.
@@ -7,20 +20,77 @@ user_id, the update matches only the expected version; rowcount says who won.
 
 from __future__ import annotations
 
+import sqlite3
+import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.identifiers import quoted_identifier
 from adapters.sqlite.json_codec import dumps_json, loads_json
-from application.errors import WriteConflict
+from application.errors import StoreUnavailable, WriteConflict
 from domain.model import CachedPass, TicketCache
+
+#: Default bound on the JSON text held by the parsed-row memo (parsed objects take a few times it).
+DEFAULT_ROW_MEMO_BYTES = 4 * 1024 * 1024
+
+
+class _RowMemo:
+    """user_id -> (timestamp, version, passes text, passes4 text, parsed cache), LRU by text bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.rows: OrderedDict[int, tuple[Any, Any, Any, Any, TicketCache]] = OrderedDict()
+
+    def get(
+        self, user_id: int, timestamp: Any, version: Any, passes: Any, passes4: Any
+    ) -> TicketCache | None:
+        row = self.rows.get(user_id)
+        if row is None:
+            return None
+        # Equal text (a memcmp; the same object compares at once): exactly what parsing saw.
+        if row[0] == timestamp and row[1] == version and row[2] == passes and row[3] == passes4:
+            self.rows.move_to_end(user_id)
+            return row[4]
+        self.discard(user_id)
+        return None
+
+    def put(
+        self, user_id: int, timestamp: Any, version: Any, passes: Any, passes4: Any, cache: TicketCache
+    ) -> None:
+        cost = len(passes) + len(passes4)
+        if cost > self.max_bytes:
+            return
+        self.discard(user_id)
+        self.rows[user_id] = (timestamp, version, passes, passes4, cache)
+        self.size += cost
+        while self.size > self.max_bytes:
+            _, (_, _, old_passes, old_passes4, _) = self.rows.popitem(last=False)
+            self.size -= len(old_passes) + len(old_passes4)
+
+    def discard(self, user_id: int) -> None:
+        row = self.rows.pop(user_id, None)
+        if row is not None:
+            self.size -= len(row[2]) + len(row[3])
 
 
 class SqliteCacheStore:
-    def __init__(self, db: SqliteDatabase, table: str = "bytemark_tickets_cache") -> None:
+    def __init__(
+        self,
+        db: SqliteDatabase,
+        table: str = "bytemark_tickets_cache",
+        row_memo_bytes: int = DEFAULT_ROW_MEMO_BYTES,
+    ) -> None:
         self._db = db
+        self._memo = _RowMemo(row_memo_bytes)
         self._table = quoted_identifier(table)
+        self._get_sql = f"SELECT timestamp, version, passes, passes4 FROM {self._table} WHERE user_id = ?"
+        # (the aiosqlite connection it was opened beside, the read-only connection or None for
+        # "not usable here": in-memory or URI databases, or a journal mode other than WAL)
+        self._reader: tuple[object, sqlite3.Connection | None] | None = None
 
     async def create_schema(self) -> None:
         await self._db.execute(
@@ -33,20 +103,42 @@ class SqliteCacheStore:
         )
 
     async def get(self, user_id: int) -> TicketCache | None:
-        rows = await self._db.fetch_rows(
-            f"SELECT timestamp, version, passes, passes4 FROM {self._table} WHERE user_id = ?",
-            (user_id,),
-        )
+        reader = self._read_connection()
+        if reader is None:
+            rows: list[Any] = await self._db.fetch_rows(self._get_sql, (user_id,))
+        else:
+            try:
+                rows = reader.execute(self._get_sql, (user_id,)).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
         if not rows:
             return None
         timestamp, version, passes, passes4 = rows[0]
-        return TicketCache(
+        remembered = self._memo.get(user_id, timestamp, version, passes, passes4)
+        if remembered is not None:
+            return remembered
+        cache = TicketCache(
             user_id=user_id,
             timestamp=int(timestamp),
             passes=tuple(map(CachedPass.from_document, loads_json(passes))),
             passes4=tuple(map(CachedPass.from_document, loads_json(passes4))),
             version=int(version or 0),
         )
+        self._memo.put(user_id, timestamp, version, passes, passes4, cache)
+        return cache
+
+    def _read_connection(self) -> sqlite3.Connection | None:
+        """The read-only connection for this database, opened on first use (None: use aiosqlite)."""
+        owner = self._db.conn  # raises StoreUnavailable when the database is not connected
+        if self._reader is not None and self._reader[0] is owner:
+            return self._reader[1]
+        if self._reader is not None and self._reader[1] is not None:
+            self._reader[1].close()  # opened beside an earlier connection of this database
+        reader = _open_reader(self._db.path)
+        if reader is not None:
+            weakref.finalize(self, reader.close)
+        self._reader = (owner, reader)
+        return reader
 
     async def save(self, cache: TicketCache, expected_version: int | None) -> TicketCache:
         new_version = (expected_version or 0) + 1
@@ -93,5 +185,25 @@ class SqliteCacheStore:
             )
 
     async def delete(self, user_id: int) -> bool:
+        self._memo.discard(user_id)
         deleted = await self._db.execute(f"DELETE FROM {self._table} WHERE user_id = ?", (user_id,))
         return deleted > 0
+
+
+def _open_reader(path: str) -> sqlite3.Connection | None:
+    if path == ":memory:" or path.startswith("file:") or not path:
+        return None
+    try:
+        reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=1.0)
+    except sqlite3.Error:
+        return None
+    try:
+        (mode,) = reader.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":  # a reader could then wait for the writer: stay async
+            reader.close()
+            return None
+        reader.execute("PRAGMA query_only = 1")
+    except sqlite3.Error:
+        reader.close()
+        return None
+    return reader
