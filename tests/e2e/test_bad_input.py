@@ -472,20 +472,26 @@ def test_the_summary_view_of_odd_payloads_carries_hashes_without_payloads(
     assert all(entry.WhichOneof("content") is None for entry in summary.passes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a payload nested deeper than ~32 levels cannot be sent as a Struct (protobuf's "
-    "decode depth limit is 100 and every JSON level costs 3): CACHE_VIEW_FULL answers INTERNAL "
-    "(adapters/grpc_api/cache_encoding.py write_cache MergeFromString)",
-)
-def test_the_full_view_of_a_payload_nested_deeper_than_protobufs_limit_is_not_an_internal_error(
+def test_the_full_view_sends_a_payload_too_deep_for_a_struct_as_json_text(
     payload_client: pb_grpc.TicketCacheServiceStub, odd_user: int
 ) -> None:
+    # protobuf decodes at most 100 nested messages and a Struct spends 3 per JSON level, so a
+    # 150-deep payload cannot be a Struct: the FULL view sends it as payload_json instead.
     payload_client.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=odd_user), timeout=30)
-    code, details = call(
-        payload_client, "GetTicketCache", pb.GetTicketCacheRequest(user_id=odd_user, view=pb.CACHE_VIEW_FULL)
-    )
-    assert code != grpc.StatusCode.INTERNAL, details
+    full = payload_client.GetTicketCache(
+        pb.GetTicketCacheRequest(user_id=odd_user, view=pb.CACHE_VIEW_FULL), timeout=30
+    ).cache
+    raw = payload_client.GetTicketCache(
+        pb.GetTicketCacheRequest(user_id=odd_user, view=pb.CACHE_VIEW_RAW), timeout=30
+    ).cache
+    raw_json = {e.pass_uuid: e.payload_json for e in raw.passes}
+    contents = {e.pass_uuid: e.WhichOneof("content") for e in full.passes}
+
+    for deep in ("odd-deep_objects", "odd-deep_arrays"):
+        assert contents[deep] == "payload_json"
+        entry = next(e for e in full.passes if e.pass_uuid == deep)
+        assert entry.payload_json == raw_json[deep]
+    assert contents["odd-index_like_keys"] == "payload"
 
 
 def test_the_sandbox_cannot_carry_a_lone_surrogate_so_unit_vectors_cover_it(

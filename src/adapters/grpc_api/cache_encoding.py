@@ -30,6 +30,11 @@ from domain.model import CachedPass, TicketCache
 
 DEFAULT_MEMO_BYTES = 32 * 1024 * 1024
 
+# protobuf refuses to decode messages nested more than 100 deep; each JSON level in a Struct
+# costs three (Struct, map entry, Value) below GetTicketCacheResponse > TicketCache > CachedPass.
+# Deeper payloads go out as payload_json even in the FULL view (documented in the proto).
+MAX_STRUCT_JSON_DEPTH = 30
+
 # Wire tags of TicketCache.passes (field 4) and .passes4 (field 5), both length-delimited.
 _PASSES_TAG = bytes([(4 << 3) | 2])
 _PASSES4_TAG = bytes([(5 << 3) | 2])
@@ -183,11 +188,22 @@ def _encode_entry(entry: CachedPass, status: str, view: pb.CacheView.ValueType, 
     )
     if entry.timestamp:
         message.timestamp.seconds = entry.timestamp
-    if view == pb.CACHE_VIEW_FULL:
+    if view == pb.CACHE_VIEW_FULL and not _deeper_than(entry.payload, MAX_STRUCT_JSON_DEPTH):
         set_struct(message.payload, entry.payload)
-    elif view == pb.CACHE_VIEW_RAW:
+    elif view != pb.CACHE_VIEW_SUMMARY:
         message.payload_json = json_text.decode("utf-8")
     return message.SerializeToString()
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether JSON `value` nests objects/arrays more than `limit` levels (stops early)."""
+    if limit < 0:
+        return True
+    if isinstance(value, dict):
+        return any(_deeper_than(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_deeper_than(v, limit - 1) for v in value)
+    return False
 
 
 def status_text(status: object) -> str:

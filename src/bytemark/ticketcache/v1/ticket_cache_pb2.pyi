@@ -119,7 +119,10 @@ class CachedPass(_message.Message):
     free_ticket_status: _builtins.int
     """1 when the pass was detected as a new free ticket, else 0."""
     payload_json: _builtins.str
-    """CACHE_VIEW_RAW: the payload as exact JSON text."""
+    """CACHE_VIEW_RAW: the payload as exact JSON text. Also sent in
+    CACHE_VIEW_FULL for a payload nested more than 30 levels deep, which a
+    Struct cannot carry within protobuf's decoding depth limit.
+    """
     payload_hash: _builtins.str
     """MD5 (hex) of the payload's JSON text as Node's JSON.stringify prints it."""
     @_builtins.property
