@@ -39,13 +39,9 @@ def load(directory: Path) -> dict[int, pb.GetTicketCacheResponse]:
 
 
 def _interceptors() -> list[Any]:
-    from adapters.grpc_api.interceptors import (
-        MalformedRequestInterceptor,
-        MetricsInterceptor,
-        RequestIdInterceptor,
-    )
+    from adapters.grpc_api.interceptors import ServiceInterceptor
 
-    return [MetricsInterceptor(), RequestIdInterceptor(), MalformedRequestInterceptor()]
+    return [ServiceInterceptor()]  # what the real server registers (auth off, as in the benchmark)
 
 
 async def main(responses: dict[int, pb.GetTicketCacheResponse], with_interceptors: bool) -> None:

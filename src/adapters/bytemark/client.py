@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from adapters.bytemark.rate_limit import RateLimiter
 from adapters.bytemark.responses import (
@@ -50,6 +50,9 @@ MAX_PAGES = 1000
 # OAuth errors that blame our client credentials, not the user's refresh token: reporting them
 # as RefreshTokenInvalid would mark every user NO_VALID_TOKEN because of a configuration error.
 _CLIENT_CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
+
+_EXPIRED_FILTER: Mapping[str, str] = {"status": "EXPIRED"}
+_ACCEPT_JSON: Mapping[str, str] = {"Accept": "application/json"}  # shared: never mutated
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,10 @@ class BytemarkClient:
         self._page_limit = page_limit
         self._on_call = on_call
         self._sleep = sleep
+        # Page URLs with their query, built once: (endpoint, page) -> URL. Bounded by
+        # MAX_PAGES per endpoint; in practice page 1 of each list.
+        self._page_urls: dict[tuple[str, int], URL] = {}
+        self._token_url = URL(self._account_api_url + "/oauth/token")
 
     def __repr__(self) -> str:  # the client secret stays out of reprs
         return (
@@ -104,16 +111,12 @@ class BytemarkClient:
 
     async def fetch_passes(self, access_token: str) -> FetchedPasses:
         """Both lists concurrently; the first failure cancels the other request."""
+        headers = {"Authorization": f"Bearer {access_token}", **_ACCEPT_JSON}  # for every page
         try:
             async with asyncio.TaskGroup() as group:
-                v1 = group.create_task(self._fetch_all_pages(PASSES_ENDPOINT, "/passes", {}, access_token))
+                v1 = group.create_task(self._fetch_all_pages(PASSES_ENDPOINT, "/passes", {}, headers))
                 v4_expired = group.create_task(
-                    self._fetch_all_pages(
-                        EXPIRED_PASSES_ENDPOINT,
-                        "/v4.0/passes",
-                        {"status": "EXPIRED"},
-                        access_token,
-                    )
+                    self._fetch_all_pages(EXPIRED_PASSES_ENDPOINT, "/v4.0/passes", _EXPIRED_FILTER, headers)
                 )
         except ExceptionGroup as failures:
             failure = _most_relevant(failures)
@@ -121,12 +124,12 @@ class BytemarkClient:
         return FetchedPasses(v1=v1.result(), v4_expired=v4_expired.result())
 
     async def _fetch_all_pages(
-        self, endpoint: str, path: str, filters: Mapping[str, str], access_token: str
+        self, endpoint: str, path: str, filters: Mapping[str, str], headers: Mapping[str, str]
     ) -> list[Payload]:
         passes: list[Payload] = []
         page = 1
         while True:
-            result = await self._fetch_page(endpoint, path, filters, page, access_token)
+            result = await self._fetch_page(endpoint, path, filters, page, headers)
             passes.extend(result.passes)
             if result.total_pages <= page:
                 return passes
@@ -143,24 +146,21 @@ class BytemarkClient:
         path: str,
         filters: Mapping[str, str],
         page: int,
-        access_token: str,
+        headers: Mapping[str, str],
     ) -> PassesPage:
-        url = self._customer_api_url + path
-        params = {**filters, "page": str(page), "limit": str(self._page_limit)}
-        headers = {
-            "Authorization": f"Bearer {access_token}",
-            "Accept": "application/json",
-        }
+        url = self._page_urls.get((endpoint, page))
+        if url is None:
+            # The same URL aiohttp would build from `params`, without yarl re-encoding the
+            # query on every request.
+            query = {**filters, "page": str(page), "limit": str(self._page_limit)}
+            url = URL(self._customer_api_url + path).extend_query(query)
+            self._page_urls[(endpoint, page)] = url
+
+        def parse(body: bytes) -> PassesPage:
+            return parse_passes_page(endpoint, body)
 
         async def attempt() -> PassesPage:
-            reply = await self._send(
-                endpoint,
-                "GET",
-                url,
-                lambda body: parse_passes_page(endpoint, body),
-                params=params,
-                headers=headers,
-            )
+            reply = await self._send(endpoint, "GET", url, parse, headers=headers)
             if reply.status == 401:
                 logger.info("Bytemark %s page %d: access token rejected (401)", endpoint, page)
                 raise AccessTokenRejected(endpoint)
@@ -173,7 +173,7 @@ class BytemarkClient:
     # TokenRefresher
 
     async def refresh(self, refresh_token: str) -> TokenGrant:
-        url = self._account_api_url + "/oauth/token"
+        url = self._token_url
         form = {
             "grant_type": "refresh_token",
             "refresh_token": refresh_token,
@@ -188,7 +188,7 @@ class BytemarkClient:
                 url,
                 lambda body: parse_token_grant(TOKEN_ENDPOINT, body),
                 data=form,
-                headers={"Accept": "application/json"},
+                headers=_ACCEPT_JSON,
             )
             if reply.status in (400, 401):
                 raise _rejected_grant(reply)
@@ -219,7 +219,7 @@ class BytemarkClient:
         raise UpstreamUnavailable(endpoint, f"HTTP {reply.status}")
 
     async def _send(
-        self, endpoint: str, method: str, url: str, parse: Callable[[bytes], Any], **request: Any
+        self, endpoint: str, method: str, url: URL, parse: Callable[[bytes], Any], **request: Any
     ) -> _Reply:
         """One rate-limited, time-bounded attempt. Network failures become RetryableFailure.
         A 200 body is parsed here so a malformed one is observed as an error ("malformed")."""
@@ -230,16 +230,17 @@ class BytemarkClient:
             async with asyncio.timeout(self._timeout_seconds):
                 # No redirects: a bearer token must not follow a Location header anywhere.
                 async with self._session.request(method, url, allow_redirects=False, **request) as response:
-                    outcome = str(response.status)
+                    status = response.status
+                    outcome = str(status)
                     body = await response.read()
-                    reply = _Reply(response.status, body, response.headers.get("Retry-After"))
-            if reply.status == 200:
+                    retry_after = None if status == 200 else response.headers.get("Retry-After")
+            if status == 200:
                 try:
-                    return dataclasses.replace(reply, parsed=parse(reply.body))
+                    return _Reply(status, body, retry_after, parse(body))
                 except UpstreamUnavailable:
                     outcome = "malformed"
                     raise
-            return reply
+            return _Reply(status, body, retry_after)
         except TimeoutError:
             outcome = "timeout"
             raise RetryableFailure("timeout") from None

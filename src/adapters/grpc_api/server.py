@@ -15,12 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from adapters.grpc_api.cache_encoding import DEFAULT_MEMO_BYTES, CacheEncoder
 from adapters.grpc_api.converters import ProtoConverter
-from adapters.grpc_api.interceptors import (
-    BearerTokenAuthInterceptor,
-    MalformedRequestInterceptor,
-    MetricsInterceptor,
-    RequestIdInterceptor,
-)
+from adapters.grpc_api.interceptors import ServiceInterceptor
 from adapters.grpc_api.servicer import TicketCacheServicer, TicketCacheUseCases
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -66,15 +61,10 @@ async def create_server(
     grpc's 4 MiB default. `encoded_entry_memo_bytes` sizes the memo of encoded cache
     entries that makes repeated reads cheap (0 disables it).
     """
-    # Metrics outermost so rejected calls are counted; request id before auth so that a
-    # rejection carries an id too; the malformed-request guard innermost, as it replaces the
-    # request deserializer the others pass on.
-    interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(), RequestIdInterceptor()]
-    if auth_token:
-        interceptors.append(BearerTokenAuthInterceptor(auth_token))
-    interceptors.append(MalformedRequestInterceptor())
+    # One interceptor for metrics, request id, auth and the malformed-request guard: grpc
+    # runs every interceptor on every call, and this one routes a method in a dict lookup.
     server = grpc.aio.server(
-        interceptors=interceptors,
+        interceptors=[ServiceInterceptor(auth_token or None)],
         options=[
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),

@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from adapters.grpc_api import interceptors
-from adapters.grpc_api.interceptors import BearerTokenAuthInterceptor
+from adapters.grpc_api.interceptors import ServiceInterceptor
 from tests.adapters.grpc_api.conftest import AUTH_TOKEN, RunningServer
 
 SERVICE = "/bytemark.ticketcache.v1.TicketCacheService"
@@ -56,7 +56,7 @@ def test_the_bearer_token_is_compared_in_constant_time(monkeypatch: pytest.Monke
         return real_compare_digest(a, b)
 
     monkeypatch.setattr(interceptors.hmac, "compare_digest", spy)
-    guard = BearerTokenAuthInterceptor(AUTH_TOKEN)
+    guard = ServiceInterceptor(AUTH_TOKEN)
 
     right = guard._authorized((("authorization", f"Bearer {AUTH_TOKEN}"),))
     wrong = guard._authorized((("authorization", f"Bearer {AUTH_TOKEN[:-1]}X"),))
