@@ -81,8 +81,8 @@ def run(users: int, latency_ms: float, concurrency: int, sample: int) -> dict[st
         log(f"bootstrap: sequential baseline on {sample} users (concurrency 1)")
         per_user = asyncio.run(_sequential_sample(server.address, sample))
         time.sleep(0.5)  # the user in flight at the cancel finishes its write
-        server.sql("DELETE FROM bytemark_tickets_cache")
-        server.sql("DELETE FROM bytemark_tickets_log")
+        server.query("DELETE FROM bytemark_tickets_cache")
+        server.query("DELETE FROM bytemark_tickets_log")
         log(f"bootstrap: sequential {per_user * 1000:.1f} ms/user; full run at concurrency {concurrency}")
         server_proc, sandbox_proc = psutil.Process(server.pid), psutil.Process(sandbox.proc.pid)
         cpu_before = (server_proc.cpu_times(), sandbox_proc.cpu_times())
@@ -92,7 +92,7 @@ def run(users: int, latency_ms: float, concurrency: int, sample: int) -> dict[st
         if profiler is not None:
             profiler.send_signal(2)
             profiler.wait()
-        cached = server.sql("SELECT COUNT(*) FROM bytemark_tickets_cache")[0][0]
+        cached = server.query("SELECT COUNT(*) FROM bytemark_tickets_cache")[0][0]
         if done != users or failed or cached != users:
             raise RuntimeError(f"bootstrap incomplete: done={done} failed={failed} cached={cached}")
         server_cpu = sum(cpu_after[0][:2]) - sum(cpu_before[0][:2])

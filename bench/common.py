@@ -6,23 +6,25 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-BIN = Path(sys.executable).parent
-CLI = str(BIN / "bytemark-ticket-cache")
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the process harness is shared with the E2E tests
+
+from tests.e2e import harness  # noqa: E402
+from tests.e2e.harness import CLI, SandboxProcess, ServerProcess, free_port, wait_until  # noqa: E402
+from tests.e2e.harness import stop_process as stop_process  # noqa: E402  (re-exported for the scripts)
+
 SANDBOX_SEED = 7
 
 
@@ -45,60 +47,18 @@ def emit(name: str, **values: Any) -> dict[str, Any]:
     return record
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def work_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
 
 
-def _wait_until(
-    predicate: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes]
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not ready after {timeout}s")
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @dataclass
-class Sandbox:
-    """`bytemark-ticket-cache sandbox` in its own process (its CPU is not the server's)."""
+class Sandbox(SandboxProcess):
+    """`bytemark-ticket-cache sandbox` in its own process (its CPU is not the server's),
+    seeded with `users` riders at start."""
 
-    url: str
-    proc: subprocess.Popen[bytes]
-    users: int
-    passes: int
-    expired: int
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            text = response.read()
-        return json.loads(text) if text else None
+    users: int = 0
+    passes: int = 0
+    expired: int = 0
 
     def credentials(self) -> list[tuple[int, str, str]]:
         """The seeded users' tokens: the sandbox derives them deterministically from the seed, so
@@ -112,12 +72,6 @@ class Sandbox:
             if probe["access_token"] != creds[-1][1]:
                 raise RuntimeError("sandbox tokens are not the expected deterministic ones")
         return creds
-
-    def create_user(self, passes: int, expired: int) -> dict[str, Any]:
-        return dict(self.call("POST", "/_sandbox/users", {"passes": passes, "expired": expired}))
-
-    def stop(self) -> None:
-        stop_process(self.proc)
 
 
 def start_sandbox(
@@ -133,53 +87,8 @@ def start_sandbox(
         stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, "LOG_LEVEL": "WARNING"},
     )  # fmt: skip
     sandbox = Sandbox(f"http://127.0.0.1:{port}", proc, users, passes, expired)
-    _wait_until(lambda: sandbox.call("GET", "/_sandbox/config") is not None, 30, "sandbox", proc)
+    wait_until(lambda: sandbox.call("GET", "/_sandbox/config") is not None, 30, "sandbox", proc)
     return sandbox
-
-
-@dataclass
-class Server:
-    """`bytemark-ticket-cache serve` on SQLite, in its own process."""
-
-    address: str
-    sqlite_path: Path
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def sql(self, statement: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.sqlite_path, timeout=30) as db:
-            return list(db.execute(statement, tuple(params)))
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-
-def server_env(sandbox: Sandbox, sqlite_path: Path, listen: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "MONGODB_", "GRPC_", "SLACK_"))}
-    env.update(
-        {
-            "GRPC_LISTEN": listen,
-            "SQLITE_PATH": str(sqlite_path),
-            "BYTEMARK_CUSTOMER_API_URL": sandbox.url,
-            "BYTEMARK_ACCOUNT_API_URL": sandbox.url,
-            "BYTEMARK_CLIENT_ID": "sandbox-client",
-            "BYTEMARK_CLIENT_SECRET": "sandbox-secret",
-            "LOG_LEVEL": "WARNING",
-            "LOG_FORMAT": "json",
-        }
-    )
-    env.update(extra)
-    return env
-
-
-def migrate(sandbox: Sandbox, sqlite_path: Path) -> None:
-    env = server_env(sandbox, sqlite_path, "127.0.0.1:0")
-    subprocess.run([CLI, "migrate"], env=env, check=True, capture_output=True, timeout=60)
 
 
 def seed_tokens(sqlite_path: Path, creds: Iterable[tuple[int, str, str]]) -> int:
@@ -196,17 +105,13 @@ def seed_tokens(sqlite_path: Path, creds: Iterable[tuple[int, str, str]]) -> int
 
 def start_server(
     sandbox: Sandbox, directory: Path, sqlite_path: Path | None = None, **extra_env: str
-) -> Server:
-    port = free_port()
-    listen = f"127.0.0.1:{port}"
-    path = sqlite_path or directory / f"cache-{port}.sqlite3"
-    env = server_env(sandbox, path, listen, **extra_env)
-    migrate(sandbox, path)
-    log_path = directory / f"server-{port}.log"
-    proc = subprocess.Popen([CLI, "serve"], stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env)
-    server = Server(listen, path, proc, log_path, env)
-    _wait_until(lambda: "listening on" in log_path.read_text(errors="replace"), 30, "gRPC server", proc)
-    return server
+) -> ServerProcess:
+    """The harness's server, quieter and with the production per-attempt timeout."""
+    if sqlite_path is not None:
+        extra_env["SQLITE_PATH"] = str(sqlite_path)
+    return harness.start_server(
+        sandbox, directory, LOG_LEVEL="WARNING", BYTEMARK_TIMEOUT_SECONDS="10", **extra_env
+    )
 
 
 class RssSampler:

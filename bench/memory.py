@@ -48,7 +48,7 @@ def measure(users: int, latency_ms: float, concurrency: int) -> dict[str, float]
                 raise RuntimeError(f"bootstrap incomplete: done={done} failed={failed}")
         finally:
             server.stop()
-        server.sql("UPDATE bytemark_tickets_cache SET timestamp = 0")
+        server.query("UPDATE bytemark_tickets_cache SET timestamp = 0")
         log(f"memory: {users} caches built and made stale; refresh-stale run on a fresh server")
         server = start_server(
             sandbox, directory, sqlite_path=server.sqlite_path, BULK_CONCURRENCY=str(concurrency)

@@ -30,7 +30,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen[bytes]) -> None:  # type: ignore[no-untyped-def]
+def wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen[bytes]) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -44,11 +44,11 @@ def _wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen[byt
     raise TimeoutError(f"{what} not ready after {timeout}s")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -84,7 +84,7 @@ class SandboxProcess:
         return dict(self.call("GET", "/_sandbox/stats"))
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
 
 
 def start_sandbox(log_dir: Path, *extra_args: str) -> SandboxProcess:
@@ -95,7 +95,7 @@ def start_sandbox(log_dir: Path, *extra_args: str) -> SandboxProcess:
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LOG_LEVEL": "WARNING"},
     )
     sandbox = SandboxProcess(f"http://127.0.0.1:{port}", proc)
-    _wait_until(lambda: sandbox.call("GET", "/_sandbox/config") is not None, 20, "sandbox", proc)
+    wait_until(lambda: sandbox.call("GET", "/_sandbox/config") is not None, 20, "sandbox", proc)
     return sandbox
 
 
@@ -120,15 +120,19 @@ class ServerProcess:
         self.seed_token(int(creds["user_id"]), creds["access_token"], creds["refresh_token"])
         return int(creds["user_id"])
 
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.sqlite_path) as db:
+        with sqlite3.connect(self.sqlite_path, timeout=30) as db:
             return list(db.execute(sql, params))
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
 
 
 def server_env(sandbox: SandboxProcess, sqlite_path: Path, listen: str, **extra: str) -> dict[str, str]:
@@ -162,7 +166,7 @@ def start_server(
     proc = subprocess.Popen([CLI, "serve"], stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(listen, sqlite_path, proc, log_path, env)
     if wait_ready:
-        _wait_until(lambda: "listening on" in server.logs(), 30, "gRPC server", proc)
+        wait_until(lambda: "listening on" in server.logs(), 30, "gRPC server", proc)
     return server
 
 
