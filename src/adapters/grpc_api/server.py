@@ -16,7 +16,8 @@ from grpc_reflection.v1alpha import reflection
 from adapters.grpc_api.cache_encoding import DEFAULT_MEMO_BYTES, CacheEncoder
 from adapters.grpc_api.converters import ProtoConverter
 from adapters.grpc_api.interceptors import ServiceInterceptor
-from adapters.grpc_api.servicer import TicketCacheServicer, TicketCacheUseCases
+from adapters.grpc_api.servicer import TicketCacheServicer
+from application.api import TicketCacheApi
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 
@@ -46,7 +47,7 @@ class TlsConfig:
 
 
 async def create_server(
-    use_cases: TicketCacheUseCases,
+    use_cases: TicketCacheApi,
     *,
     listen: str,
     auth_token: str | None = None,

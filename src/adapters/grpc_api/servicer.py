@@ -7,51 +7,24 @@ concurrency means "server default" and is passed on as None.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Any, Protocol, TypeAlias
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, TypeAlias
 
 import grpc
 
 from adapters.grpc_api.converters import ProtoConverter, cache_view, purge_response, resolve_view
 from adapters.grpc_api.deadlines import WithinDeadline
 from adapters.grpc_api.errors import AbortOnError
-from application.results import BulkProgress, PurgeResult, RefreshResult
+from application.api import TicketCacheApi
+from application.results import BulkProgress
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
-from domain.model import TicketCache
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-class TicketCacheUseCases(Protocol):
-    """What the servicer needs from `application.use_cases.TicketCacheUseCases`."""
-
-    async def get_cache(self, user_id: int) -> TicketCache: ...
-
-    async def build(self, user_id: int) -> RefreshResult: ...
-
-    async def check(self, user_id: int) -> RefreshResult: ...
-
-    async def update(self, user_id: int) -> RefreshResult: ...
-
-    async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult: ...
-
-    def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]: ...
-
-    def refresh_stale(
-        self,
-        max_age_seconds: int | None,
-        concurrency: int | None,
-        shard_index: int,
-        shard_count: int,
-        user_ids: Sequence[int],
-    ) -> AsyncIterator[BulkProgress]: ...
-
-    async def purge_orphans(self, dry_run: bool) -> PurgeResult: ...
-
-
 class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
-    def __init__(self, use_cases: TicketCacheUseCases, converter: ProtoConverter) -> None:
+    def __init__(self, use_cases: TicketCacheApi, converter: ProtoConverter) -> None:
         self._use_cases = use_cases
         self._converter = converter
 

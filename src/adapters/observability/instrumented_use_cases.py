@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
-from typing import Protocol, cast
+from typing import cast
 
 from adapters.observability.metrics import (
     BULK_RUNS_IN_PROGRESS,
@@ -26,39 +26,13 @@ from adapters.observability.metrics import (
     FREE_TICKETS_FOUND,
     REFRESH_OUTCOMES,
 )
+from application.api import TicketCacheApi
 from application.errors import CacheNotFound
 from application.results import BulkProgress, PurgeResult, RefreshResult
 from domain.model import TicketCache
 
 BOOTSTRAP_JOB = "bootstrap"
 REFRESH_STALE_JOB = "refresh_stale"
-
-
-class UseCases(Protocol):
-    """The API of `application.use_cases.TicketCacheUseCases`."""
-
-    async def get_cache(self, user_id: int) -> TicketCache: ...
-
-    async def build(self, user_id: int) -> RefreshResult: ...
-
-    async def check(self, user_id: int) -> RefreshResult: ...
-
-    async def update(self, user_id: int) -> RefreshResult: ...
-
-    async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult: ...
-
-    def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]: ...
-
-    def refresh_stale(
-        self,
-        max_age_seconds: int | None,
-        concurrency: int | None,
-        shard_index: int,
-        shard_count: int,
-        user_ids: Sequence[int],
-    ) -> AsyncIterator[BulkProgress]: ...
-
-    async def purge_orphans(self, dry_run: bool) -> PurgeResult: ...
 
 
 def record_refresh(result: RefreshResult) -> RefreshResult:
@@ -84,7 +58,7 @@ class InstrumentedUseCases:
 
     __slots__ = ("_inner",)
 
-    def __init__(self, inner: UseCases) -> None:
+    def __init__(self, inner: TicketCacheApi) -> None:
         self._inner = inner
 
     def __repr__(self) -> str:
@@ -139,9 +113,7 @@ class InstrumentedUseCases:
         return await self._inner.purge_orphans(dry_run)
 
 
-async def _instrumented(
-    job: str, events: AsyncIterator[BulkProgress]
-) -> AsyncGenerator[BulkProgress, None]:
+async def _instrumented(job: str, events: AsyncIterator[BulkProgress]) -> AsyncGenerator[BulkProgress, None]:
     """Yield `events`, counting each user; the run is in progress until the stream ends, fails
     or is closed, and the inner stream is closed in every case."""
     in_progress = BULK_RUNS_IN_PROGRESS.labels(job)

@@ -1,0 +1,35 @@
+"""The driving port: what transports (gRPC, CLI) may ask of the service. The use cases
+implement it; so do decorators around them (metrics) and fakes in transport tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from application.results import BulkProgress, PurgeResult, RefreshResult
+from domain.model import TicketCache
+
+
+class TicketCacheApi(Protocol):
+    async def get_cache(self, user_id: int) -> TicketCache: ...
+
+    async def build(self, user_id: int) -> RefreshResult: ...
+
+    async def check(self, user_id: int) -> RefreshResult: ...
+
+    async def update(self, user_id: int) -> RefreshResult: ...
+
+    async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult: ...
+
+    def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]: ...
+
+    def refresh_stale(
+        self,
+        max_age_seconds: int | None,
+        concurrency: int | None,
+        shard_index: int,
+        shard_count: int,
+        user_ids: Sequence[int],
+    ) -> AsyncIterator[BulkProgress]: ...
+
+    async def purge_orphans(self, dry_run: bool) -> PurgeResult: ...
