@@ -195,11 +195,15 @@ class UserRefresher:
         if grant.expires_in:
             now = datetime.fromtimestamp(self._d.clock.now(), tz=UTC)
             expires_at = (now + timedelta(seconds=grant.expires_in)).replace(tzinfo=None)
-        await self._d.tokens.save_tokens(
-            token.user_id,
-            grant.access_token,
-            grant.refresh_token or token.refresh_token,
-            expires_at,
+        # Bytemark rotates the refresh token on every exchange: losing this write to a brief
+        # store blip would leave the rider with a dead grant, so it gets the audit retries.
+        await _with_store_retries(
+            lambda: self._d.tokens.save_tokens(
+                token.user_id,
+                grant.access_token,
+                grant.refresh_token or token.refresh_token,
+                expires_at,
+            )
         )
         return grant.access_token
 

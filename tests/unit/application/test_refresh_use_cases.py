@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from application.errors import (
     CacheNotFound,
     InvalidArgument,
+    StoreUnavailable,
     UpstreamUnavailable,
     WriteConflict,
 )
@@ -235,3 +237,54 @@ async def test_get_cache_reads_without_calling_bytemark(world: World) -> None:
     world.bytemark.fetches.clear()
     cache = await world.use_cases.get_cache(USER)
     assert cache.passes[0].pass_uuid == "a" and world.bytemark.fetches == []
+
+
+async def test_rotated_tokens_survive_a_brief_token_store_blip(world: World) -> None:
+    world.tokens.put(USER, "old", refresh="rt-7")
+    world.bytemark.rejected_tokens.add("old")
+    world.bytemark.refresh_grants["rt-7"] = TokenGrant("new", "rt-8", 3600)
+    world.bytemark.give("new", [a_pass("a")])
+    failures = iter([True])
+    original = world.tokens.save_tokens
+
+    async def flaky(*args: Any) -> None:
+        if next(failures, False):
+            raise StoreUnavailable("token store", "connection reset")
+        await original(*args)
+
+    world.tokens.save_tokens = flaky  # type: ignore[method-assign]
+    assert (await world.use_cases.check(USER)).outcome is Outcome.BUILT
+    assert world.tokens.tokens[USER].refresh_token == "rt-8"
+
+
+async def test_a_brief_audit_store_blip_after_the_cache_write_is_retried_not_lost(world: World) -> None:
+    with_user(world, [])
+    await world.use_cases.build(USER)
+    world.bytemark.give("tok-7", [a_pass("gift", product=FREE_PRODUCT)])
+    failures = iter([True])
+    original = world.refresh_log.record_free_ticket_reward
+
+    async def flaky(user_id: int) -> None:
+        if next(failures, False):
+            raise StoreUnavailable("refresh log", "connection reset")
+        await original(user_id)
+
+    world.refresh_log.record_free_ticket_reward = flaky  # type: ignore[method-assign]
+    result = await world.use_cases.update(USER)
+    assert result.outcome is Outcome.UPDATED
+    assert world.refresh_log.free_ticket_rewards == [USER]
+    assert [e.pass_uuid for e in world.ticket_log.entries] == ["gift"]
+
+
+async def test_an_audit_store_that_stays_down_fails_the_call_after_the_cache_is_written(world: World) -> None:
+    with_user(world, [])
+    await world.use_cases.build(USER)
+    world.bytemark.give("tok-7", [a_pass("new")])
+
+    async def down(entries: object) -> None:
+        raise StoreUnavailable("ticket log", "down")
+
+    world.ticket_log.append = down  # type: ignore[method-assign,assignment]
+    with pytest.raises(StoreUnavailable):
+        await world.use_cases.update(USER)
+    assert [e.pass_uuid for e in world.caches.caches[USER].passes] == ["new"]
