@@ -7,8 +7,8 @@ concurrency means "server default" and is passed on as None.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, TypeAlias
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 
@@ -16,11 +16,24 @@ from adapters.grpc_api.converters import ProtoConverter, cache_view, purge_respo
 from adapters.grpc_api.deadlines import WithinDeadline
 from adapters.grpc_api.errors import AbortOnError
 from application.api import TicketCacheApi
-from application.results import BulkProgress
+from application.results import BulkProgress, RefreshResult
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+_RefreshRequest: TypeAlias = (
+    pb.BuildTicketCacheRequest
+    | pb.CheckTicketCacheRequest
+    | pb.UpdateTicketCacheRequest
+    | pb.CheckTicketCacheTimeoutRequest
+)
+_RefreshResponse = TypeVar(
+    "_RefreshResponse",
+    pb.BuildTicketCacheResponse,
+    pb.CheckTicketCacheResponse,
+    pb.UpdateTicketCacheResponse,
+    pb.CheckTicketCacheTimeoutResponse,
+)
 
 
 class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
@@ -40,40 +53,46 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
     async def BuildTicketCache(
         self, request: pb.BuildTicketCacheRequest, context: Context
     ) -> pb.BuildTicketCacheResponse:
-        async with AbortOnError(context), WithinDeadline(context):
-            view = cache_view(request.view, request.include_cache)
-            result = await self._use_cases.build(request.user_id)
-            response = pb.BuildTicketCacheResponse()
-            self._converter.write_refresh_result(response.result, result, view)
-            return response
+        return await self._refresh(
+            request, context, pb.BuildTicketCacheResponse(), lambda: self._use_cases.build(request.user_id)
+        )
 
     async def CheckTicketCache(
         self, request: pb.CheckTicketCacheRequest, context: Context
     ) -> pb.CheckTicketCacheResponse:
-        async with AbortOnError(context), WithinDeadline(context):
-            view = cache_view(request.view, request.include_cache)
-            result = await self._use_cases.check(request.user_id)
-            response = pb.CheckTicketCacheResponse()
-            self._converter.write_refresh_result(response.result, result, view)
-            return response
+        return await self._refresh(
+            request, context, pb.CheckTicketCacheResponse(), lambda: self._use_cases.check(request.user_id)
+        )
 
     async def UpdateTicketCache(
         self, request: pb.UpdateTicketCacheRequest, context: Context
     ) -> pb.UpdateTicketCacheResponse:
-        async with AbortOnError(context), WithinDeadline(context):
-            view = cache_view(request.view, request.include_cache)
-            result = await self._use_cases.update(request.user_id)
-            response = pb.UpdateTicketCacheResponse()
-            self._converter.write_refresh_result(response.result, result, view)
-            return response
+        return await self._refresh(
+            request, context, pb.UpdateTicketCacheResponse(), lambda: self._use_cases.update(request.user_id)
+        )
 
     async def CheckTicketCacheTimeout(
         self, request: pb.CheckTicketCacheTimeoutRequest, context: Context
     ) -> pb.CheckTicketCacheTimeoutResponse:
+        return await self._refresh(
+            request,
+            context,
+            pb.CheckTicketCacheTimeoutResponse(),
+            lambda: self._use_cases.check_timeout(request.user_id, request.max_age_seconds or None),
+        )
+
+    async def _refresh(
+        self,
+        request: _RefreshRequest,
+        context: Context,
+        response: _RefreshResponse,
+        run: Callable[[], Awaitable[RefreshResult]],
+    ) -> _RefreshResponse:
+        """The shape of every unary refresh: run the use case within the deadline, map errors
+        to status codes, and put the result (and the cache in the asked view) in `response`."""
         async with AbortOnError(context), WithinDeadline(context):
             view = cache_view(request.view, request.include_cache)
-            result = await self._use_cases.check_timeout(request.user_id, request.max_age_seconds or None)
-            response = pb.CheckTicketCacheTimeoutResponse()
+            result = await run()
             self._converter.write_refresh_result(response.result, result, view)
             return response
 
