@@ -37,6 +37,7 @@ class SqliteBackend:
     name = "sqlite"
     #: SQLite keeps integers beyond 64 bits exact; BSON cannot (MongoBackend stores doubles, as Node).
     keeps_ints_beyond_int64 = True
+    keeps_lone_surrogates = True
 
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
@@ -65,6 +66,8 @@ class SqliteBackend:
 
 class MongoBackend:
     keeps_ints_beyond_int64 = False
+    #: BSON strings are UTF-8: a lone surrogate is stored as U+FFFD, as Node's driver did.
+    keeps_lone_surrogates = False
 
     def __init__(self, name: str, db: MongoDatabase) -> None:
         self.name = name

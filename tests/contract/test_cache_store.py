@@ -7,6 +7,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from adapters.mongo.cache_store import MongoCacheStore
 from adapters.mongo.database import ClientFactory, MongoDatabase
 from application.errors import StoreUnavailable, WriteConflict
 from domain.model import CachedPass, TicketCache
+from domain.payload_hash import payload_hash
 from tests.contract.cache_fixtures import (
     BACKEND_KINDS,
     Backend,
@@ -120,6 +122,25 @@ async def test_integers_beyond_64_bits_stay_exact_or_become_doubles_as_node_stor
         assert_same_json(
             payload, {key: float(value) if key != "uuid" else value for key, value in big.items()}
         )
+
+
+async def test_a_lone_surrogate_is_stored_exactly_or_as_the_replacement_node_stored(
+    backend: Backend,
+) -> None:
+    # Bytemark's JSON may carry "\\ud800"; the client keeps it, so the store must accept it.
+    odd: dict[str, Any] = {"uuid": "odd", "name": "a\ud800b", "big": 2**64 + 1}
+    node_hash = payload_hash(odd)  # of the value as received, "\\ud800" escaped as Node prints it
+    entry = replace(make_pass("odd", odd), payload_hash=node_hash)
+    await backend.cache_store.save(
+        TicketCache(user_id=9, timestamp=1, passes=(entry,)), expected_version=None
+    )
+
+    loaded = await backend.cache_store.get(9)
+
+    assert loaded is not None
+    name = loaded.passes[0].payload["name"]
+    assert name == ("a\ud800b" if backend.keeps_lone_surrogates else "a\ufffdb")
+    assert loaded.passes[0].payload_hash == node_hash
 
 
 async def test_inserting_a_cache_twice_is_a_write_conflict(backend: Backend) -> None:

@@ -23,8 +23,8 @@ from collections.abc import Hashable, Iterable
 
 import orjson
 
-from adapters.grpc_api.json_text import exact_json
 from adapters.grpc_api.struct_payload import set_struct
+from adapters.json_text import exact_json
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from domain.model import CachedPass, TicketCache
 

@@ -10,11 +10,22 @@ _INT64_MAX = 2**63 - 1
 
 
 def bson_safe(value: Any) -> Any:
-    """`value` with every integer outside the signed 64-bit range turned into a float.
+    """`value` with every integer outside the signed 64-bit range turned into a float, and every
+    lone surrogate in a string value turned into U+FFFD.
 
-    BSON has no wider integer, and this is what the Node service stored anyway: JS numbers are
-    doubles. Containers are copied only where something changed, so the common case costs one walk.
+    BSON has no wider integer and only UTF-8 strings; both replacements are what the Node service
+    stored anyway (JS numbers are doubles; its driver encoded a lone surrogate as U+FFFD). The
+    payload_hash is computed before, on the value as received, so it stays Node's. Containers are
+    copied only where something changed, so the common case costs one walk.
     """
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value)
+        return value
     if isinstance(value, int):
         if _INT64_MIN <= value <= _INT64_MAX or isinstance(value, bool):
             return value

@@ -1,9 +1,10 @@
 """JSON text for the SQLite columns that hold documents (cache entry lists, log payloads).
 
-orjson is fast but refuses integers beyond 64 bits on write and silently turns them into floats on
-read. Text that needed the exact stdlib encoder is written with a leading space (still valid JSON,
-still readable by SQLite's json functions), so reads pick the exact decoder with a one-character test
-instead of scanning the text. Rows seeded by hand with such integers read as floats, as in Node.
+orjson is fast but refuses integers beyond 64 bits and lone surrogates on write, and silently turns
+big integers into floats on read. Text that needed the exact encoder (`adapters.json_text`, which
+ASCII-escapes so a lone surrogate stays storable UTF-8) is written with a leading space (still valid
+JSON, still readable by SQLite's json functions), so reads pick the exact decoder with a one-character
+test instead of scanning the text. Rows seeded by hand with such integers read as floats, as in Node.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from typing import Any
 
 import orjson
 
+from adapters.json_text import stdlib_exact_json
+
 _EXACT_MARK = " "
 
 
 def dumps_json(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
-    except TypeError:
-        # JSONEncodeError subclasses TypeError; the stdlib keeps big integers exact.
-        return _EXACT_MARK + json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits or a lone surrogate
+        return _EXACT_MARK + stdlib_exact_json(value).decode("ascii")
 
 
 def loads_json(text: str | bytes) -> Any:
