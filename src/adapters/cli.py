@@ -20,7 +20,7 @@ from adapters.observability.metrics import start_metrics_server
 from adapters.sandbox.config import SandboxConfig
 from adapters.sandbox.server import start_sandbox
 from adapters.sandbox.state import SandboxState
-from adapters.settings import ConfigError, Settings, load_settings, split_host_port
+from adapters.settings import SERVE_REQUIRED, ConfigError, Settings, load_settings, split_host_port
 from application.errors import StoreUnavailable
 
 log = logging.getLogger("bytemark_ticket_cache")
@@ -31,16 +31,6 @@ DEMO_SQLITE_PATH = "var/demo.sqlite3"
 
 class StartupError(Exception):
     """The service could not start; the message tells the operator why (no traceback)."""
-
-
-def _secrets_of(settings: Settings) -> list[str]:
-    values = [
-        settings.bytemark_client_secret,
-        settings.slack_bot_token,
-        settings.grpc_auth_token,
-        settings.token_encryption_key,
-    ]
-    return [v.get_secret_value() for v in values if v is not None]
 
 
 def _tls_config(settings: Settings) -> TlsConfig | None:
@@ -222,16 +212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format, _secrets_of(settings))
-    if args.command == "serve" and (
-        settings.bytemark_customer_api_url is None or settings.bytemark_account_api_url is None
-    ):
-        print(
-            "configuration error: BYTEMARK_CUSTOMER_API_URL and BYTEMARK_ACCOUNT_API_URL are required "
-            "for serve (use `demo` for the embedded sandbox)",
-            file=sys.stderr,
-        )
-        return 2
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    if args.command == "serve":
+        try:
+            settings.require(*SERVE_REQUIRED)
+        except ConfigError as exc:
+            print(f"{exc}\n(`serve` needs these; `demo` runs against the embedded sandbox)", file=sys.stderr)
+            return 2
     runners = {
         "serve": lambda: serve(settings),
         "demo": lambda: demo(settings, args.users, args.latency_ms),

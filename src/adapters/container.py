@@ -115,8 +115,7 @@ def _token_cipher(settings: Settings) -> TokenCipher:
 
 
 def _bytemark_client(settings: Settings, session: aiohttp.ClientSession) -> BytemarkClient:
-    if settings.bytemark_customer_api_url is None or settings.bytemark_account_api_url is None:
-        raise ValueError("BYTEMARK_CUSTOMER_API_URL and BYTEMARK_ACCOUNT_API_URL are required")
+    settings.require("BYTEMARK_CUSTOMER_API_URL", "BYTEMARK_ACCOUNT_API_URL")
     secret = settings.bytemark_client_secret
     return BytemarkClient(
         session,
@@ -140,7 +139,7 @@ def _cache_backend(settings: Settings) -> str:
 
 
 def _notifier_backend(settings: Settings) -> str:
-    return "slack" if settings.slack_bot_token and settings.slack_channel_id else "none"
+    return "slack" if settings.slack_enabled else "none"
 
 
 class Container(containers.DeclarativeContainer):

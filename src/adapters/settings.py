@@ -7,18 +7,17 @@ operator fixes a deployment in one round trip. Secret values are never echoed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from adapters.crypto.token_cipher import decode_aes_key
 from domain.free_tickets import DEFAULT_FREE_TICKET_PRODUCT_UUIDS as _DEFAULT_FREE_SET
 
 DEFAULT_FREE_TICKET_PRODUCT_UUIDS: tuple[str, ...] = tuple(sorted(_DEFAULT_FREE_SET))
@@ -149,14 +148,9 @@ def _aes_key(value: Any) -> Any:
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
     if isinstance(raw, str):
         try:
-            key = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            try:
-                key = base64.urlsafe_b64decode(raw)
-            except (binascii.Error, ValueError):
-                raise ValueError("must be base64 of a 16, 24 or 32 byte AES key") from None
-        if len(key) not in (16, 24, 32):
-            raise ValueError(f"must be base64 of a 16, 24 or 32 byte AES key, decodes to {len(key)} bytes")
+            decode_aes_key(raw)
+        except ValueError as problem:  # says what is wrong (e.g. the decoded length), never the value
+            raise ValueError(f"must be base64 of a 16, 24 or 32 byte AES key: {problem}") from None
     return value
 
 
@@ -278,14 +272,25 @@ class Settings(BaseSettings):
             return urlsplit(self.mongodb_url).path.lstrip("/") or None
         return None
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction filter: each SecretStr setting and the
+        passwords inside the database URLs. Derived from the fields, so a new secret setting is
+        covered without anyone remembering to list it."""
+        values = [
+            value.get_secret_value()
+            for value in (getattr(self, name) for name in type(self).model_fields)
+            if isinstance(value, SecretStr)
+        ]
+        for url in (self.mysql_url, self.mongodb_url):
+            password = urlsplit(url).password if url else None
+            if password:
+                values.append(unquote(password))
+        return values
+
     def token_encryption_key_bytes(self) -> bytes | None:
         if self.token_encryption_key is None:
             return None
-        raw = self.token_encryption_key.get_secret_value()
-        try:
-            return base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            return base64.urlsafe_b64decode(raw)
+        return decode_aes_key(self.token_encryption_key.get_secret_value())
 
     def require(self, *variables: str) -> None:
         """Raise ConfigError naming each of `variables` that is unset (e.g. SERVE_REQUIRED)."""

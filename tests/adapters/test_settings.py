@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from adapters.crypto.token_cipher import TokenCipher
 from adapters.settings import (
     DEFAULT_FREE_TICKET_PRODUCT_UUIDS,
     SERVE_REQUIRED,
@@ -228,3 +229,30 @@ def test_direct_construction_keeps_defaults_without_reading_the_environment(
 ) -> None:
     monkeypatch.setenv("BULK_CONCURRENCY", "8")
     assert Settings().bulk_concurrency == 64
+
+
+def test_the_settings_accept_exactly_the_keys_the_token_cipher_can_use() -> None:
+    key = b"k" * 32
+    for text in (base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode().rstrip("=")):
+        settings = load_settings({"TOKEN_ENCRYPTION_KEY": text})
+        assert settings.token_encryption_key_bytes() == key
+        assert TokenCipher.from_base64(text).enabled
+
+
+def test_every_secret_setting_and_database_password_is_handed_to_log_redaction() -> None:
+    key = base64.b64encode(b"k" * 32).decode()
+    settings = load_settings(
+        {
+            "BYTEMARK_CLIENT_SECRET": "client-secret-1",
+            "SLACK_BOT_TOKEN": "xoxb-slack-1",
+            "SLACK_CHANNEL_ID": "C1",
+            "GRPC_AUTH_TOKEN": "grpc-token-1",
+            "TOKEN_ENCRYPTION_KEY": key,
+            "MYSQL_URL": "mysql://app:my%40sql-pw@db:3306/tickets",
+            "MONGODB_URL": "mongodb://app:mongo-pw@db/tickets",
+        }
+    )
+    assert sorted(settings.secret_values()) == sorted(
+        ["client-secret-1", "xoxb-slack-1", "grpc-token-1", key, "my@sql-pw", "mongo-pw"]
+    )
+    assert load_settings({}).secret_values() == []

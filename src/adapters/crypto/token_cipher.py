@@ -23,6 +23,21 @@ _TAG_BYTES = 16
 _KEY_SIZES = (16, 24, 32)
 
 
+def decode_aes_key(text: str) -> bytes:
+    """The AES key in TOKEN_ENCRYPTION_KEY: standard or urlsafe base64, padding optional, of 16,
+    24 or 32 bytes. The one parser of that format (settings validate with it too). Messages never
+    echo the value: it is a secret."""
+    normalised = text.strip().replace("-", "+").replace("_", "/")
+    normalised += "=" * (-len(normalised) % 4)
+    try:
+        key = base64.b64decode(normalised, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not valid base64") from None
+    if len(key) not in _KEY_SIZES:
+        raise ValueError(f"must decode to 16, 24 or 32 bytes, got {len(key)}")
+    return key
+
+
 class TokenDecryptionError(ApplicationError):
     """A stored token is encrypted but cannot be read. Never carries the token itself."""
 
@@ -41,20 +56,13 @@ class TokenCipher:
 
     @classmethod
     def from_base64(cls, text: str | None) -> TokenCipher:
-        """Build from the setting's value: standard or urlsafe base64, padding optional.
-        Empty or None means no encryption."""
+        """Build from the setting's value (see `decode_aes_key`). Empty or None: no encryption."""
         if text is None or not text.strip():
             return cls(None)
-        normalised = text.strip().replace("-", "+").replace("_", "/")
-        normalised += "=" * (-len(normalised) % 4)
         try:
-            key = base64.b64decode(normalised, validate=True)
-        except (binascii.Error, ValueError):
-            # the message must not echo the value: it is a secret
-            raise ValueError(f"{SETTING} is not valid base64") from None
-        if len(key) not in _KEY_SIZES:
-            raise ValueError(f"{SETTING} must decode to 16, 24 or 32 bytes, got {len(key)}")
-        return cls(key)
+            return cls(decode_aes_key(text))
+        except ValueError as problem:
+            raise ValueError(f"{SETTING} {problem}") from None
 
     @property
     def enabled(self) -> bool:
