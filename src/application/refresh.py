@@ -96,14 +96,17 @@ class UserRefresher:
                 refreshed_at=cache.timestamp,
                 cache=cache,
             )
-        return await self.check(user_id)
+        # The stale cache (or its absence) was just read: `_check` decides build or update from it.
+        return await self._flights.run(user_id, lambda: self._check(user_id, cache is not None))
 
     # -- one execution -----------------------------------------------------------------------
 
-    async def _check(self, user_id: int) -> RefreshResult:
-        if await self._d.caches.get(user_id) is None:
-            return await self._build(user_id)
-        return await self._update(user_id)
+    async def _check(self, user_id: int, cached: bool | None = None) -> RefreshResult:
+        """Update when a cache exists, else build. `cached` is what the caller just read, if
+        it did; the write stays compare-and-set on a fresh read either way."""
+        if cached is None:
+            cached = await self._d.caches.get(user_id) is not None
+        return await (self._update(user_id) if cached else self._build(user_id))
 
     async def _build(self, user_id: int) -> RefreshResult:
         try:

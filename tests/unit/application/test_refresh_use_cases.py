@@ -288,3 +288,20 @@ async def test_an_audit_store_that_stays_down_fails_the_call_after_the_cache_is_
     with pytest.raises(StoreUnavailable):
         await world.use_cases.update(USER)
     assert [e.pass_uuid for e in world.caches.caches[USER].passes] == ["new"]
+
+
+async def test_a_timeout_check_of_a_stale_cache_reads_it_once_before_fetching(world: World) -> None:
+    with_user(world, [a_pass("a")])
+    await world.use_cases.build(USER)
+    world.clock.advance(3601)
+    reads: list[int] = []
+    original = world.caches.get
+
+    async def counting_get(user_id: int):  # type: ignore[no-untyped-def]
+        reads.append(len(world.bytemark.fetches))
+        return await original(user_id)
+
+    world.caches.get = counting_get  # type: ignore[method-assign]
+    assert (await world.use_cases.check_timeout(USER, None)).outcome is Outcome.UNCHANGED
+    # one read to judge staleness, one for the compare-and-set after the fetch
+    assert reads == [1, 2]
