@@ -17,7 +17,7 @@ from pathlib import Path
 
 import grpc
 import psutil
-from common import emit, log, seed_tokens, start_sandbox, start_server, work_dir
+from common import BulkRun, drain_bulk, emit, log, seed_tokens, start_sandbox, start_server, work_dir
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -46,16 +46,12 @@ async def _sequential_sample(address: str, sample: int) -> float:
     return elapsed / sample
 
 
-async def _full_run(address: str, concurrency: int) -> tuple[float, int, int]:
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.TicketCacheServiceStub(channel)
-        started = time.perf_counter()
-        done = failed = 0
-        async for event in stub.BuildCacheIfEmpty(pb.BuildCacheIfEmptyRequest(concurrency=concurrency)):
-            if event.skipped_not_empty:
-                raise RuntimeError("store not empty")
-            done, failed = event.done, event.failed
-        return time.perf_counter() - started, int(done), int(failed)
+async def _full_run(address: str, concurrency: int) -> tuple[float, BulkRun]:
+    started = time.perf_counter()
+    run = await drain_bulk(address, "BuildCacheIfEmpty", pb.BuildCacheIfEmptyRequest(concurrency=concurrency))
+    if run.skipped_not_empty:
+        raise RuntimeError("store not empty")
+    return time.perf_counter() - started, run
 
 
 def _maybe_profile(pid: int, directory: Path) -> subprocess.Popen[bytes] | None:
@@ -87,14 +83,15 @@ def run(users: int, latency_ms: float, concurrency: int, sample: int) -> dict[st
         server_proc, sandbox_proc = psutil.Process(server.pid), psutil.Process(sandbox.proc.pid)
         cpu_before = (server_proc.cpu_times(), sandbox_proc.cpu_times())
         profiler = _maybe_profile(server.pid, directory)
-        seconds, done, failed = asyncio.run(_full_run(server.address, concurrency))
+        seconds, bootstrap = asyncio.run(_full_run(server.address, concurrency))
         cpu_after = (server_proc.cpu_times(), sandbox_proc.cpu_times())
         if profiler is not None:
             profiler.send_signal(2)
             profiler.wait()
         cached = server.query("SELECT COUNT(*) FROM bytemark_tickets_cache")[0][0]
-        if done != users or failed or cached != users:
-            raise RuntimeError(f"bootstrap incomplete: done={done} failed={failed} cached={cached}")
+        bootstrap.require_complete("bootstrap", users)
+        if cached != users:
+            raise RuntimeError(f"bootstrap incomplete: {cached} caches stored for {users} users")
         server_cpu = sum(cpu_after[0][:2]) - sum(cpu_before[0][:2])
         sandbox_cpu = sum(cpu_after[1][:2]) - sum(cpu_before[1][:2])
         sequential_seconds = per_user * users

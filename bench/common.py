@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +150,44 @@ class RssSampler:
 
 def mb(value: float) -> float:
     return round(value / 2**20, 1)
+
+
+@dataclass
+class BulkRun:
+    """What one bulk stream reported: running totals and every failed rider's BulkError."""
+
+    done: int = 0
+    failed: int = 0
+    skipped_not_empty: bool = False
+    failures: list[tuple[int, str, str]] = field(default_factory=list)  # (user_id, code, message)
+
+    def failure_lines(self) -> list[str]:
+        return [f"user {user_id}: {code} {message}" for user_id, code, message in self.failures]
+
+    def require_complete(self, what: str, users: int) -> None:
+        """Raise naming every failed rider's code and message, not just the counts."""
+        if self.done == users and not self.failed:
+            return
+        reasons = "; ".join(self.failure_lines()) or "no error events"
+        raise RuntimeError(f"{what} incomplete: done={self.done}/{users} failed={self.failed}: {reasons}")
+
+
+async def drain_bulk(address: str, method: str, request: Any, on_failure: Any = None) -> BulkRun:
+    """Run a bulk RPC to its end; print (and pass to `on_failure`) each failed rider as it comes."""
+    import grpc
+
+    from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+
+    run = BulkRun()
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.TicketCacheServiceStub(channel)
+        async for event in getattr(stub, method)(request):
+            run.done, run.failed = int(event.done), int(event.failed)
+            run.skipped_not_empty = run.skipped_not_empty or getattr(event, "skipped_not_empty", False)
+            if event.HasField("error"):
+                failure = (int(event.user_id), event.error.code, event.error.message)
+                run.failures.append(failure)
+                log(f"{method}: FAILED user {failure[0]}: {failure[1]} {failure[2]}")
+                if on_failure is not None:
+                    on_failure(failure)
+    return run

@@ -10,22 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from typing import Any
 
-import grpc
-from common import RssSampler, emit, log, mb, seed_tokens, start_sandbox, start_server, work_dir
+from common import RssSampler, drain_bulk, emit, log, mb, seed_tokens, start_sandbox, start_server, work_dir
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
-from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
-
-
-async def _drain(address: str, request: Any, method: str) -> tuple[int, int]:
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.TicketCacheServiceStub(channel)
-        done = failed = 0
-        async for event in getattr(stub, method)(request):
-            done, failed = int(event.done), int(event.failed)
-        return done, failed
 
 
 def measure(users: int, latency_ms: float, concurrency: int) -> dict[str, float]:
@@ -37,15 +25,14 @@ def measure(users: int, latency_ms: float, concurrency: int) -> dict[str, float]
         try:
             seed_tokens(server.sqlite_path, sandbox.credentials())
             with RssSampler(server.pid) as bootstrap_rss:
-                done, failed = asyncio.run(
-                    _drain(
+                bootstrap = asyncio.run(
+                    drain_bulk(
                         server.address,
-                        pb.BuildCacheIfEmptyRequest(concurrency=concurrency),
                         "BuildCacheIfEmpty",
+                        pb.BuildCacheIfEmptyRequest(concurrency=concurrency),
                     )
                 )
-            if done != users or failed:
-                raise RuntimeError(f"bootstrap incomplete: done={done} failed={failed}")
+            bootstrap.require_complete("bootstrap", users)
         finally:
             server.stop()
         server.query("UPDATE bytemark_tickets_cache SET timestamp = 0")
@@ -58,10 +45,9 @@ def measure(users: int, latency_ms: float, concurrency: int) -> dict[str, float]
             request = pb.RefreshStaleCachesRequest(max_age_seconds=3600, concurrency=concurrency)
             started = time.perf_counter()
             with RssSampler(server.pid) as refresh_rss:
-                done, failed = asyncio.run(_drain(server.address, request, "RefreshStaleCaches"))
+                refresh = asyncio.run(drain_bulk(server.address, "RefreshStaleCaches", request))
             seconds = time.perf_counter() - started
-            if done != users or failed:
-                raise RuntimeError(f"refresh incomplete: done={done} failed={failed}")
+            refresh.require_complete("refresh", users)
         finally:
             server.stop()
         result = {

@@ -7,6 +7,7 @@ concurrency means "server default" and is passed on as None.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar
 
@@ -19,6 +20,8 @@ from application.api import TicketCacheApi
 from application.results import BulkProgress, RefreshResult
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 _RefreshRequest: TypeAlias = (
@@ -108,6 +111,7 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
                 async for progress in events:
                     response = pb.BuildCacheIfEmptyResponse(skipped_not_empty=progress.skipped_not_empty)
                     self._converter.write_progress(response, progress, view)
+                    _log_failure("BuildCacheIfEmpty", response)
                     yield response
             finally:
                 await _close(events)
@@ -128,6 +132,7 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
                 async for progress in events:
                     response = pb.RefreshStaleCachesResponse()
                     self._converter.write_progress(response, progress, view)
+                    _log_failure("RefreshStaleCaches", response)
                     yield response
             finally:
                 await _close(events)
@@ -137,6 +142,19 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
     ) -> pb.PurgeOrphanedCachesResponse:
         async with AbortOnError(context), WithinDeadline(context):
             return purge_response(await self._use_cases.purge_orphans(request.dry_run))
+
+
+def _log_failure(method: str, event: pb.BuildCacheIfEmptyResponse | pb.RefreshStaleCachesResponse) -> None:
+    """A failed user's log line carries the very code and message its stream event does."""
+    if event.HasField("error"):
+        log.warning(
+            "%s: user %d failed: %s %s",
+            method,
+            event.user_id,
+            event.error.code,
+            event.error.message,
+            extra={"user_id": event.user_id, "code": event.error.code},
+        )
 
 
 async def _close(events: AsyncIterator[BulkProgress]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import grpc
 import pytest
@@ -54,6 +55,24 @@ async def test_refresh_streams_each_users_result_or_error_in_order(grpc_server: 
     assert events[1].error.code == "UNAVAILABLE"
     assert "GET /passes" in events[1].error.message
     assert events[2].result.outcome == pb.OUTCOME_FRESH
+
+
+async def test_a_failed_users_log_line_carries_the_code_and_message_its_event_carries(
+    grpc_server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    grpc_server.use_cases.events = three_user_run()
+
+    with caplog.at_level(logging.WARNING, logger="adapters.grpc_api.servicer"):
+        events = [
+            event async for event in grpc_server.stub.RefreshStaleCaches(pb.RefreshStaleCachesRequest())
+        ]
+
+    failed = [record for record in caplog.records if record.name == "adapters.grpc_api.servicer"]
+    assert [record.getMessage() for record in failed] == [
+        f"RefreshStaleCaches: user 2 failed: {events[1].error.code} {events[1].error.message}"
+    ]
+    assert events[1].error.message == "Bytemark GET /passes: 503 after 4 attempts"
+    assert failed[0].user_id == 2
 
 
 async def test_refresh_passes_max_age_and_concurrency_and_includes_caches_when_asked(
