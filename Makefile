@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
+# FerretDB v1 (a MongoDB-wire server on SQLite) for the Mongo tests, built from the pinned Go module.
+FERRETDB := .tools/ferretdb
 
-.PHONY: run test install generate check-generated lint typecheck imports buf-lint buf-breaking pytest bench lock clean
+.PHONY: run test install ferretdb generate check-generated lint typecheck imports buf-lint buf-breaking pytest bench lock clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -22,6 +24,12 @@ $(STAMP): requirements.lock pyproject.toml
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	touch $@
+
+ferretdb: $(FERRETDB)
+
+# Rebuilt only when the binary is missing or the pin (go.mod/go.sum) or its main changed.
+$(FERRETDB): tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/main.go
+	cd tools/ferretdb && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -o ../../$(FERRETDB) .
 
 generate: $(STAMP)
 	$(BIN)/python tools/generate_protos.py
@@ -47,12 +55,12 @@ buf-breaking: $(NODE_STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: install check-generated lint typecheck imports buf-lint buf-breaking pytest
+test: install $(FERRETDB) check-generated lint typecheck imports buf-lint buf-breaking pytest
 
 run: install
 	$(BIN)/bytemark-ticket-cache demo
 
-bench: install
+bench: install $(FERRETDB)
 	$(BIN)/python bench/run_all.py
 
 # Re-pin after editing dependencies in pyproject.toml.
@@ -60,4 +68,4 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python $(BIN)/python -o requirements.lock
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache

@@ -18,12 +18,11 @@ from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the process harness is shared with the E2E tests
+from devtools import harness
+from devtools.harness import CLI, SandboxProcess, ServerProcess, free_port, wait_until
+from devtools.harness import stop_process as stop_process  # re-exported for the scripts
 
-from tests.e2e import harness  # noqa: E402
-from tests.e2e.harness import CLI, SandboxProcess, ServerProcess, free_port, wait_until  # noqa: E402
-from tests.e2e.harness import stop_process as stop_process  # noqa: E402  (re-exported for the scripts)
+ROOT = Path(__file__).resolve().parent.parent
 
 SANDBOX_SEED = 7
 
@@ -63,7 +62,7 @@ class Sandbox(SandboxProcess):
     def credentials(self) -> list[tuple[int, str, str]]:
         """The seeded users' tokens: the sandbox derives them deterministically from the seed, so
         the same state built here yields the same tokens (checked against the process below)."""
-        from adapters.sandbox.state import SandboxState
+        from devtools.sandbox.state import SandboxState
 
         state = SandboxState.seeded(self.users, self.passes, self.expired, first_user_id=1, seed=SANDBOX_SEED)
         creds = [(c.user_id, c.access_token, c.refresh_token) for c in state.credentials()]

@@ -14,7 +14,7 @@ import time
 
 from common import emit, log
 
-from adapters.sandbox.passes import generate_user_passes
+from devtools.sandbox.passes import generate_user_passes
 from domain.cache_diff import build_cache, update_cache
 from domain.free_tickets import FreeTicketPolicy
 from domain.model import FetchedPasses

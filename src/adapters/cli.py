@@ -1,32 +1,30 @@
-"""`bytemark-ticket-cache serve | demo | sandbox | migrate`."""
+"""`bytemark-ticket-cache serve | migrate`, plus commands plugged in by entry points (demo, sandbox)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
-import os
 import signal
 import sys
-from collections.abc import Sequence
-
-from pydantic import SecretStr
+from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Protocol
 
 from adapters.container import Container, build_container, resolve
 from adapters.grpc_api.server import TlsConfig, create_server, graceful_shutdown
 from adapters.observability.logs import configure_logging
 from adapters.observability.metrics import start_metrics_server
-from adapters.sandbox.config import SandboxConfig
-from adapters.sandbox.server import start_sandbox
-from adapters.sandbox.state import SandboxState
 from adapters.settings import SERVE_REQUIRED, ConfigError, Settings, load_settings, split_host_port
 from application.errors import StoreUnavailable
 
 log = logging.getLogger("bytemark_ticket_cache")
 
-DEMO_FIRST_USER_ID = 1001
-DEMO_SQLITE_PATH = "var/demo.sqlite3"
+# Development commands (demo, sandbox) live outside the production packages and plug in here.
+PLUGIN_GROUP = "bytemark_ticket_cache.commands"
+BUILTIN_COMMANDS = ("serve", "migrate")
 
 
 class StartupError(Exception):
@@ -55,7 +53,7 @@ async def migrate_stores(container: Container) -> list[str]:
     return done
 
 
-async def _wait_for_stop_signal() -> None:
+async def wait_for_stop_signal() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -92,82 +90,12 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
         host = settings.grpc_listen.rsplit(":", 1)[0]
         log.info("serving gRPC", extra={"listen": f"{host}:{port}", "tls": _tls_config(settings) is not None})
         print(f"gRPC TicketCacheService listening on {host}:{port}{ready_message}", flush=True)
-        await _wait_for_stop_signal()
+        await wait_for_stop_signal()
     finally:
         # Shut down from `finally`: under asyncio.run a Ctrl-C never reaches an `except` (grpc#26123).
         if server is not None and health is not None:
             await graceful_shutdown(server, health, grace=5.0)
         await container.shutdown_resources()  # type: ignore[misc]
-
-
-async def demo(settings: Settings, users: int, latency_ms: float) -> None:
-    """SQLite + an in-process Bytemark sandbox seeded with demo riders + the gRPC server."""
-    state = SandboxState.seeded(
-        users=users, passes_per_user=6, expired_per_user=3, first_user_id=DEMO_FIRST_USER_ID
-    )
-    config = SandboxConfig(latency_ms=latency_ms)
-    sandbox = await start_sandbox("127.0.0.1", 0, state, config)
-    try:
-        demo_settings = settings.model_copy(
-            update={
-                "bytemark_customer_api_url": sandbox.url,
-                "bytemark_account_api_url": sandbox.url,
-                "bytemark_client_id": config.client_id,
-                "bytemark_client_secret": SecretStr(config.client_secret),
-                "mysql_url": None,
-                "mongodb_url": None,
-                "sqlite_path": settings.sqlite_path if os.environ.get("SQLITE_PATH") else DEMO_SQLITE_PATH,
-            }
-        )
-        await _seed_demo_tokens(demo_settings, state)
-        last = DEMO_FIRST_USER_ID + users - 1
-        await serve(
-            demo_settings,
-            ready_message=(
-                f"\nDemo: Bytemark sandbox at {sandbox.url}; riders {DEMO_FIRST_USER_ID}..{last} hold "
-                f"tokens; store {demo_settings.sqlite_path}. Try:\n  .venv/bin/grpcurl -plaintext "
-                f"-d '{{\"user_id\": {DEMO_FIRST_USER_ID}}}' {demo_settings.grpc_listen} "
-                "bytemark.ticketcache.v1.TicketCacheService/CheckTicketCache"
-            ),
-        )
-    finally:
-        await sandbox.stop()
-
-
-async def _seed_demo_tokens(settings: Settings, state: SandboxState) -> None:
-    """Give every demo rider the sandbox's current tokens (fresh each start: the sandbox is new)."""
-    container = build_container(settings)
-    try:
-        await migrate_stores(container)
-        tokens = await resolve(container.token_store)
-        for user in state.credentials():
-            await tokens.save_tokens(user.user_id, user.access_token, user.refresh_token, user.expires_at)
-    finally:
-        await container.shutdown_resources()  # type: ignore[misc]
-
-
-async def run_sandbox(args: argparse.Namespace) -> None:
-    state = SandboxState.seeded(
-        users=args.users,
-        passes_per_user=args.passes,
-        expired_per_user=args.expired,
-        first_user_id=args.first_user_id,
-        seed=args.seed,
-    )
-    config = SandboxConfig(
-        latency_ms=args.latency_ms,
-        error_rate=args.error_rate,
-        rate_429=args.rate_429,
-        token_ttl_seconds=args.token_ttl,
-        page_size=args.page_size,
-        seed=args.seed,
-    )
-    sandbox = await start_sandbox(args.host, args.port, state, config)
-    print(f"Bytemark sandbox listening on {sandbox.url} ({args.users} users)", flush=True)
-    try:
-        await _wait_for_stop_signal()
-    finally:
-        await sandbox.stop()
 
 
 async def run_migrate(settings: Settings) -> None:
@@ -179,34 +107,35 @@ async def run_migrate(settings: Settings) -> None:
         await container.shutdown_resources()  # type: ignore[misc]
 
 
-def _parser() -> argparse.ArgumentParser:
+class PluginCommand(Protocol):
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    async def run(self, args: argparse.Namespace, settings: Settings) -> None: ...
+
+
+def _plugins(argv: Sequence[str]) -> dict[str, PluginCommand]:
+    """Load plugged-in commands only when the command line may name one, so `serve` never imports them."""
+    if argv and argv[0] in BUILTIN_COMMANDS:
+        return {}
+    return {entry.name: entry.load() for entry in entry_points(group=PLUGIN_GROUP)}
+
+
+def _parser(plugins: dict[str, PluginCommand]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bytemark-ticket-cache", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the gRPC service as configured by the environment")
-    demo_cmd = commands.add_parser("demo", help="SQLite + Bytemark sandbox + gRPC on GRPC_LISTEN")
-    demo_cmd.add_argument("--users", type=int, default=10, help="demo riders to seed (default 10)")
-    demo_cmd.add_argument("--latency-ms", type=float, default=20.0, help="sandbox latency per call")
-    sandbox_cmd = commands.add_parser("sandbox", help="the Bytemark sandbox alone")
-    sandbox_cmd.add_argument("--host", default="127.0.0.1")
-    sandbox_cmd.add_argument("--port", type=int, default=8089)
-    sandbox_cmd.add_argument("--users", type=int, default=100)
-    sandbox_cmd.add_argument("--first-user-id", type=int, default=1)
-    sandbox_cmd.add_argument("--passes", type=int, default=6, help="v1 passes per user")
-    sandbox_cmd.add_argument("--expired", type=int, default=3, help="EXPIRED passes per user")
-    sandbox_cmd.add_argument("--latency-ms", type=float, default=0.0)
-    sandbox_cmd.add_argument("--error-rate", type=float, default=0.0, help="share of calls answered 503")
-    sandbox_cmd.add_argument("--rate-429", type=float, default=0.0, help="share of calls answered 429")
-    sandbox_cmd.add_argument(
-        "--token-ttl", type=float, default=0.0, help="access token lifetime (s); 0 = never"
-    )
-    sandbox_cmd.add_argument("--page-size", type=int, default=1000, help="server-side page size cap")
-    sandbox_cmd.add_argument("--seed", type=int, default=0)
     commands.add_parser("migrate", help="create tables (SQLite or MySQL) and Mongo indexes, idempotently")
+    for name, plugin in sorted(plugins.items()):
+        plugin.add_arguments(commands.add_parser(name, help=plugin.help))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    plugins = _plugins(argv)
+    args = _parser(plugins).parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -219,15 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"{exc}\n(`serve` needs these; `demo` runs against the embedded sandbox)", file=sys.stderr)
             return 2
-    runners = {
+    runners: dict[str, Callable[[], Awaitable[None]]] = {
         "serve": lambda: serve(settings),
-        "demo": lambda: demo(settings, args.users, args.latency_ms),
-        "sandbox": lambda: run_sandbox(args),
         "migrate": lambda: run_migrate(settings),
     }
+    for name, plugin in plugins.items():
+        runners[name] = functools.partial(plugin.run, args, settings)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(runners[args.command]())
+            asyncio.run(runners[args.command]())  # type: ignore[arg-type]
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -18,9 +18,9 @@ import aiohttp
 from dependency_injector import containers, providers
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.bytemark.client import BytemarkClient
-from adapters.bytemark.rate_limit import RateLimiter
-from adapters.bytemark.retry import RetryPolicy
+from adapters.bytemark_api.client import BytemarkClient
+from adapters.bytemark_api.rate_limit import RateLimiter
+from adapters.bytemark_api.retry import RetryPolicy
 from adapters.clock import SystemClock
 from adapters.crypto.token_cipher import TokenCipher
 from adapters.mongo.cache_store import MongoCacheStore

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.sandbox import (
+from devtools.sandbox import (
     FREE_TICKET_PRODUCT_UUIDS,
     RunningSandbox,
     SandboxConfig,

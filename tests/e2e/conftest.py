@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc
-from tests.e2e.harness import SandboxProcess, ServerProcess, start_sandbox, start_server
+from devtools.harness import SandboxProcess, ServerProcess, start_sandbox, start_server
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tests.e2e.harness import SandboxProcess, ServerProcess
+from devtools.harness import SandboxProcess, ServerProcess
 
 CACHE_ROW_SQL = "SELECT * FROM bytemark_tickets_cache WHERE user_id = ?"
 LOG_COUNT_SQL = "SELECT COUNT(*) FROM bytemark_tickets_log WHERE user_id = ?"

@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
-from tests.e2e.harness import SandboxProcess, ServerProcess, start_server
+from devtools.harness import SandboxProcess, ServerProcess, start_server
 
 if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
     Stub: TypeAlias = pb_grpc.TicketCacheServiceAsyncStub

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
-from tests.e2e.harness import SERVICE, SandboxProcess, ServerProcess, start_server
+from devtools.harness import SERVICE, SandboxProcess, ServerProcess, start_server
 
 EXAMPLES = 75
 WIRE_EXAMPLES = 50

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
-from tests.e2e.harness import SERVICE, SandboxProcess, ServerProcess, grpcurl
+from devtools.harness import SERVICE, SandboxProcess, ServerProcess, grpcurl
 
 #: grpcurl exits with 64 + the gRPC status code when the call fails.
 EXIT_INVALID_ARGUMENT = 64 + 3

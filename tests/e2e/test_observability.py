@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
-from tests.e2e.harness import SERVICE, SandboxProcess, ServerProcess, free_port, start_server
+from devtools.harness import SERVICE, SandboxProcess, ServerProcess, free_port, start_server
 
 Labels = tuple[tuple[str, str], ...]
 Samples = dict[tuple[str, Labels], float]

@@ -7,7 +7,7 @@ import pytest
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
-from tests.e2e.harness import SandboxProcess, ServerProcess
+from devtools.harness import SandboxProcess, ServerProcess
 
 
 async def build_caches(stub: pb_grpc.TicketCacheServiceAsyncStub, user_ids: list[int]) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
-from tests.e2e.harness import SandboxProcess, ServerProcess, start_server
+from devtools.harness import SandboxProcess, ServerProcess, start_server
 from tests.e2e.reliability import (
     assert_cache_matches_sandbox,
     assert_no_duplicate_uuids,

@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
-from tests.e2e.harness import SERVICE, SandboxProcess, ServerProcess, grpcurl, start_server
+from devtools.harness import SERVICE, SandboxProcess, ServerProcess, grpcurl, start_server
 
 AUTH_TOKEN = "e2e-auth-token-7f3a9c2b41d8"
 SERVICE_DESCRIPTOR = pb.DESCRIPTOR.services_by_name["TicketCacheService"]

@@ -25,7 +25,7 @@ import pytest_asyncio
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
-from tests.e2e.harness import (
+from devtools.harness import (
     CLI,
     SandboxProcess,
     ServerProcess,

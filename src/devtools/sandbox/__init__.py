@@ -8,13 +8,13 @@ Not production code. Usage::
     await sandbox.stop()
 """
 
-from adapters.sandbox.app import build_sandbox_app
-from adapters.sandbox.config import SandboxConfig
-from adapters.sandbox.context import CONTEXT, SandboxContext
-from adapters.sandbox.faults import FAULT_KINDS, FaultRule
-from adapters.sandbox.passes import FREE_TICKET_PRODUCT_UUIDS
-from adapters.sandbox.server import RunningSandbox, start_sandbox
-from adapters.sandbox.state import SandboxState, SandboxUser, UserCredentials
+from devtools.sandbox.app import build_sandbox_app
+from devtools.sandbox.config import SandboxConfig
+from devtools.sandbox.context import CONTEXT, SandboxContext
+from devtools.sandbox.faults import FAULT_KINDS, FaultRule
+from devtools.sandbox.passes import FREE_TICKET_PRODUCT_UUIDS
+from devtools.sandbox.server import RunningSandbox, start_sandbox
+from devtools.sandbox.state import SandboxState, SandboxUser, UserCredentials
 
 __all__ = [
     "CONTEXT",

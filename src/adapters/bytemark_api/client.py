@@ -12,14 +12,14 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from adapters.bytemark.rate_limit import RateLimiter
-from adapters.bytemark.responses import (
+from adapters.bytemark_api.rate_limit import RateLimiter
+from adapters.bytemark_api.responses import (
     PassesPage,
     oauth_error_code,
     parse_passes_page,
     parse_token_grant,
 )
-from adapters.bytemark.retry import (
+from adapters.bytemark_api.retry import (
     RetryableFailure,
     RetryPolicy,
     Sleep,

@@ -6,15 +6,15 @@ import asyncio
 
 from aiohttp import web
 
-from adapters.sandbox.context import CONTEXT, SandboxContext, json_response
-from adapters.sandbox.injection import (
+from devtools.sandbox.context import CONTEXT, SandboxContext, json_response
+from devtools.sandbox.injection import (
     customer_error,
     inject,
     oauth_error,
     too_many_requests,
     unavailable,
 )
-from adapters.sandbox.state import SandboxUser
+from devtools.sandbox.state import SandboxUser
 
 #: When tokens never expire, `expires_in` still has to say something plausible.
 NOMINAL_EXPIRES_IN = 3600

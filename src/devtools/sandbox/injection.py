@@ -6,8 +6,8 @@ import asyncio
 
 from aiohttp import web
 
-from adapters.sandbox.context import SandboxContext, json_response
-from adapters.sandbox.faults import FaultRule
+from devtools.sandbox.context import SandboxContext, json_response
+from devtools.sandbox.faults import FaultRule
 
 #: A "timeout" hangs far longer than any client timeout; the handler is cancelled when the
 #: client gives up (handler_cancellation) or the sandbox stops.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapters.sandbox.bytemark_api import list_passes_v1, list_passes_v4, refresh_token
-from adapters.sandbox.config import SandboxConfig
-from adapters.sandbox.context import CONTEXT, SandboxContext
-from adapters.sandbox.control import add_control_routes
-from adapters.sandbox.state import SandboxState
+from devtools.sandbox.bytemark_api import list_passes_v1, list_passes_v4, refresh_token
+from devtools.sandbox.config import SandboxConfig
+from devtools.sandbox.context import CONTEXT, SandboxContext
+from devtools.sandbox.control import add_control_routes
+from devtools.sandbox.state import SandboxState
 
 
 def build_sandbox_app(state: SandboxState, config: SandboxConfig) -> web.Application:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from adapters.sandbox.passes import generate_free_pass, generate_user_passes, random_uuid
+from devtools.sandbox.passes import generate_free_pass, generate_user_passes, random_uuid
 
 Pass = dict[str, Any]
 EXPIRED = "EXPIRED"

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from adapters.sandbox.app import build_sandbox_app
-from adapters.sandbox.config import SandboxConfig
-from adapters.sandbox.context import CONTEXT, SandboxContext
-from adapters.sandbox.faults import FaultBook
-from adapters.sandbox.state import SandboxState
-from adapters.sandbox.stats import SandboxStats
+from devtools.sandbox.app import build_sandbox_app
+from devtools.sandbox.config import SandboxConfig
+from devtools.sandbox.context import CONTEXT, SandboxContext
+from devtools.sandbox.faults import FaultBook
+from devtools.sandbox.state import SandboxState
+from devtools.sandbox.stats import SandboxStats
 
 #: Hung "timeout" handlers must not hold up stop() for aiohttp's default 60 s.
 SHUTDOWN_TIMEOUT_SECONDS = 0.5

@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from adapters.sandbox.config import SandboxConfig
-from adapters.sandbox.faults import FaultBook
-from adapters.sandbox.state import SandboxState
-from adapters.sandbox.stats import SandboxStats
+from devtools.sandbox.config import SandboxConfig
+from devtools.sandbox.faults import FaultBook
+from devtools.sandbox.state import SandboxState
+from devtools.sandbox.stats import SandboxStats
 
 
 @dataclass(slots=True)

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from adapters.sandbox.context import CONTEXT, json_response
-from adapters.sandbox.faults import FaultRule
+from devtools.sandbox.context import CONTEXT, json_response
+from devtools.sandbox.faults import FaultRule
 
 PREFIX = "/_sandbox"
 
