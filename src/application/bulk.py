@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from application.errors import ApplicationError
-from application.ports import BulkSummary, Notifier
+from application.ports import BulkJob, BulkSummary, Notifier
 from application.results import BulkProgress, RefreshResult
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class InternalError(ApplicationError):
 
 
 async def run_bulk(
-    job: str,
+    job: BulkJob,
     user_ids: AsyncIterator[int],
     total: int,
     concurrency: int,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from domain.model import CachedPass, FetchedPasses, TicketCache, TicketLogEntry
@@ -130,11 +131,18 @@ class Clock(Protocol):
         """Epoch seconds."""
 
 
+class BulkJob(StrEnum):
+    """Which bulk run; its value names the run in logs, metrics labels and Slack notices."""
+
+    BOOTSTRAP = "bootstrap"
+    REFRESH_STALE = "refresh_stale"
+
+
 @dataclass(frozen=True, slots=True)
 class BulkSummary:
     """One bulk run's totals, for the single per-run notice."""
 
-    job: str  # "bootstrap" | "refresh_stale"
+    job: BulkJob
     total: int
     done: int
     failed: int

@@ -67,7 +67,7 @@ class UserRefresher:
     def __init__(
         self, deps: RefreshDependencies, free_tickets: FreeTicketPolicy, cache_timeout_seconds: int
     ) -> None:
-        self._d = deps
+        self._deps = deps
         self._free_tickets = free_tickets
         self.cache_timeout_seconds = cache_timeout_seconds
         self._flights: SingleFlight[RefreshResult] = SingleFlight()
@@ -78,7 +78,7 @@ class UserRefresher:
         return await self._flights.run(user_id, lambda: self._build(user_id))
 
     async def update(self, user_id: int) -> RefreshResult:
-        if not self._flights.in_flight(user_id) and await self._d.caches.get(user_id) is None:
+        if not self._flights.in_flight(user_id) and await self._deps.caches.get(user_id) is None:
             raise CacheNotFound(user_id)
         return await self._flights.run(user_id, lambda: self._update(user_id))
 
@@ -87,8 +87,8 @@ class UserRefresher:
 
     async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult:
         max_age = max_age_seconds or self.cache_timeout_seconds
-        cache = await self._d.caches.get(user_id)
-        if cache is not None and not is_stale(cache.timestamp, self._d.clock.now(), max_age):
+        cache = await self._deps.caches.get(user_id)
+        if cache is not None and not is_stale(cache.timestamp, self._deps.clock.now(), max_age):
             return RefreshResult(
                 user_id=user_id,
                 outcome=Outcome.FRESH,
@@ -105,7 +105,7 @@ class UserRefresher:
         """Update when a cache exists, else build. `cached` is what the caller just read, if
         it did; the write stays compare-and-set on a fresh read either way."""
         if cached is None:
-            cached = await self._d.caches.get(user_id) is not None
+            cached = await self._deps.caches.get(user_id) is not None
         return await (self._update(user_id) if cached else self._build(user_id))
 
     async def _build(self, user_id: int) -> RefreshResult:
@@ -115,7 +115,7 @@ class UserRefresher:
             return self._no_valid_token(user_id)
 
         def snapshot(_current: TicketCache | None) -> tuple[TicketCache, None]:
-            return build_cache(user_id, fetched, self._d.clock.now()), None
+            return build_cache(user_id, fetched, self._deps.clock.now()), None
 
         stored, _ = await self._compare_and_set(user_id, snapshot)
         counts = RefreshCounts(passes=len(stored.passes), passes4=len(stored.passes4))
@@ -130,7 +130,7 @@ class UserRefresher:
         def diff(current: TicketCache | None) -> tuple[TicketCache, CacheUpdate]:
             if current is None:
                 raise CacheNotFound(user_id)  # purged while we fetched
-            update = update_cache(current, fetched, self._d.clock.now(), self._free_tickets)
+            update = update_cache(current, fetched, self._deps.clock.now(), self._free_tickets)
             return update.cache, update
 
         stored, update = await self._compare_and_set(user_id, diff)
@@ -143,11 +143,11 @@ class UserRefresher:
         """Write what `compose` makes of the stored cache, conditional on its version. After a
         lost race, re-read and compose again once (the fetched lists are reused); then give up."""
         for attempt in range(_CAS_ATTEMPTS):
-            current = await self._d.caches.get(user_id)
+            current = await self._deps.caches.get(user_id)
             cache, detail = compose(current)
             expected = current.version if current is not None else None
             try:
-                return await self._d.caches.save(cache, expected), detail
+                return await self._deps.caches.save(cache, expected), detail
             except WriteConflict:
                 if attempt + 1 == _CAS_ATTEMPTS:
                     raise
@@ -160,10 +160,10 @@ class UserRefresher:
         diff is stored, the next refresh will not see these changes again."""
         user_id = update.cache.user_id
         if update.log_entries:
-            await _with_store_retries(lambda: self._d.ticket_log.append(update.log_entries))
+            await _with_store_retries(lambda: self._deps.ticket_log.append(update.log_entries))
         if update.new_free_passes:
-            await _with_store_retries(lambda: self._d.refresh_log.record_free_ticket_reward(user_id))
-            await self._d.notifier.free_tickets_found(user_id, update.new_free_passes)
+            await _with_store_retries(lambda: self._deps.refresh_log.record_free_ticket_reward(user_id))
+            await self._deps.notifier.free_tickets_found(user_id, update.new_free_passes)
 
     def _no_valid_token(self, user_id: int) -> RefreshResult:
         return RefreshResult(user_id, Outcome.NO_VALID_TOKEN, RefreshCounts(), 0, None)
@@ -172,15 +172,15 @@ class UserRefresher:
 
     async def _fetch(self, user_id: int) -> FetchedPasses:
         """Both lists with the stored token; on 401 one refresh-token exchange, then one retry."""
-        token = await self._d.tokens.get_token(user_id)
+        token = await self._deps.tokens.get_token(user_id)
         if token is None:
             raise _NoValidToken
         try:
-            return await self._d.passes_source.fetch_passes(token.access_token)
+            return await self._deps.passes_source.fetch_passes(token.access_token)
         except AccessTokenRejected as rejected:
             fresh = await self._refresh_token(token)
             try:
-                return await self._d.passes_source.fetch_passes(fresh)
+                return await self._deps.passes_source.fetch_passes(fresh)
             except AccessTokenRejected:
                 raise UpstreamUnavailable(
                     rejected.endpoint, "access token rejected again right after a refresh"
@@ -190,18 +190,18 @@ class UserRefresher:
         if not token.refresh_token:
             raise _NoValidToken
         try:
-            grant = await self._d.token_refresher.refresh(token.refresh_token)
+            grant = await self._deps.token_refresher.refresh(token.refresh_token)
         except RefreshTokenInvalid:
             log.info("refresh token rejected by Bytemark", extra={"user_id": token.user_id})
             raise _NoValidToken from None
         expires_at = None
         if grant.expires_in:
-            now = datetime.fromtimestamp(self._d.clock.now(), tz=UTC)
+            now = datetime.fromtimestamp(self._deps.clock.now(), tz=UTC)
             expires_at = (now + timedelta(seconds=grant.expires_in)).replace(tzinfo=None)
         # Bytemark rotates the refresh token on every exchange: losing this write to a brief
         # store blip would leave the rider with a dead grant, so it gets the audit retries.
         await _with_store_retries(
-            lambda: self._d.tokens.save_tokens(
+            lambda: self._deps.tokens.save_tokens(
                 token.user_id,
                 grant.access_token,
                 grant.refresh_token or token.refresh_token,

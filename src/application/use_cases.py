@@ -7,6 +7,7 @@ from contextlib import aclosing
 
 from application.bulk import run_bulk
 from application.errors import CacheNotFound
+from application.ports import BulkJob
 from application.refresh import RefreshDependencies, UserRefresher
 from application.results import BulkProgress, PurgeResult, RefreshResult
 from application.validation import (
@@ -31,13 +32,13 @@ class TicketCacheUseCases:
         cache_timeout_seconds: int,
         bulk_concurrency: int,
     ) -> None:
-        self._d = deps
+        self._deps = deps
         self._refresher = UserRefresher(deps, free_tickets, cache_timeout_seconds)
         self._bulk_concurrency = bulk_concurrency
 
     async def get_cache(self, user_id: int) -> TicketCache:
         validate_user_id(user_id)
-        cache = await self._d.caches.get(user_id)
+        cache = await self._deps.caches.get(user_id)
         if cache is None:
             raise CacheNotFound(user_id)
         return cache
@@ -58,12 +59,12 @@ class TicketCacheUseCases:
     async def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]:
         """Build for every user with a token, but only when no cache exists at all."""
         workers = validate_concurrency(concurrency) or self._bulk_concurrency
-        if not await self._d.caches.is_empty():
+        if not await self._deps.caches.is_empty():
             yield BulkProgress(None, None, None, 0, 0, 0, skipped_not_empty=True)
             return
-        total = await self._d.tokens.count_users_with_token()
-        ids = self._d.tokens.iter_user_ids_with_token()
-        bulk = run_bulk("bootstrap", ids, total, workers, self._refresher.build, self._d.notifier)
+        total = await self._deps.tokens.count_users_with_token()
+        ids = self._deps.tokens.iter_user_ids_with_token()
+        bulk = run_bulk(BulkJob.BOOTSTRAP, ids, total, workers, self._refresher.build, self._deps.notifier)
         async with aclosing(bulk):  # closing this stream must close the run (stops new work)
             async for progress in bulk:
                 yield progress
@@ -86,13 +87,13 @@ class TicketCacheUseCases:
             ids: AsyncIterator[int] = _iterate(chosen)
             total = len(chosen)
         else:
-            ids = self._d.tokens.iter_user_ids_with_token(shard)
-            total = await self._d.tokens.count_users_with_token(shard)
+            ids = self._deps.tokens.iter_user_ids_with_token(shard)
+            total = await self._deps.tokens.count_users_with_token(shard)
 
         async def refresh_one(user_id: int) -> RefreshResult:
             return await self._refresher.check_timeout(user_id, max_age)
 
-        bulk = run_bulk("refresh_stale", ids, total, workers, refresh_one, self._d.notifier)
+        bulk = run_bulk(BulkJob.REFRESH_STALE, ids, total, workers, refresh_one, self._deps.notifier)
         async with aclosing(bulk):
             async for progress in bulk:
                 yield progress
@@ -101,7 +102,7 @@ class TicketCacheUseCases:
         """Caches whose user no longer has a token: listed, and removed unless a dry run."""
         orphans: list[int] = []
         batch: list[int] = []
-        async for user_id in self._d.caches.iter_user_ids(batch_size=_PURGE_BATCH):
+        async for user_id in self._deps.caches.iter_user_ids(batch_size=_PURGE_BATCH):
             batch.append(user_id)
             if len(batch) == _PURGE_BATCH:
                 orphans += await self._orphans_in(batch)
@@ -110,11 +111,11 @@ class TicketCacheUseCases:
             orphans += await self._orphans_in(batch)
         if not dry_run:
             for user_id in orphans:
-                await self._d.caches.delete(user_id)
+                await self._deps.caches.delete(user_id)
         return PurgeResult(user_ids=tuple(orphans), dry_run=dry_run)
 
     async def _orphans_in(self, user_ids: list[int]) -> list[int]:
-        with_token = await self._d.tokens.users_with_token(user_ids)
+        with_token = await self._deps.tokens.users_with_token(user_ids)
         return [u for u in user_ids if u not in with_token]
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import NullNotifier, SlackNotifier
-from application.ports import BulkSummary
+from application.ports import BulkJob, BulkSummary
 from domain.model import CachedPass
 
 BOT_TOKEN = "xoxb-test"
@@ -89,7 +89,7 @@ def cached(uuid: str, product_name: str | None = None) -> CachedPass:
 
 def summary(**overrides: Any) -> BulkSummary:
     values: dict[str, Any] = {
-        "job": "refresh_stale",
+        "job": BulkJob.REFRESH_STALE,
         "total": 1000,
         "done": 950,
         "failed": 50,

@@ -28,11 +28,9 @@ from adapters.observability.metrics import (
 )
 from application.api import TicketCacheApi
 from application.errors import CacheNotFound
+from application.ports import BulkJob
 from application.results import BulkProgress, PurgeResult, RefreshResult
 from domain.model import TicketCache
-
-BOOTSTRAP_JOB = "bootstrap"
-REFRESH_STALE_JOB = "refresh_stale"
 
 
 def record_refresh(result: RefreshResult) -> RefreshResult:
@@ -43,7 +41,7 @@ def record_refresh(result: RefreshResult) -> RefreshResult:
     return result
 
 
-def record_progress(job: str, progress: BulkProgress) -> None:
+def record_progress(job: BulkJob, progress: BulkProgress) -> None:
     """Count one user of a bulk run (the skipped-not-empty event is about no user)."""
     if progress.result is not None:
         record_refresh(progress.result)
@@ -86,8 +84,9 @@ class InstrumentedUseCases:
         return record_refresh(await self._inner.check_timeout(user_id, max_age_seconds))
 
     async def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]:
-        async with aclosing(_instrumented(BOOTSTRAP_JOB, self._inner.build_if_empty(concurrency))) as events:
-            async for progress in events:
+        events = self._inner.build_if_empty(concurrency)
+        async with aclosing(_instrumented(BulkJob.BOOTSTRAP, events)) as instrumented:
+            async for progress in instrumented:
                 yield progress
 
     async def refresh_stale(
@@ -105,7 +104,7 @@ class InstrumentedUseCases:
             shard_count=shard_count,
             user_ids=user_ids,
         )
-        async with aclosing(_instrumented(REFRESH_STALE_JOB, events)) as instrumented:
+        async with aclosing(_instrumented(BulkJob.REFRESH_STALE, events)) as instrumented:
             async for progress in instrumented:
                 yield progress
 
@@ -113,7 +112,9 @@ class InstrumentedUseCases:
         return await self._inner.purge_orphans(dry_run)
 
 
-async def _instrumented(job: str, events: AsyncIterator[BulkProgress]) -> AsyncGenerator[BulkProgress, None]:
+async def _instrumented(
+    job: BulkJob, events: AsyncIterator[BulkProgress]
+) -> AsyncGenerator[BulkProgress, None]:
     """Yield `events`, counting each user; the run is in progress until the stream ends, fails
     or is closed, and the inner stream is closed in every case."""
     in_progress = BULK_RUNS_IN_PROGRESS.labels(job)
