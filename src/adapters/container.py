@@ -1,4 +1,4 @@
-"""The composition root: the only module that names concrete adapters.
+"""The composition root: where the service chooses and wires its concrete adapters.
 
 Stores are chosen by configuration: MySQL for tokens and the refresh log when MYSQL_URL is
 set, MongoDB for caches and the ticket log when MONGODB_URL is set, else one SQLite file.

@@ -1,20 +1,7 @@
-"""Domain TicketCache -> proto TicketCache for one CacheView, fast enough for the read path.
-
-Building a `Struct` from a payload is pure-Python recursion (~20 us per pass, ~4 ms for a
-200-pass cache), an order of magnitude more than sending the response. Passes rarely change
-between reads (expired history never does), so each entry is encoded once, kept as wire
-bytes in a bounded LRU memo, and a whole list is handed to protobuf as one buffer to parse
-in C. The memo key holds everything the encoding depends on, including the payload's exact
-JSON text, so a hit can never return another payload's encoding.
-
-GetTicketCache goes one step further: the whole response is remembered per cache *object*
-(`response_for`). A store that recognises an unchanged row hands back the same immutable
-TicketCache (the SQLite store compares the row's text before reusing its parse), so a repeated
-read skips every per-entry step and protobuf only serialises the finished message. The memo
-holds a strong reference to each cache it answers for and matches on identity (`is`), so an
-id reused by another object can never hit, and a changed row, being parsed into a new object,
-never meets an old response. Shared responses are never modified after they are built.
-"""
+"""Domain TicketCache -> proto TicketCache for one CacheView. Entries are encoded once and
+remembered as wire bytes, whole responses per cache object; a memo key holds everything the
+encoding depends on, so a hit is exactly what encoding would give. Why: bench/RESULTS.md,
+"Design notes"."""
 
 from __future__ import annotations
 

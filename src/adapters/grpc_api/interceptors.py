@@ -1,18 +1,9 @@
 """Cross-cutting concerns of every RPC in one grpc.aio server interceptor: metrics, request id,
 bearer-token auth, and rejection of requests that are not valid protobuf.
 
-An aio interceptor only gets to choose the handler; to act around the call itself it returns
-a handler whose behaviour wraps the original one. The wrapper must keep the behaviour's kind
-(coroutine, or async generator for response streams) because grpc.aio decides how to drive a
-handler by inspecting it; a sync-style wrapper breaks streaming methods (grpc#27941).
-
-Cost: grpc runs every interceptor's `intercept_service` on every call. A chain of one
-interceptor per concern, each building a fresh handler per call, cost the bare server 15-35%
-of its read throughput. So the concerns share one interceptor, and the handler it returns is
-built once per method and remembered: everything that depends on the call (the request id,
-the credentials) is read from the call's context when the call runs, not when it is routed.
-Only handlers that were found are remembered (bounded by the registered methods; an unknown
-name is answered UNIMPLEMENTED by grpc and leaves nothing behind).
+A wrapped behaviour keeps its kind (coroutine, or async generator for response streams): grpc.aio
+drives a handler by inspecting it, and a sync-style wrapper breaks streaming methods (grpc#27941).
+Why one interceptor that builds each method's handler once: bench/RESULTS.md, "Design notes".
 """
 
 from __future__ import annotations
@@ -36,6 +27,7 @@ Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandl
 Metadata: TypeAlias = tuple[tuple[str, str | bytes], ...]
 #: Why a call is refused before its handler runs: (status code, details).
 Refusal: TypeAlias = tuple[grpc.StatusCode, str]
+Prelude = Callable[[Any, Context], Awaitable[None]]
 
 REQUEST_ID_HEADER = "x-request-id"
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
@@ -44,7 +36,7 @@ _UNAUTHENTICATED: Refusal = (grpc.StatusCode.UNAUTHENTICATED, "missing or invali
 
 
 class _ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc, unused-ignore]
-    """Base of the interceptors below (grpc has no type hints, so mypy sees its class as Any)."""
+    """Base of the interceptor below (grpc has no type hints, so mypy sees its class as Any)."""
 
 
 class ServiceInterceptor(_ServerInterceptor):
@@ -55,9 +47,7 @@ class ServiceInterceptor(_ServerInterceptor):
     - request id: the caller's x-request-id (or a new one) goes into `request_id_var` for logs
       and error messages, and back to the caller in the trailing metadata of every RPC (errors
       included), and also as initial metadata of response streams, so a batch job has it
-      before the first event. Unary calls get it in trailing metadata only: sending initial
-      metadata early costs an extra round through grpc's completion queue per call (~0.1 ms
-      of server CPU, a third of a small call), while trailing metadata rides with the status;
+      before the first event (unary calls: trailing only, as it is cheaper);
     - bearer-token auth (with `auth_token`): every RPC but the health service needs
       `authorization: Bearer <token>`, otherwise it ends with UNAUTHENTICATED before the
       handler runs (a corrupt request too). The token is never logged or echoed;
@@ -65,27 +55,13 @@ class ServiceInterceptor(_ServerInterceptor):
       INVALID_ARGUMENT naming the request type, instead of grpc's UNKNOWN "Unexpected
       DecodeError" with library internals.
 
-    Each concern can be switched off; the single-concern subclasses below are this class with
-    one concern on, for callers that compose their own chain. Every interceptor here returns
-    the same handler for a method on every call, which is what makes remembering it safe
-    when several of them are chained."""
+    The handler for a method is built on its first call and reused: what depends on the call
+    (request id, credentials) is read from the call's context when it runs."""
 
-    def __init__(
-        self,
-        auth_token: str | None = None,
-        *,
-        metrics: bool = True,
-        request_ids: bool = True,
-        reject_malformed: bool = True,
-        exempt_prefixes: tuple[str, ...] = (HEALTH_METHOD_PREFIX,),
-    ) -> None:
+    def __init__(self, auth_token: str | None = None) -> None:
         if auth_token is not None and not auth_token:
             raise ValueError("the bearer token must not be empty")
         self._token = auth_token.encode("utf-8") if auth_token is not None else None
-        self._exempt_prefixes = exempt_prefixes
-        self._metrics = metrics
-        self._request_ids = request_ids
-        self._reject_malformed = reject_malformed
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -113,16 +89,22 @@ class ServiceInterceptor(_ServerInterceptor):
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """The handler for `method` with every concern around its behaviour."""
         deserialize = handler.request_deserializer
-        guard_malformed = self._reject_malformed and deserialize is not None and not handler.request_streaming
+        guard_malformed = deserialize is not None and not handler.request_streaming
         if guard_malformed:
             deserialize = _tolerant(deserialize)
-        check_auth = self._token is not None and not method.startswith(self._exempt_prefixes)
+        check_auth = self._token is not None and not method.startswith(HEALTH_METHOD_PREFIX)
         behavior: Behavior = (
             handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
         )
-        wrapped = self._wrap_behavior(
-            method, behavior, bool(handler.response_streaming), check_auth, guard_malformed
-        )
+        if not inspect.iscoroutinefunction(behavior) and not inspect.isasyncgenfunction(behavior):
+            # A sync handler would run in grpc's thread pool; none is registered here. Refuse to
+            # serve one rather than serve it without its checks.
+            if check_auth or guard_malformed:
+                raise TypeError(f"{method}: a sync handler cannot be guarded by this interceptor")
+            return handler
+        prelude = self._prelude(bool(handler.response_streaming), check_auth, guard_malformed)
+        wrap = _around_stream if inspect.isasyncgenfunction(behavior) else _around_call
+        wrapped = wrap(behavior, prelude, _Recorder(method))
         if handler.unary_unary is not None:
             make = grpc.unary_unary_rpc_method_handler
         elif handler.unary_stream is not None:
@@ -133,39 +115,20 @@ class ServiceInterceptor(_ServerInterceptor):
             make = grpc.stream_stream_rpc_method_handler
         return make(wrapped, deserialize, handler.response_serializer)
 
-    def _wrap_behavior(
-        self,
-        method: str,
-        behavior: Behavior,
-        streams_responses: bool,
-        check_auth: bool,
-        guard_malformed: bool,
-    ) -> Behavior:
-        is_stream = inspect.isasyncgenfunction(behavior)
-        if not is_stream and not inspect.iscoroutinefunction(behavior):
-            # Sync handlers would run in grpc's thread pool; none are registered here. Refuse
-            # to serve one rather than serve it without its checks.
-            if check_auth or guard_malformed:
-                raise TypeError(f"{method}: a sync handler cannot be guarded by this interceptor")
-            return behavior
-
-        record = _Recorder(method) if self._metrics else None
-        request_ids = self._request_ids
+    def _prelude(self, streams_responses: bool, check_auth: bool, guard_malformed: bool) -> Prelude:
+        """What runs before the behaviour: request id, then auth, then the wire-format check."""
         authorized = self._authorized
-        reads_metadata = request_ids or check_auth
 
         async def prelude(request: Any, context: Context) -> None:
-            """Request id, then auth, then the wire-format check, as the chain did."""
-            metadata: Metadata | None = context.invocation_metadata() if reads_metadata else None
-            if request_ids:
-                request_id = _request_id(metadata)
-                # Each RPC runs in its own task with its own copy of the context, so the
-                # value needs no reset: it ends with the call.
-                request_id_var.set(request_id)
-                tagged = ((REQUEST_ID_HEADER, request_id),)
-                context.set_trailing_metadata(tagged)  # abort() sends these too
-                if streams_responses:
-                    await context.send_initial_metadata(tagged)
+            metadata: Metadata | None = context.invocation_metadata()
+            request_id = _request_id(metadata)
+            # Each RPC runs in its own task with its own copy of the context, so the value
+            # needs no reset: it ends with the call.
+            request_id_var.set(request_id)
+            tagged = ((REQUEST_ID_HEADER, request_id),)
+            context.set_trailing_metadata(tagged)  # abort() sends these too
+            if streams_responses:
+                await context.send_initial_metadata(tagged)
             if check_auth and not authorized(metadata):
                 await context.abort(*_UNAUTHENTICATED)
             if guard_malformed and type(request) is _Undecodable:
@@ -174,44 +137,46 @@ class ServiceInterceptor(_ServerInterceptor):
                     f"request: not a valid {request.type_name} (corrupt wire format)",
                 )
 
-        if is_stream:
+        return prelude
 
-            async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-                started = time.perf_counter()
-                failure: BaseException | None = None
-                try:
-                    await prelude(request, context)
-                    responses = behavior(request, context)
-                    try:
-                        async for response in responses:
-                            yield response
-                    finally:
-                        # Close the inner generator now (not at garbage collection) so its
-                        # cleanup runs before the call is counted, e.g. when the client cancels.
-                        await responses.aclose()
-                except BaseException as error:  # CancelledError, GeneratorExit included
-                    failure = error
-                    raise
-                finally:
-                    if record is not None:
-                        record(started, failure, context)
 
-            return stream
+def _around_call(behavior: Behavior, prelude: Prelude, record: _Recorder) -> Behavior:
+    async def call(request: Any, context: Context) -> Any:
+        started = time.perf_counter()
+        failure: BaseException | None = None
+        try:
+            await prelude(request, context)
+            return await behavior(request, context)
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            record(started, failure, context)
 
-        async def call(request: Any, context: Context) -> Any:
-            started = time.perf_counter()
-            failure: BaseException | None = None
+    return call
+
+
+def _around_stream(behavior: Behavior, prelude: Prelude, record: _Recorder) -> Behavior:
+    async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        failure: BaseException | None = None
+        try:
+            await prelude(request, context)
+            responses = behavior(request, context)
             try:
-                await prelude(request, context)
-                return await behavior(request, context)
-            except BaseException as error:
-                failure = error
-                raise
+                async for response in responses:
+                    yield response
             finally:
-                if record is not None:
-                    record(started, failure, context)
+                # Close the inner generator now (not at garbage collection) so its cleanup
+                # runs before the call is counted, e.g. when the client cancels.
+                await responses.aclose()
+        except BaseException as error:  # CancelledError, GeneratorExit included
+            failure = error
+            raise
+        finally:
+            record(started, failure, context)
 
-        return call
+    return stream
 
 
 # --- metrics ----------------------------------------------------------------------------

@@ -1,21 +1,9 @@
 """CacheStore on the embedded SQLite file: one row per user, entry lists as JSON text.
 
-Reads of one user's row (`get`, on every RPC and twice per refresh) run on the event loop's own
-thread through a second, read-only connection when the file is in WAL mode: a primary-key lookup
-takes microseconds, while a hop to aiosqlite's worker thread and back costs two thread wake-ups
-and GIL hand-overs, which under a bulk run's load dominate the read. In WAL mode readers never
-wait for the writer and always see the last committed write, so this changes no result.
-Writes stay on the shared aiosqlite connection.
-
-Parsed rows are remembered in a small LRU keyed by user id, bounded by the bytes of JSON text it
-holds. A hit requires the row's timestamp, version and both JSON texts to be *equal* to the ones
-that were parsed (a string comparison, no parse), so whatever wrote the row, even plain SQL that
-kept the version, a hit is exactly what parsing would give. The TicketCache returned is shared
-between callers: it is immutable, and nothing mutates payloads.
-
-Compare-and-set is one statement each (the connection is shared by concurrent tasks in autocommit
-mode, so no transaction is ever held across an await): the insert does nothing on an existing
-user_id, the update matches only the expected version; rowcount says who won.
+Reads use a read-only connection on the loop's thread (WAL mode) and a parsed-row memo that hits
+only on identical row text; why, and why it changes no result: bench/RESULTS.md, "Design notes".
+Compare-and-set is one statement each (autocommit; no transaction held across an await): the
+insert does nothing on an existing user_id, the update matches only the expected version.
 """
 
 from __future__ import annotations
