@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
-from application.errors import ApplicationError
+from application.errors import ApplicationError, InternalError
 from application.ports import BulkJob, BulkSummary, Notifier
 from application.results import BulkProgress, RefreshResult
 
-log = logging.getLogger(__name__)
-
 _SAMPLE_FAILED = 20
 _STOP = object()
-
-
-class InternalError(ApplicationError):
-    """An unexpected failure for one user in a bulk run (details are in the server log)."""
 
 
 async def run_bulk(
@@ -56,9 +49,8 @@ async def run_bulk(
                 await finished.put((item, await refresh_one(item), None))
             except ApplicationError as error:
                 await finished.put((item, None, error))
-            except Exception as unexpected:  # isolate one user's bug from the others
-                log.exception("bulk refresh failed unexpectedly", extra={"user_id": item, "job": job})
-                await finished.put((item, None, InternalError(type(unexpected).__name__)))
+            except Exception as unexpected:  # isolate one user's bug; the transport logs it once
+                await finished.put((item, None, InternalError(unexpected)))
 
     async def close_when_workers_end(workers: list[asyncio.Task[None]]) -> None:
         await asyncio.gather(*workers, return_exceptions=True)

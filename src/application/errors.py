@@ -1,4 +1,5 @@
-"""Typed application errors; the gRPC adapter maps each to one status code in one place."""
+"""Every typed error the service raises on purpose; the gRPC adapter maps each to one status code
+in one place (adapters/grpc_api/errors.py)."""
 
 from __future__ import annotations
 
@@ -64,3 +65,28 @@ class WriteConflict(ApplicationError):
         )
         self.user_id = user_id
         self.expected_version = expected_version
+
+
+class TokenDecryptionError(ApplicationError):
+    """A stored token is encrypted but cannot be read (wrong or missing key, corrupted row).
+    Never carries the token itself."""
+
+    def __init__(self, user_id: int, reason: str) -> None:
+        super().__init__(f"stored Bytemark token of user {user_id} {reason}")
+        self.user_id = user_id
+
+
+class DeadlineExceeded(ApplicationError):
+    """The caller's deadline passed while the request was still working."""
+
+    def __init__(self) -> None:
+        super().__init__("deadline exceeded before the request completed")
+
+
+class InternalError(ApplicationError):
+    """An unexpected failure (a bug) for one user of a bulk run. The exception is chained as
+    `__cause__` for the server log; callers only ever see that an internal error happened."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"unexpected {type(cause).__name__}")
+        self.__cause__ = cause

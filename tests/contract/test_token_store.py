@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from adapters.crypto import TokenCipher, TokenDecryptionError
+from adapters.crypto import TokenCipher
 from adapters.mysql.token_store import MysqlTokenStore
 from adapters.sqlite.token_store import SqliteTokenStore
+from application.errors import TokenDecryptionError
 from application.ports import Shard
 from tests.contract.conftest import OTHER_KEY, TEST_KEY, RawSql, StoreEngine
 

@@ -1,5 +1,5 @@
 """Encryption of Bytemark OAuth tokens at rest."""
 
-from adapters.crypto.token_cipher import TokenCipher, TokenDecryptionError
+from adapters.crypto.token_cipher import TokenCipher
 
-__all__ = ["TokenCipher", "TokenDecryptionError"]
+__all__ = ["TokenCipher"]

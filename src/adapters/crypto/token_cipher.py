@@ -14,7 +14,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from application.errors import ApplicationError
+from application.errors import TokenDecryptionError
 
 SETTING = "TOKEN_ENCRYPTION_KEY"
 PREFIX = "enc:v1:"
@@ -36,14 +36,6 @@ def decode_aes_key(text: str) -> bytes:
     if len(key) not in _KEY_SIZES:
         raise ValueError(f"must decode to 16, 24 or 32 bytes, got {len(key)}")
     return key
-
-
-class TokenDecryptionError(ApplicationError):
-    """A stored token is encrypted but cannot be read. Never carries the token itself."""
-
-    def __init__(self, user_id: int, reason: str) -> None:
-        super().__init__(f"stored Bytemark token of user {user_id} {reason}")
-        self.user_id = user_id
 
 
 class TokenCipher:

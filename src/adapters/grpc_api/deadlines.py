@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from adapters.grpc_api.errors import DeadlineExceeded
+from application.errors import DeadlineExceeded
 
 
 class WithinDeadline:

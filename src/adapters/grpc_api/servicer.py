@@ -17,6 +17,7 @@ from adapters.grpc_api.converters import ProtoConverter, cache_view, purge_respo
 from adapters.grpc_api.deadlines import WithinDeadline
 from adapters.grpc_api.errors import AbortOnError
 from application.api import TicketCacheApi
+from application.errors import InternalError
 from application.results import BulkProgress, RefreshResult
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -111,7 +112,7 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
                 async for progress in events:
                     response = pb.BuildCacheIfEmptyResponse(skipped_not_empty=progress.skipped_not_empty)
                     self._converter.write_progress(response, progress, view)
-                    _log_failure("BuildCacheIfEmpty", response)
+                    _log_failure("BuildCacheIfEmpty", response, progress)
                     yield response
             finally:
                 await _close(events)
@@ -132,7 +133,7 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
                 async for progress in events:
                     response = pb.RefreshStaleCachesResponse()
                     self._converter.write_progress(response, progress, view)
-                    _log_failure("RefreshStaleCaches", response)
+                    _log_failure("RefreshStaleCaches", response, progress)
                     yield response
             finally:
                 await _close(events)
@@ -144,8 +145,11 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
             return purge_response(await self._use_cases.purge_orphans(request.dry_run))
 
 
-def _log_failure(method: str, event: pb.BuildCacheIfEmptyResponse | pb.RefreshStaleCachesResponse) -> None:
-    """A failed user's log line carries the very code and message its stream event does."""
+def _log_failure(
+    method: str, event: pb.BuildCacheIfEmptyResponse | pb.RefreshStaleCachesResponse, progress: BulkProgress
+) -> None:
+    """The one log line of a failed user: the very code and message its stream event carries,
+    and the traceback when the failure was a bug."""
     if event.HasField("error"):
         log.warning(
             "%s: user %d failed: %s %s",
@@ -154,6 +158,7 @@ def _log_failure(method: str, event: pb.BuildCacheIfEmptyResponse | pb.RefreshSt
             event.error.code,
             event.error.message,
             extra={"user_id": event.user_id, "code": event.error.code},
+            exc_info=progress.error if isinstance(progress.error, InternalError) else None,
         )
 
 

@@ -8,7 +8,7 @@ import logging
 import grpc
 import pytest
 
-from application.errors import InvalidArgument, UpstreamUnavailable
+from application.errors import InternalError, InvalidArgument, UpstreamUnavailable
 from application.results import BulkProgress
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from domain.model import Outcome
@@ -73,6 +73,33 @@ async def test_a_failed_users_log_line_carries_the_code_and_message_its_event_ca
     ]
     assert events[1].error.message == "Bytemark GET /passes: 503 after 4 attempts"
     assert failed[0].user_id == 2
+
+
+async def test_a_user_failed_by_a_bug_is_logged_once_with_its_traceback_and_sent_only_a_request_id(
+    grpc_server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    try:
+        raise RuntimeError("secret detail of a bug")
+    except RuntimeError as bug:
+        error = InternalError(bug)
+    grpc_server.use_cases.events = [
+        BulkProgress(user_id=5, result=None, error=error, done=1, total=1, failed=1)
+    ]
+
+    with caplog.at_level(logging.DEBUG):
+        [event] = [
+            event
+            async for event in grpc_server.stub.RefreshStaleCaches(
+                pb.RefreshStaleCachesRequest(), metadata=(("x-request-id", "req-77"),)
+            )
+        ]
+
+    assert event.error.code == "INTERNAL"
+    assert event.error.message == "internal error (request id req-77)"
+    about_user = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(about_user) == 1
+    assert "user 5 failed: INTERNAL internal error (request id req-77)" in about_user[0].getMessage()
+    assert about_user[0].exc_info is not None and about_user[0].exc_info[1] is error
 
 
 async def test_refresh_passes_max_age_and_concurrency_and_includes_caches_when_asked(

@@ -1,12 +1,13 @@
-"""An unreadable stored token (adapters.crypto.TokenDecryptionError) is FAILED_PRECONDITION."""
+"""An unreadable stored token (application.errors.TokenDecryptionError) is FAILED_PRECONDITION."""
 
 from __future__ import annotations
 
 import grpc
 import pytest
 
-from adapters.crypto import TokenCipher, TokenDecryptionError
+from adapters.crypto import TokenCipher
 from adapters.grpc_api.errors import status_for
+from application.errors import TokenDecryptionError
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from tests.adapters.grpc_api.conftest import RunningServer
 

@@ -4,7 +4,8 @@ import asyncio
 
 import pytest
 
-from application.errors import InvalidArgument, UpstreamUnavailable
+from application.errors import InternalError, InvalidArgument, UpstreamUnavailable
+from application.ports import UserToken
 from application.results import BulkProgress
 from domain.model import Outcome
 from tests.unit.application.conftest import World
@@ -55,6 +56,27 @@ async def test_one_users_failure_never_stops_the_others_and_is_summarised_once(w
     assert (summary.job, summary.total, summary.done, summary.failed) == ("bootstrap", 6, 6, 2)
     assert summary.failures_by_reason == {"UpstreamUnavailable": 2}
     assert sorted(summary.sample_failed_user_ids) == [3, 5]
+
+
+async def test_a_bug_for_one_user_becomes_an_internal_error_carrying_the_bug_and_the_run_goes_on(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_users(world, range(1, 5))
+    real_get_token = world.tokens.get_token
+
+    async def get_token(user_id: int) -> UserToken | None:
+        if user_id == 3:
+            raise KeyError("bug")
+        return await real_get_token(user_id)
+
+    world.tokens.get_token = get_token  # type: ignore[method-assign]
+    events = await collect(world.use_cases.build_if_empty(2))
+
+    [failed] = [e for e in events if e.error is not None]
+    assert failed.user_id == 3 and isinstance(failed.error, InternalError)
+    assert isinstance(failed.error.__cause__, KeyError)  # the traceback travels to the one log line
+    assert events[-1].done == 4 and len(world.caches.caches) == 3
+    assert [r for r in caplog.records if r.name.startswith("application")] == []  # the transport logs it
 
 
 async def test_bulk_work_never_exceeds_the_requested_concurrency(world: World) -> None:
