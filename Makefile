@@ -7,8 +7,14 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 # FerretDB v1 (a MongoDB-wire server on SQLite) for the Mongo tests, built from the pinned Go module.
 FERRETDB := .tools/ferretdb
+# helm, built from the Go module pinned in tools/helm/go.mod; the chart is checked against KUBE_VERSION.
+HELM := .tools/helm
+HELM_VERSION = $(shell sed -n 's|.*helm.sh/helm/v3 \(v[0-9.]*\).*|\1|p' tools/helm/go.mod)
+HELM_CHART := deploy/helm/bytemark-ticket-cache
+HELM_EXAMPLE := deploy/helm/examples/production.yaml
+KUBE_VERSION := 1.29.0
 
-.PHONY: run test install ferretdb generate check-generated lint hadolint typecheck imports buf-lint buf-breaking pytest bench lock clean
+.PHONY: run test install ferretdb generate check-generated lint hadolint helm helm-check typecheck imports buf-lint buf-breaking pytest bench lock clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -30,6 +36,27 @@ ferretdb: $(FERRETDB)
 # Rebuilt only when the binary is missing or the pin (go.mod/go.sum) or its main changed.
 $(FERRETDB): tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/main.go
 	cd tools/ferretdb && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -o ../../$(FERRETDB) .
+
+helm: $(HELM)
+
+# Rebuilt only when the binary is missing or the pin (go.mod/go.sum) changed. cmd/helm builds
+# from the dependency as it is; -X sets the version `helm version` prints.
+$(HELM): tools/helm/go.mod tools/helm/go.sum tools/helm/tools.go
+	cd tools/helm && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath \
+		-ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)" \
+		-o ../../$(HELM) helm.sh/helm/v3/cmd/helm
+
+# The chart: helm lint, helm template (defaults and the production example), then every rendered
+# resource against Kubernetes $(KUBE_VERSION)'s schemas, strictly, offline (kubernetes-validate).
+helm-check: $(STAMP) $(HELM)
+	$(HELM) lint --strict --quiet --kube-version $(KUBE_VERSION) $(HELM_CHART)
+	$(HELM) lint --strict --quiet --kube-version $(KUBE_VERSION) $(HELM_CHART) -f $(HELM_EXAMPLE)
+	mkdir -p build/helm
+	$(HELM) template bytemark-ticket-cache $(HELM_CHART) --kube-version $(KUBE_VERSION) > build/helm/default.yaml
+	$(HELM) template bytemark-ticket-cache $(HELM_CHART) --kube-version $(KUBE_VERSION) -f $(HELM_EXAMPLE) \
+		> build/helm/production.yaml
+	$(BIN)/kubernetes-validate --strict --quiet -k $(KUBE_VERSION) build/helm/default.yaml build/helm/production.yaml
+	@echo "helm-check: $$(grep -c '^kind:' build/helm/default.yaml) default + $$(grep -c '^kind:' build/helm/production.yaml) production resources valid for Kubernetes $(KUBE_VERSION)"
 
 generate: $(STAMP)
 	$(BIN)/python tools/generate_protos.py
@@ -59,7 +86,7 @@ buf-breaking: $(NODE_STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: install $(FERRETDB) check-generated lint hadolint typecheck imports buf-lint buf-breaking pytest
+test: install $(FERRETDB) $(HELM) check-generated lint hadolint helm-check typecheck imports buf-lint buf-breaking pytest
 
 run: install
 	$(BIN)/bytemark-ticket-cache demo
