@@ -3,7 +3,7 @@ implement it; so do decorators around them (metrics) and fakes in transport test
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 from application.results import BulkProgress, PurgeResult, RefreshResult
@@ -21,7 +21,9 @@ class TicketCacheApi(Protocol):
 
     async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult: ...
 
-    def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]: ...
+    # Streams are async generators: a caller that stops early must `aclose()` them, which stops
+    # the bulk run's new work at once (`contextlib.aclosing`).
+    def build_if_empty(self, concurrency: int | None) -> AsyncGenerator[BulkProgress, None]: ...
 
     def refresh_stale(
         self,
@@ -30,6 +32,6 @@ class TicketCacheApi(Protocol):
         shard_index: int,
         shard_count: int,
         user_ids: Sequence[int],
-    ) -> AsyncIterator[BulkProgress]: ...
+    ) -> AsyncGenerator[BulkProgress, None]: ...
 
     async def purge_orphans(self, dry_run: bool) -> PurgeResult: ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from application.errors import ApplicationError, InternalError
 from application.ports import BulkJob, BulkSummary, Notifier
@@ -18,7 +18,7 @@ _STOP = object()
 
 async def run_bulk(
     job: BulkJob,
-    user_ids: AsyncIterator[int],
+    user_ids: AsyncGenerator[int, None],
     total: int,
     concurrency: int,
     refresh_one: Callable[[int], Awaitable[RefreshResult]],
@@ -36,9 +36,7 @@ async def run_bulk(
             async for user_id in user_ids:
                 await pending.put(user_id)
         finally:
-            close_ids = getattr(user_ids, "aclose", None)  # release the store cursor promptly
-            if close_ids is not None:
-                await close_ids()
+            await user_ids.aclose()  # release the store cursor promptly
             for _ in range(concurrency):
                 await pending.put(_STOP)
 

@@ -3,7 +3,7 @@ in-memory fakes for unit tests implement the same ones."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -61,8 +61,9 @@ class TokenStore(Protocol):
 
     def iter_user_ids_with_token(
         self, shard: Shard | None = None, batch_size: int = 1000
-    ) -> AsyncIterator[int]:
-        """Distinct user ids having a non-empty token, ascending, fetched in batches (memory flat)."""
+    ) -> AsyncGenerator[int, None]:
+        """Distinct user ids having a non-empty token, ascending, fetched in batches (memory flat).
+        Close it when stopping early, to release the store's cursor."""
 
     async def count_users_with_token(self, shard: Shard | None = None) -> int: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
 from application.bulk import run_bulk
@@ -56,7 +56,7 @@ class TicketCacheUseCases:
         validate_user_id(user_id)
         return await self._refresher.check_timeout(user_id, validate_max_age(max_age_seconds))
 
-    async def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]:
+    async def build_if_empty(self, concurrency: int | None) -> AsyncGenerator[BulkProgress, None]:
         """Build for every user with a token, but only when no cache exists at all."""
         workers = validate_concurrency(concurrency) or self._bulk_concurrency
         if not await self._deps.caches.is_empty():
@@ -76,7 +76,7 @@ class TicketCacheUseCases:
         shard_index: int,
         shard_count: int,
         user_ids: Sequence[int],
-    ) -> AsyncIterator[BulkProgress]:
+    ) -> AsyncGenerator[BulkProgress, None]:
         """The hourly job: a timeout check for every user with a token (or the listed ones)."""
         max_age = validate_max_age(max_age_seconds)
         workers = validate_concurrency(concurrency) or self._bulk_concurrency
@@ -84,7 +84,7 @@ class TicketCacheUseCases:
         explicit = validate_user_ids(user_ids)
         if explicit:
             chosen = [u for u in explicit if shard is None or shard.owns(u)]
-            ids: AsyncIterator[int] = _iterate(chosen)
+            ids: AsyncGenerator[int, None] = _iterate(chosen)
             total = len(chosen)
         else:
             ids = self._deps.tokens.iter_user_ids_with_token(shard)
@@ -119,6 +119,6 @@ class TicketCacheUseCases:
         return [u for u in user_ids if u not in with_token]
 
 
-async def _iterate(values: Sequence[int]) -> AsyncIterator[int]:
+async def _iterate(values: Sequence[int]) -> AsyncGenerator[int, None]:
     for value in values:
         yield value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -48,7 +48,7 @@ class FakeTokenStore:
 
     async def iter_user_ids_with_token(
         self, shard: Shard | None = None, batch_size: int = 1000
-    ) -> AsyncIterator[int]:
+    ) -> AsyncGenerator[int, None]:
         for user_id in sorted(self.tokens):
             if shard is None or shard.owns(user_id):
                 yield user_id

@@ -8,7 +8,8 @@ concurrency means "server default" and is passed on as None.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any, TypeAlias, TypeVar
 
 import grpc
@@ -107,36 +108,32 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
         # timeout scope must not span the generator's yields.
         async with AbortOnError(context):
             view = cache_view(request.view, request.include_cache)
-            events = self._use_cases.build_if_empty(request.concurrency or None)
-            try:
+            # Closed on every exit (done, error, client cancel) so the run starts no new work.
+            async with aclosing(self._use_cases.build_if_empty(request.concurrency or None)) as events:
                 async for progress in events:
                     response = pb.BuildCacheIfEmptyResponse(skipped_not_empty=progress.skipped_not_empty)
                     self._converter.write_progress(response, progress, view)
                     _log_failure("BuildCacheIfEmpty", response, progress)
                     yield response
-            finally:
-                await _close(events)
 
     async def RefreshStaleCaches(
         self, request: pb.RefreshStaleCachesRequest, context: Context
     ) -> AsyncIterator[pb.RefreshStaleCachesResponse]:
         async with AbortOnError(context):
             view = cache_view(request.view, request.include_cache)
-            events = self._use_cases.refresh_stale(
+            stream = self._use_cases.refresh_stale(
                 max_age_seconds=request.max_age_seconds or None,
                 concurrency=request.concurrency or None,
                 shard_index=request.shard_index,
                 shard_count=request.shard_count,
                 user_ids=list(request.user_ids),
             )
-            try:
+            async with aclosing(stream) as events:
                 async for progress in events:
                     response = pb.RefreshStaleCachesResponse()
                     self._converter.write_progress(response, progress, view)
                     _log_failure("RefreshStaleCaches", response, progress)
                     yield response
-            finally:
-                await _close(events)
 
     async def PurgeOrphanedCaches(
         self, request: pb.PurgeOrphanedCachesRequest, context: Context
@@ -160,10 +157,3 @@ def _log_failure(
             extra={"user_id": event.user_id, "code": event.error.code},
             exc_info=progress.error if isinstance(progress.error, InternalError) else None,
         )
-
-
-async def _close(events: AsyncIterator[BulkProgress]) -> None:
-    """Close the use case's stream so it starts no new work: on completion, on error, and
-    when the client cancels (CancelledError) or the stream is closed (GeneratorExit)."""
-    if isinstance(events, AsyncGenerator):
-        await events.aclose()

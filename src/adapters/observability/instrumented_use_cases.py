@@ -15,9 +15,8 @@ Invalid arguments and other errors are not lookups or refreshes and are not coun
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from typing import cast
 
 from adapters.observability.metrics import (
     BULK_RUNS_IN_PROGRESS,
@@ -83,20 +82,17 @@ class InstrumentedUseCases:
     async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult:
         return record_refresh(await self._inner.check_timeout(user_id, max_age_seconds))
 
-    async def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]:
-        events = self._inner.build_if_empty(concurrency)
-        async with aclosing(_instrumented(BulkJob.BOOTSTRAP, events)) as instrumented:
-            async for progress in instrumented:
-                yield progress
+    def build_if_empty(self, concurrency: int | None) -> AsyncGenerator[BulkProgress, None]:
+        return _instrumented(BulkJob.BOOTSTRAP, self._inner.build_if_empty(concurrency))
 
-    async def refresh_stale(
+    def refresh_stale(
         self,
         max_age_seconds: int | None,
         concurrency: int | None,
         shard_index: int,
         shard_count: int,
         user_ids: Sequence[int],
-    ) -> AsyncIterator[BulkProgress]:
+    ) -> AsyncGenerator[BulkProgress, None]:
         events = self._inner.refresh_stale(
             max_age_seconds=max_age_seconds,
             concurrency=concurrency,
@@ -104,24 +100,21 @@ class InstrumentedUseCases:
             shard_count=shard_count,
             user_ids=user_ids,
         )
-        async with aclosing(_instrumented(BulkJob.REFRESH_STALE, events)) as instrumented:
-            async for progress in instrumented:
-                yield progress
+        return _instrumented(BulkJob.REFRESH_STALE, events)
 
     async def purge_orphans(self, dry_run: bool) -> PurgeResult:
         return await self._inner.purge_orphans(dry_run)
 
 
 async def _instrumented(
-    job: BulkJob, events: AsyncIterator[BulkProgress]
+    job: BulkJob, events: AsyncGenerator[BulkProgress, None]
 ) -> AsyncGenerator[BulkProgress, None]:
     """Yield `events`, counting each user; the run is in progress until the stream ends, fails
     or is closed, and the inner stream is closed in every case."""
     in_progress = BULK_RUNS_IN_PROGRESS.labels(job)
     in_progress.inc()
     try:
-        # The use cases' streams are async generators (typed as AsyncIterator).
-        async with aclosing(cast(AsyncGenerator[BulkProgress, None], events)) as stream:
+        async with aclosing(events) as stream:
             async for progress in stream:
                 record_progress(job, progress)
                 yield progress

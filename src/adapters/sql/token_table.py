@@ -5,7 +5,7 @@ them and how its driver hands back DATETIME values."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -104,7 +104,7 @@ class TokenTable:
 
     async def iter_user_ids_with_token(
         self, shard: Shard | None = None, batch_size: int = 1000
-    ) -> AsyncIterator[int]:
+    ) -> AsyncGenerator[int, None]:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         shard_sql, shard_params = _shard_clause(shard)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +106,7 @@ class FakeUseCases:
         await self._enter("check_timeout", user_id, max_age_seconds)
         return make_result(user_id, Outcome.FRESH)
 
-    def build_if_empty(self, concurrency: int | None) -> AsyncIterator[BulkProgress]:
+    def build_if_empty(self, concurrency: int | None) -> AsyncGenerator[BulkProgress, None]:
         self.calls.append(("build_if_empty", (concurrency,)))
         return self._stream("build_if_empty")
 
@@ -117,13 +117,13 @@ class FakeUseCases:
         shard_index: int,
         shard_count: int,
         user_ids: Sequence[int],
-    ) -> AsyncIterator[BulkProgress]:
+    ) -> AsyncGenerator[BulkProgress, None]:
         self.calls.append(
             ("refresh_stale", (max_age_seconds, concurrency, shard_index, shard_count, list(user_ids)))
         )
         return self._stream("refresh_stale")
 
-    async def _stream(self, name: str) -> AsyncIterator[BulkProgress]:
+    async def _stream(self, name: str) -> AsyncGenerator[BulkProgress, None]:
         try:
             if name in self.failures:
                 raise self.failures[name]  # like validation failing on the first step
