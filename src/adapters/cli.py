@@ -45,7 +45,7 @@ def _tls_config(settings: Settings) -> TlsConfig | None:
 async def migrate_stores(container: Container) -> list[str]:
     """Create tables and indexes of the configured stores, idempotently."""
     done = []
-    for name in ("token_store", "refresh_log", "cache_store", "ticket_log"):
+    for name in ("token_store", "refresh_log", "cache_store", "ticket_log", "sync_state_store"):
         store = await resolve(getattr(container, name))
         create = getattr(store, "create_schema", None) or store.create_indexes
         await create()

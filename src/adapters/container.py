@@ -25,6 +25,7 @@ from adapters.clock import SystemClock
 from adapters.crypto.token_cipher import TokenCipher
 from adapters.mongo.cache_store import MongoCacheStore
 from adapters.mongo.database import MongoDatabase
+from adapters.mongo.sync_state_store import MongoSyncStateStore
 from adapters.mongo.ticket_log import MongoTicketLog
 from adapters.mysql.database import MysqlDatabase
 from adapters.mysql.refresh_log import MysqlRefreshLog
@@ -36,6 +37,7 @@ from adapters.slack.notifier import NullNotifier, SlackNotifier
 from adapters.sqlite.cache_store import SqliteCacheStore
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.refresh_log import SqliteRefreshLog
+from adapters.sqlite.sync_state_store import SqliteSyncStateStore
 from adapters.sqlite.ticket_log import SqliteTicketLog
 from adapters.sqlite.token_store import SqliteTokenStore
 from application.errors import StoreUnavailable
@@ -173,6 +175,14 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_cache_backend, settings),
         mongo=providers.Singleton(MongoTicketLog, mongo, settings.provided.mongodb_ticket_log_collection),
         sqlite=providers.Singleton(SqliteTicketLog, sqlite),
+    )
+
+    sync_state_store = providers.Selector(
+        providers.Callable(_cache_backend, settings),
+        mongo=providers.Singleton(
+            MongoSyncStateStore, mongo, settings.provided.mongodb_sync_status_collection
+        ),
+        sqlite=providers.Singleton(SqliteSyncStateStore, sqlite),
     )
 
     bytemark = providers.Singleton(_bytemark_client, settings, http_session)

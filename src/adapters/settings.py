@@ -217,6 +217,7 @@ class Settings(BaseSettings):
     mongodb_database: str | None = None
     mongodb_cache_collection: Name = "bytemarkticketscaches"
     mongodb_ticket_log_collection: Name = "bytemarkticketslogs"
+    mongodb_sync_status_collection: Name = "bytemarksyncstatuses"
     sqlite_path: Name = "var/ticket-cache.sqlite3"
 
     cache_timeout_seconds: Annotated[int, BeforeValidator(_int_between(1, THIRTY_DAYS_SECONDS))] = 3600
@@ -225,6 +226,9 @@ class Settings(BaseSettings):
         DEFAULT_FREE_TICKET_PRODUCT_UUIDS
     )
     token_encryption_key: Annotated[SecretStr, BeforeValidator(_aes_key)] | None = None
+    token_refresh_margin_seconds: Annotated[int, BeforeValidator(_int_between(0, 86_400))] = 60
+    sync_backoff_base_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = 60
+    sync_backoff_max_seconds: Annotated[int, BeforeValidator(_int_between(1, THIRTY_DAYS_SECONDS))] = 21_600
 
     slack_bot_token: SecretStr | None = None
     slack_channel_id: str | None = None
@@ -337,6 +341,11 @@ def _cross_field_problems(raw: Mapping[str, str]) -> list[str]:
         missing = "SLACK_CHANNEL_ID" if has_token else "SLACK_BOT_TOKEN"
         present = "SLACK_BOT_TOKEN" if has_token else "SLACK_CHANNEL_ID"
         problems.append(f"{missing}: required when {present} is set (set both or neither)")
+    base, cap = raw.get("SYNC_BACKOFF_BASE_SECONDS", "60"), raw.get("SYNC_BACKOFF_MAX_SECONDS", "21600")
+    if base.isdigit() and cap.isdigit() and int(cap) < int(base):  # else the field itself is reported
+        problems.append(
+            f"SYNC_BACKOFF_MAX_SECONDS: must be >= SYNC_BACKOFF_BASE_SECONDS ({base}), got {cap!r}"
+        )
     mongodb_url = raw.get("MONGODB_URL")
     if mongodb_url and "MONGODB_DATABASE" not in raw:
         try:

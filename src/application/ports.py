@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from domain.model import CachedPass, FetchedPasses, TicketCache, TicketLogEntry
+from domain.sync_state import SyncState, SyncStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class UserToken:
     access_token: str
     refresh_token: str | None = None
     expires_at: datetime | None = None
+    updated_at: datetime | None = None  # the row's `updated_at`: a new login moves it
 
     def __repr__(self) -> str:  # never print secrets, even in a traceback or debug log
         return f"UserToken(user_id={self.user_id}, access_token=***, refresh_token=***)"
@@ -91,6 +93,26 @@ class CacheStore(Protocol):
 
     async def delete(self, user_id: int) -> bool:
         """Remove the user's cache; True when one was removed."""
+
+
+class SyncStateStore(Protocol):
+    """One sync status per rider (table `bytemark_sync_status` / its own Mongo collection)."""
+
+    async def get(self, user_id: int) -> SyncStatus | None: ...
+
+    async def get_many(self, user_ids: Sequence[int]) -> dict[int, SyncStatus]:
+        """The statuses of those of `user_ids` that have one."""
+
+    async def put_many(self, statuses: Sequence[SyncStatus]) -> None:
+        """Insert or replace each rider's status in one round trip; for a rider listed twice the
+        last one wins."""
+
+    async def list_after(
+        self, after_user_id: int, limit: int, state: SyncState | None = None
+    ) -> list[SyncStatus]:
+        """Up to `limit` statuses with user_id > `after_user_id`, ascending, optionally of one state."""
+
+    async def count_by_state(self) -> dict[SyncState, int]: ...
 
 
 class TicketLog(Protocol):

@@ -51,19 +51,20 @@ class TokenTable:
     async def get_token(self, user_id: int) -> UserToken | None:
         row = await self._db.fetchone(
             self.sql(
-                "SELECT token, refresh_token, token_expires_at FROM bytemark_tokens"
+                "SELECT token, refresh_token, token_expires_at, updated_at FROM bytemark_tokens"
                 f" WHERE user_id = ? AND {HAS_TOKEN} ORDER BY id DESC LIMIT 1"
             ),
             (user_id,),
         )
         if row is None:
             return None
-        token, refresh_token, expires_at = row
+        token, refresh_token, expires_at, updated_at = row
         return UserToken(
             user_id=user_id,
             access_token=self._cipher.decrypt(_text(token), user_id),
             refresh_token=self._cipher.decrypt_optional(_text(refresh_token), user_id),
             expires_at=self.read_datetime(expires_at),
+            updated_at=self.read_datetime(updated_at),
         )
 
     async def save_tokens(

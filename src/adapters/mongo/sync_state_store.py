@@ -1,0 +1,110 @@
+"""SyncStateStore on MongoDB, in its own collection so the cache documents keep the shape the
+Node service wrote. One document per rider (unique on user_id); a batch of statuses is one
+`bulk_write` of upserts, a single round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import ASCENDING, ReplaceOne
+
+from adapters.mongo.database import MongoDatabase
+from domain.sync_state import SyncError, SyncState, SyncStatus
+
+DEFAULT_COLLECTION = "bytemarksyncstatuses"
+_WITHOUT_ID = {"_id": 0}
+_IN_CHUNK = 1000
+
+
+class MongoSyncStateStore:
+    def __init__(self, db: MongoDatabase, collection: str = DEFAULT_COLLECTION) -> None:
+        self._db = db
+        self._collection_name = collection
+
+    async def create_indexes(self) -> None:
+        with self._db.errors_as_unavailable():
+            await self._collection().create_index([("user_id", ASCENDING)], unique=True)
+            await self._collection().create_index([("state", ASCENDING), ("user_id", ASCENDING)])
+
+    async def get(self, user_id: int) -> SyncStatus | None:
+        with self._db.errors_as_unavailable():
+            document = await self._collection().find_one({"user_id": user_id}, _WITHOUT_ID)
+        return None if document is None else _status(document)
+
+    async def get_many(self, user_ids: Sequence[int]) -> dict[int, SyncStatus]:
+        wanted = sorted(set(user_ids))
+        found: dict[int, SyncStatus] = {}
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            cursor = self._collection().find({"user_id": {"$in": chunk}}, _WITHOUT_ID)
+            with self._db.errors_as_unavailable():
+                documents = await cursor.to_list(None)
+            found.update((status.user_id, status) for status in map(_status, documents))
+        return found
+
+    async def put_many(self, statuses: Sequence[SyncStatus]) -> None:
+        latest = {status.user_id: status for status in statuses}
+        if not latest:
+            return
+        writes = [
+            ReplaceOne({"user_id": user_id}, _document(status), upsert=True)
+            for user_id, status in latest.items()
+        ]
+        with self._db.errors_as_unavailable():
+            await self._collection().bulk_write(writes, ordered=False)
+
+    async def list_after(
+        self, after_user_id: int, limit: int, state: SyncState | None = None
+    ) -> list[SyncStatus]:
+        query: dict[str, Any] = {"user_id": {"$gt": after_user_id}}
+        if state is not None:
+            query["state"] = state.value
+        cursor = self._collection().find(query, _WITHOUT_ID).sort("user_id", ASCENDING).limit(limit)
+        with self._db.errors_as_unavailable():
+            documents = await cursor.to_list(None)
+        return [_status(document) for document in documents]
+
+    async def count_by_state(self) -> dict[SyncState, int]:
+        counts = {state: 0 for state in SyncState}
+        for state in SyncState:  # three indexed counts: portable across servers, no aggregation
+            with self._db.errors_as_unavailable():
+                counts[state] = int(await self._collection().count_documents({"state": state.value}))
+        return counts
+
+    def _collection(self) -> Any:
+        return self._db.collection(self._collection_name)
+
+
+def _document(status: SyncStatus) -> dict[str, Any]:
+    error = status.last_error
+    return {
+        "user_id": status.user_id,
+        "state": status.state.value,
+        "last_attempt_at": status.last_attempt_at,
+        "last_success_at": status.last_success_at,
+        "consecutive_failures": status.consecutive_failures,
+        "last_error": {"code": error.code, "message": error.message} if error else None,
+        "next_attempt_at": status.next_attempt_at,
+        "cache_timestamp": status.cache_timestamp,
+        "token_fingerprint": status.token_fingerprint,
+    }
+
+
+def _status(document: dict[str, Any]) -> SyncStatus:
+    error = document.get("last_error")
+    return SyncStatus(
+        user_id=int(document["user_id"]),
+        state=SyncState(document["state"]),
+        last_attempt_at=int(document.get("last_attempt_at") or 0),
+        last_success_at=_int_or_none(document.get("last_success_at")),
+        consecutive_failures=int(document.get("consecutive_failures") or 0),
+        last_error=SyncError(str(error.get("code", "")), str(error.get("message", ""))) if error else None,
+        next_attempt_at=_int_or_none(document.get("next_attempt_at")),
+        cache_timestamp=_int_or_none(document.get("cache_timestamp")),
+        token_fingerprint=str(document.get("token_fingerprint") or ""),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
