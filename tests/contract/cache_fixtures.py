@@ -1,5 +1,6 @@
-"""Backends for the cache-store and ticket-log contract suites: the embedded SQLite file,
-motor's API on mongomock-motor (always), and a real MongoDB when MONGODB_URL is set.
+"""Backends for the cache-store and ticket-log contract suites: the embedded SQLite file, and a
+real FerretDB server through each MongoDB client (motor and PyMongo's AsyncMongoClient), plus a
+real MongoDB through both when MONGODB_URL is set.
 
 Each backend also seeds legacy data the way an operator or the old Node service would
 (plain SQL, or insert_one without `version`), so the suites need no adapter internals.
@@ -16,10 +17,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from mongomock_motor import AsyncMongoMockClient
-
 from adapters.mongo.cache_store import MongoCacheStore
-from adapters.mongo.database import MongoDatabase
+from adapters.mongo.database import CLIENT_FACTORIES, MongoDatabase
 from adapters.mongo.ticket_log import MongoTicketLog
 from adapters.sqlite.cache_store import SqliteCacheStore
 from adapters.sqlite.database import SqliteDatabase
@@ -30,7 +29,12 @@ LOG_COLLECTION = "bytemarkticketslogs"
 CACHE_TABLE = "bytemark_tickets_cache"
 LOG_TABLE = "bytemark_tickets_log"
 
-BACKEND_KINDS = ["sqlite", "mongomock"] + (["mongodb"] if os.environ.get("MONGODB_URL") else [])
+MONGO_CLIENTS = tuple(CLIENT_FACTORIES)  # motor, pymongo
+BACKEND_KINDS = (
+    ["sqlite"]
+    + [f"ferretdb-{client}" for client in MONGO_CLIENTS]
+    + ([f"mongodb-{client}" for client in MONGO_CLIENTS] if os.environ.get("MONGODB_URL") else [])
+)
 
 
 class SqliteBackend:
@@ -103,9 +107,19 @@ class MongoBackend:
 Backend = SqliteBackend | MongoBackend
 
 
+def mongo_database(server_url: str, client: str) -> MongoDatabase:
+    """A fresh database on the server of `server_url` (its own name, so runs never share data)."""
+    return MongoDatabase(
+        server_url,
+        database_name=f"bytemark_contract_{uuid.uuid4().hex[:12]}",
+        client_factory=CLIENT_FACTORIES[client],
+    )
+
+
 @asynccontextmanager
-async def open_backend(kind: str, tmp_path: Path) -> AsyncIterator[Backend]:
-    """An empty backend with its schema created, closed (and for real MongoDB dropped) afterwards."""
+async def open_backend(kind: str, tmp_path: Path, ferretdb_url: str | None = None) -> AsyncIterator[Backend]:
+    """An empty backend with its schema created, closed (and for MongoDB servers dropped) afterwards.
+    `ferretdb_url` is the session's FerretDB server, for the ferretdb-* kinds."""
     if kind == "sqlite":
         sqlite_db = SqliteDatabase(str(tmp_path / "caches.sqlite3"))
         await sqlite_db.connect()
@@ -117,14 +131,10 @@ async def open_backend(kind: str, tmp_path: Path) -> AsyncIterator[Backend]:
             await sqlite_db.close()
         return
 
-    if kind == "mongomock":
-        mongo_db = MongoDatabase(
-            "mongodb://localhost:27017/bytemark_contract", client_factory=lambda _url: AsyncMongoMockClient()
-        )
-    else:
-        mongo_db = MongoDatabase(
-            os.environ["MONGODB_URL"], database_name=f"bytemark_contract_{uuid.uuid4().hex[:12]}"
-        )
+    server, client = kind.split("-")
+    server_url = ferretdb_url if server == "ferretdb" else os.environ["MONGODB_URL"]
+    assert server_url is not None, f"{kind} needs a server URL"
+    mongo_db = mongo_database(server_url, client)
     await mongo_db.connect()
     mongo_backend = MongoBackend(kind, mongo_db)
     try:

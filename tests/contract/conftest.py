@@ -25,6 +25,7 @@ from adapters.mysql.url import MysqlTarget, parse_mysql_url
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.refresh_log import SqliteRefreshLog
 from adapters.sqlite.token_store import SqliteTokenStore
+from tests.contract.cache_fixtures import BACKEND_KINDS, Backend, open_backend
 
 MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 TEST_KEY = bytes(range(32))
@@ -162,3 +163,13 @@ async def refresh_log(store_engine: StoreEngine) -> SqliteRefreshLog | MysqlRefr
     log = store_engine.refresh_log()
     await log.create_schema()
     return log
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """Each cache-store / ticket-log backend, empty; FerretDB starts once per session when needed."""
+    ferretdb_url = None
+    if request.param.startswith("ferretdb"):
+        ferretdb_url = request.getfixturevalue("ferretdb_server").url("admin")
+    async with open_backend(request.param, tmp_path, ferretdb_url) as opened:
+        yield opened

@@ -1,41 +1,36 @@
-"""CacheStore contract: every adapter (SQLite, motor on mongomock-motor, real MongoDB when
-MONGODB_URL is set) behaves the same, including compare-and-set on `version`."""
+"""CacheStore contract: every adapter (SQLite; FerretDB through motor and through PyMongo's async
+client; a real MongoDB when MONGODB_URL is set) behaves the same, including compare-and-set on
+`version`."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 from pymongo import AsyncMongoClient
 
 from adapters.mongo.cache_store import MongoCacheStore
 from adapters.mongo.database import ClientFactory, MongoDatabase
 from application.errors import StoreUnavailable, WriteConflict
+from devtools.ferretdb import FerretDB
 from domain.model import CachedPass, TicketCache
 from domain.payload_hash import payload_hash
 from tests.contract.cache_fixtures import (
-    BACKEND_KINDS,
+    MONGO_CLIENTS,
     Backend,
     SqliteBackend,
     assert_same_json,
+    mongo_database,
     open_backend,
 )
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-
-
-@pytest.fixture(params=BACKEND_KINDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    async with open_backend(request.param, tmp_path) as opened:
-        yield opened
 
 
 def make_pass(uuid: str, payload: dict[str, Any] | None = None, timestamp: int = 1_700_000_000) -> CachedPass:
@@ -70,12 +65,12 @@ RICH_PAYLOAD: dict[str, Any] = {
     "flags": [True, False, None],
     "price": 2.5,
     "whole_float": 1.0,
-    "negative_zero": -0.0,
     "tiny": 1.5e-7,
     "huge_float": 1e300,
     "beyond_double_precision": 2**53 + 1,
     "int64_edges": [INT64_MAX, INT64_MIN, 0, -1],
-    "nested": {"b": {"deeper": [{"k": "v"}, [], {}]}, "a": 1, "10": "key order kept", "2": "as sent"},
+    # What FerretDB v1 cannot store (nested arrays, -0, ...) is in test_mongo_server_differences.py.
+    "nested": {"b": {"deeper": [{"k": "v"}, {}]}, "a": 1, "10": "key order kept", "2": "as sent"},
     "empty_string": "",
 }
 
@@ -302,24 +297,38 @@ async def test_an_unreachable_mongodb_raises_store_unavailable_quickly_without_t
     assert db.display_url == "mongodb://reader:***@127.0.0.1:1/bytemark?serverSelectionTimeoutMS=300"
 
 
-async def test_unique_index_creation_over_legacy_duplicates_says_what_to_fix() -> None:
-    db = MongoDatabase("mongodb://localhost/legacy", client_factory=lambda _url: AsyncMongoMockClient())
+@pytest.mark.parametrize("client", MONGO_CLIENTS)
+async def test_unique_index_creation_over_legacy_duplicates_says_what_to_fix(
+    ferretdb_server: FerretDB, client: str
+) -> None:
+    db = mongo_database(ferretdb_server.url("admin"), client)
     await db.connect()
-    await db.collection("bytemarkticketscaches").insert_many([{"user_id": 1}, {"user_id": 1.0}])
+    try:
+        await db.collection("bytemarkticketscaches").insert_many([{"user_id": 1}, {"user_id": 1.0}])
 
-    with pytest.raises(StoreUnavailable, match="several caches for one user_id"):
-        await MongoCacheStore(db).create_indexes()
-    await db.close()
+        with pytest.raises(StoreUnavailable, match="several caches for one user_id"):
+            await MongoCacheStore(db).create_indexes()
+    finally:
+        await db.collection("bytemarkticketscaches").drop()
+        await db.close()
 
 
-async def test_unique_index_creation_over_a_legacy_non_unique_index_says_what_to_fix() -> None:
-    db = MongoDatabase("mongodb://localhost/legacy", client_factory=lambda _url: AsyncMongoMockClient())
+@pytest.mark.parametrize("client", MONGO_CLIENTS)
+async def test_unique_index_creation_over_a_legacy_non_unique_index_says_what_to_fix(
+    ferretdb_server: FerretDB, client: str
+) -> None:
+    # FerretDB v1 answers "ok" to a unique index whose key matches an existing non-unique one and
+    # keeps the non-unique index; MongoDB refuses. Both must end in the same clear error.
+    db = mongo_database(ferretdb_server.url("admin"), client)
     await db.connect()
-    await db.collection("bytemarkticketscaches").create_index([("user_id", 1)])
+    try:
+        await db.collection("bytemarkticketscaches").create_index([("user_id", 1)])
 
-    with pytest.raises(StoreUnavailable, match="drop the conflicting index"):
-        await MongoCacheStore(db).create_indexes()
-    await db.close()
+        with pytest.raises(StoreUnavailable, match="drop the conflicting index"):
+            await MongoCacheStore(db).create_indexes()
+    finally:
+        await db.collection("bytemarkticketscaches").drop()
+        await db.close()
 
 
 def test_mongo_database_name_comes_from_the_argument_or_the_url_path() -> None:

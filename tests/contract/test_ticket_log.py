@@ -1,22 +1,13 @@
-"""TicketLog contract: every adapter (SQLite, motor on mongomock-motor, real MongoDB when
-MONGODB_URL is set) stores entries in the TicketLogEntry document shape, in insertion order."""
+"""TicketLog contract: every adapter (SQLite; FerretDB through motor and PyMongo's async client; a
+real MongoDB when MONGODB_URL is set) stores entries in the TicketLogEntry document shape, in
+insertion order."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from domain.model import Change, PassList, TicketLogEntry
-from tests.contract.cache_fixtures import BACKEND_KINDS, Backend, assert_same_json, open_backend
-
-
-@pytest.fixture(params=BACKEND_KINDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    async with open_backend(request.param, tmp_path) as opened:
-        yield opened
+from tests.contract.cache_fixtures import Backend, assert_same_json
 
 
 def make_entry(

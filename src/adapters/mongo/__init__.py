@@ -1,2 +1,2 @@
 """MongoDB adapters (production cache store and ticket log), written against the collection methods
-motor, PyMongo's AsyncMongoClient and mongomock-motor share."""
+motor and PyMongo's AsyncMongoClient share."""

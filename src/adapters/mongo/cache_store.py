@@ -2,11 +2,12 @@
 (`{user_id, timestamp, passes, passes4}`) plus `version` for compare-and-set.
 
 The write is a single-document compare-and-set (filter on user_id and version), so it needs no
-session or transaction: mongomock-motor has none, and a replica never holds a lock.
+session or transaction: FerretDB v1 has none, and a replica never holds a lock.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -16,6 +17,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from adapters.mongo.bson_compat import bson_safe
 from adapters.mongo.database import MongoDatabase
+from adapters.mongo.write_lock import WriteLocks
 from application.errors import StoreUnavailable, WriteConflict
 from domain.model import TicketCache
 
@@ -27,25 +29,45 @@ class MongoCacheStore:
     def __init__(self, db: MongoDatabase, collection: str = "bytemarkticketscaches") -> None:
         self._db = db
         self._collection_name = collection
+        self._locks = WriteLocks(db, f"{collection}_locks")
 
     async def create_indexes(self) -> None:
         """Unique index on user_id; idempotent. Says what to fix when the old service left duplicate
-        caches or another index on user_id (e.g. a non-unique `user_id_1`) behind."""
+        caches or another index on user_id (e.g. a non-unique `user_id_1`) behind. Checked after
+        the fact too: FerretDB v1 answers "ok" and keeps a non-unique index of the same key."""
+        collection = self._collection()
         with self._db.errors_as_unavailable():
             try:
-                await self._collection().create_index([("user_id", ASCENDING)], unique=True)
-            except DuplicateKeyError as exc:
-                raise StoreUnavailable(
-                    "MongoDB",
-                    f"{self._collection_name} holds several caches for one user_id;"
-                    " remove the duplicates, then create the unique index",
-                ) from exc
-            except OperationFailure as exc:
-                raise StoreUnavailable(
-                    "MongoDB",
-                    f"cannot create the unique index on {self._collection_name}.user_id"
-                    f" ({self._db.redact(str(exc))}); drop the conflicting index first",
-                ) from exc
+                await collection.create_index([("user_id", ASCENDING)], unique=True)
+            except OperationFailure as exc:  # DuplicateKeyError on MongoDB, InternalError on FerretDB
+                if await self._has_duplicate_user_ids():
+                    raise self._duplicates_error() from exc
+                raise self._conflicting_index_error(self._db.redact(str(exc))) from exc
+            if not _has_unique_user_id_index(await collection.index_information()):
+                raise self._conflicting_index_error("a non-unique index on user_id exists")
+
+    async def _has_duplicate_user_ids(self) -> bool:
+        pipeline = [
+            {"$group": {"_id": "$user_id", "n": {"$sum": 1}}},
+            {"$match": {"n": {"$gt": 1}}},
+            {"$limit": 1},
+        ]
+        cursor = await _awaited(self._collection().aggregate(pipeline))
+        return bool(await cursor.to_list(1))
+
+    def _duplicates_error(self) -> StoreUnavailable:
+        return StoreUnavailable(
+            "MongoDB",
+            f"{self._collection_name} holds several caches for one user_id;"
+            " remove the duplicates, then create the unique index",
+        )
+
+    def _conflicting_index_error(self, reason: str) -> StoreUnavailable:
+        return StoreUnavailable(
+            "MongoDB",
+            f"cannot create the unique index on {self._collection_name}.user_id ({reason});"
+            " drop the conflicting index first",
+        )
 
     async def get(self, user_id: int) -> TicketCache | None:
         with self._db.errors_as_unavailable():
@@ -63,7 +85,10 @@ class MongoCacheStore:
                 except DuplicateKeyError as exc:
                     raise WriteConflict(cache.user_id, expected_version) from exc
             else:
-                result = await collection.replace_one(_cas_filter(cache.user_id, expected_version), document)
+                async with self._locks.held(cache.user_id, expected_version):
+                    result = await collection.replace_one(
+                        _cas_filter(cache.user_id, expected_version), document
+                    )
                 if result.matched_count != 1:
                     raise WriteConflict(cache.user_id, expected_version)
         return stored
@@ -99,6 +124,15 @@ class MongoCacheStore:
 
     def _collection(self) -> Any:
         return self._db.collection(self._collection_name)
+
+
+def _has_unique_user_id_index(indexes: dict[str, Any]) -> bool:
+    return any(list(index["key"]) == [("user_id", 1)] and index.get("unique") for index in indexes.values())
+
+
+async def _awaited(value: Any) -> Any:
+    """motor's aggregate() returns a cursor, PyMongo async's a coroutine of one."""
+    return await value if inspect.isawaitable(value) else value
 
 
 def _cas_filter(user_id: int, expected_version: int) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """One MongoDB client per process. The client class is a constructor argument: motor's
-AsyncIOMotorClient by default, PyMongo's AsyncMongoClient or mongomock-motor's AsyncMongoMockClient by
-configuration. Adapters use only collection methods all three share."""
+AsyncIOMotorClient by default, PyMongo's AsyncMongoClient by configuration (MONGODB_CLIENT).
+Adapters use only collection methods both share."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from bson.codec_options import CodecOptions, TypeDecoder, TypeRegistry
+from bson.int64 import Int64
 from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from application.errors import StoreUnavailable
@@ -19,6 +22,10 @@ from application.errors import StoreUnavailable
 ClientFactory = Callable[[str], Any]
 
 _STORE = "MongoDB"
+
+#: MONGODB_CLIENT values. Motor is end-of-life (critical fixes until 2027-05-14); PyMongo's async
+#: client is its successor with the same collection methods.
+CLIENT_FACTORIES: dict[str, ClientFactory] = {"motor": AsyncIOMotorClient, "pymongo": AsyncMongoClient}
 
 
 class MongoDatabase:
@@ -35,6 +42,7 @@ class MongoDatabase:
         self._client: Any = None
         self._database: Any = None
         self._collections: dict[str, Any] = {}
+        self._is_ferretdb: bool | None = None
 
     @property
     def display_url(self) -> str:
@@ -58,11 +66,12 @@ class MongoDatabase:
             return
         with self.errors_as_unavailable():
             client = self._client_factory(self._url)
-            self._database = client.get_database(self.database_name)
+            self._database = client.get_database(self.database_name, codec_options=_CODEC_OPTIONS)
         self._client = client
 
     async def close(self) -> None:
         client, self._client, self._database = self._client, None, None
+        self._is_ferretdb = None
         self._collections.clear()
         if client is not None:
             closed = client.close()  # a coroutine on PyMongo's async client, plain on motor
@@ -73,8 +82,17 @@ class MongoDatabase:
         with self.errors_as_unavailable():
             await self._connected_database().command("ping")
 
+    async def needs_write_locks(self) -> bool:
+        """True on FerretDB v1, whose conditional updates are not atomic (see write_lock.py).
+        Asked once per client with buildInfo, which names FerretDB's version on FerretDB only."""
+        if self._is_ferretdb is None:
+            with self.errors_as_unavailable():
+                info = await self._connected_database().command("buildInfo")
+            self._is_ferretdb = "ferretdbVersion" in info
+        return self._is_ferretdb
+
     def collection(self, name: str) -> Any:
-        """The named collection (motor / PyMongo async / mongomock-motor collection object)."""
+        """The named collection (a motor or PyMongo async collection object)."""
         collection = self._collections.get(name)
         if collection is None:
             collection = self._connected_database().get_collection(name)
@@ -94,6 +112,19 @@ class MongoDatabase:
         if self._database is None:
             raise StoreUnavailable(_STORE, "database is not connected")
         return self._database
+
+
+class _Int64AsInt(TypeDecoder):
+    """BSON int64 reads as a plain int, as int32 does: the domain checks exact types, and a
+    payload read back must equal the one that was stored."""
+
+    bson_type = Int64
+
+    def transform_bson(self, value: Any) -> Any:
+        return int(value)
+
+
+_CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(type_registry=TypeRegistry([_Int64AsInt()]))
 
 
 def _database_in_url(url: str) -> str:

@@ -1,0 +1,53 @@
+"""Per-user write locks for servers whose conditional update is not atomic.
+
+FerretDB v1 runs `replace_one({user_id, version})` as a query, then an update by `_id`: twenty
+writers holding the same version all "match". An insert into a unique `_id` is atomic there, so
+around each compare-and-set on FerretDB a writer first inserts `{_id: user_id}` into a lock
+collection (the loser gets WriteConflict) and deletes it afterwards. A lock left by a crash is
+broken once it is older than `stale_after` seconds. On MongoDB the lock is skipped.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from adapters.mongo.database import MongoDatabase
+from application.errors import WriteConflict
+
+
+class WriteLocks:
+    def __init__(self, db: MongoDatabase, collection: str, stale_after: float = 10.0) -> None:
+        self._db = db
+        self._collection_name = collection
+        self._stale_after = stale_after
+
+    @asynccontextmanager
+    async def held(self, user_id: int, expected_version: int | None) -> AsyncIterator[None]:
+        """Hold the user's lock for the block; WriteConflict when another writer holds it."""
+        if not await self._db.needs_write_locks():
+            yield
+            return
+        locks = self._db.collection(self._collection_name)
+        token = uuid.uuid4().hex
+        try:
+            await locks.insert_one({"_id": user_id, "token": token, "at": time.time()})
+        except DuplicateKeyError:
+            await self._break_if_stale(locks, user_id)
+            raise WriteConflict(user_id, expected_version) from None
+        try:
+            yield
+        finally:
+            # A failed release only leaves a lock that turns stale; the write's outcome stands.
+            with suppress(PyMongoError):
+                await locks.delete_one({"_id": user_id, "token": token})
+
+    async def _break_if_stale(self, locks: Any, user_id: int) -> None:
+        held = await locks.find_one({"_id": user_id})
+        if held is not None and time.time() - float(held.get("at", 0)) > self._stale_after:
+            await locks.delete_one({"_id": user_id, "token": held.get("token")})

@@ -1,0 +1,34 @@
+"""FerretDB fixtures for every suite: a real MongoDB-wire server, never a mock.
+
+`ferretdb_server` is one process per session (the contract suites); `ferretdb_process` is one per
+test, for tests that kill or restart it. A missing binary FAILS with the command that builds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from devtools.ferretdb import FerretDB, FerretDBMissing
+
+
+def _started(server: FerretDB) -> FerretDB:
+    try:
+        return server.start()
+    except FerretDBMissing as missing:
+        pytest.fail(str(missing), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def ferretdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDB]:
+    server = _started(FerretDB(tmp_path_factory.mktemp("ferretdb-session")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ferretdb_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDB]:
+    server = _started(FerretDB(tmp_path_factory.mktemp("ferretdb")))
+    yield server
+    server.stop()
