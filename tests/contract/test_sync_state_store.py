@@ -4,7 +4,6 @@ statuses the same way, and the Mongo one never touches the cache documents."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -12,25 +11,11 @@ from adapters.mongo.sync_state_store import DEFAULT_COLLECTION, MongoSyncStateSt
 from adapters.sqlite.sync_state_store import SqliteSyncStateStore
 from application.ports import SyncStateStore
 from domain.sync_state import SyncError, SyncState, SyncStatus
-from tests.contract.cache_fixtures import (
-    BACKEND_KINDS,
-    CACHE_COLLECTION,
-    Backend,
-    SqliteBackend,
-    open_backend,
-)
+from tests.contract.cache_fixtures import CACHE_COLLECTION, Backend, SqliteBackend
 
 NOW = 1_700_000_000
 
-
-# mongomock-motor has no bulk_write; the Mongo adapter runs against a real server (MONGODB_URL).
-KINDS = [kind for kind in BACKEND_KINDS if kind != "mongomock"]
-
-
-@pytest.fixture(params=KINDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    async with open_backend(request.param, tmp_path) as opened:
-        yield opened
+# `backend` (tests/contract/conftest.py): SQLite, FerretDB through motor and PyMongo, MONGODB_URL.
 
 
 @pytest.fixture
