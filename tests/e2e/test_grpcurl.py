@@ -46,6 +46,26 @@ def test_list_shows_the_service_health_and_reflection(server: ServerProcess) -> 
     assert any(s.startswith("grpc.reflection.") for s in services)
 
 
+def test_reflection_v1_is_served_beside_v1alpha(server: ServerProcess) -> None:
+    listed = grpcurl("-plaintext", server.address, "list")
+    # grpcurl 1.8.6 speaks v1alpha; it learns v1's schema from it, then calls v1 itself.
+    v1 = grpcurl(
+        "-plaintext",
+        "-d",
+        '{"list_services": ""}',
+        server.address,
+        "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    )
+
+    assert listed.returncode == 0, listed.stderr
+    assert {"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= set(
+        listed.stdout.split()
+    )
+    assert v1.returncode == 0, v1.stderr
+    [answer] = json_objects(v1.stdout)
+    assert SERVICE in {s["name"] for s in answer["list_services_response"]["service"]}
+
+
 def test_describe_shows_every_rpc_of_the_service(server: ServerProcess) -> None:
     done = grpcurl("-plaintext", server.address, "describe", SERVICE)
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from adapters.grpc_api.cache_encoding import DEFAULT_MEMO_BYTES, CacheEncoder
 from adapters.grpc_api.converters import ProtoConverter
 from adapters.grpc_api.interceptors import ServiceInterceptor
+from adapters.grpc_api.reflection import enable_reflection
 from adapters.grpc_api.servicer import TicketCacheServicer
 from application.api import TicketCacheApi
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
@@ -77,7 +77,7 @@ async def create_server(
 
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection((SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server)
+    enable_reflection(server, (SERVICE_NAME, HEALTH_SERVICE_NAME))
 
     if tls is None:
         port = server.add_insecure_port(listen)

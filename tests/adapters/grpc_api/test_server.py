@@ -6,6 +6,7 @@ import asyncio
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY
@@ -51,6 +52,41 @@ async def test_reflection_lists_the_service_health_and_reflection(grpc_server: R
 
     names = {s.name for s in responses[0].list_services_response.service}
     assert {SERVICE_NAME, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
+
+
+async def test_reflection_v1_answers_like_v1alpha_and_describes_the_service(
+    grpc_server: RunningServer,
+) -> None:
+    # grpcio-reflection has no v1 stub; the messages are the same on the wire under either name.
+    info = grpc_server.channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    requests = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE_NAME),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="grpc.reflection.v1.ServerReflection"),
+    ]
+
+    listed, service_file, v1_file = [r async for r in info(iter(requests))]
+
+    names = {s.name for s in listed.list_services_response.service}
+    assert {SERVICE_NAME, "grpc.reflection.v1.ServerReflection"} <= names
+    assert "grpc.reflection.v1alpha.ServerReflection" in names
+    described = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in service_file.file_descriptor_response.file_descriptor_proto
+    ]
+    assert "TicketCacheService" in {s.name for f in described for s in f.service}
+    [v1] = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in v1_file.file_descriptor_response.file_descriptor_proto
+    ]
+    assert (v1.package, v1.service[0].method[0].input_type) == (
+        "grpc.reflection.v1",
+        ".grpc.reflection.v1.ServerReflectionRequest",
+    )
 
 
 async def test_metrics_count_calls_by_method_and_code(grpc_server: RunningServer) -> None:
