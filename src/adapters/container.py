@@ -24,7 +24,7 @@ from adapters.bytemark_api.retry import RetryPolicy
 from adapters.clock import SystemClock
 from adapters.crypto.token_cipher import TokenCipher
 from adapters.mongo.cache_store import MongoCacheStore
-from adapters.mongo.database import MongoDatabase
+from adapters.mongo.database import CLIENT_FACTORIES, MongoDatabase
 from adapters.mongo.sync_state_store import MongoSyncStateStore
 from adapters.mongo.ticket_log import MongoTicketLog
 from adapters.mysql.database import MysqlDatabase
@@ -78,7 +78,11 @@ async def _mysql_database(settings: Settings) -> AsyncIterator[MysqlDatabase]:
 
 async def _mongo_database(settings: Settings) -> AsyncIterator[MongoDatabase]:
     assert settings.mongodb_url is not None
-    db = MongoDatabase(settings.mongodb_url, settings.mongodb_database)
+    db = MongoDatabase(
+        settings.mongodb_url,
+        settings.mongodb_database,
+        client_factory=CLIENT_FACTORIES[settings.mongodb_client],
+    )
     await db.connect()
     try:
         yield db
@@ -215,6 +219,7 @@ class Container(containers.DeclarativeContainer):
         free_tickets=providers.Callable(FreeTicketPolicy.of, settings.provided.free_ticket_product_uuids),
         cache_timeout_seconds=settings.provided.cache_timeout_seconds,
         bulk_concurrency=settings.provided.bulk_concurrency,
+        passes4_retention_days=settings.provided.passes4_retention_days,
     )
     #: What transports use (the CLI's `serve` resolves it): the use cases with metrics recorded.
     use_cases = providers.Singleton(InstrumentedUseCases, core_use_cases)

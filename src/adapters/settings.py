@@ -215,6 +215,10 @@ class Settings(BaseSettings):
         default=None, repr=False
     )
     mongodb_database: str | None = None
+    #: motor (the design card's choice) or pymongo (AsyncMongoClient, motor's successor).
+    mongodb_client: Annotated[
+        Literal["motor", "pymongo"], BeforeValidator(_choice("motor", "pymongo", upper=False))
+    ] = "motor"
     mongodb_cache_collection: Name = "bytemarkticketscaches"
     mongodb_ticket_log_collection: Name = "bytemarkticketslogs"
     mongodb_sync_status_collection: Name = "bytemarksyncstatuses"
@@ -222,6 +226,8 @@ class Settings(BaseSettings):
 
     cache_timeout_seconds: Annotated[int, BeforeValidator(_int_between(1, THIRTY_DAYS_SECONDS))] = 3600
     bulk_concurrency: Annotated[int, BeforeValidator(_int_between(1, 512))] = 64
+    #: Unset keeps expired passes4 entries forever (Node); N drops those unlisted for N days.
+    passes4_retention_days: Annotated[int, BeforeValidator(_int_between(1, 36_500))] | None = None
     free_ticket_product_uuids: Annotated[tuple[str, ...], BeforeValidator(_uuid_list)] = (
         DEFAULT_FREE_TICKET_PRODUCT_UUIDS
     )

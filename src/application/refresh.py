@@ -65,11 +65,16 @@ class UserRefresher:
     execution; across processes the compare-and-set on `version` keeps the cache consistent."""
 
     def __init__(
-        self, deps: RefreshDependencies, free_tickets: FreeTicketPolicy, cache_timeout_seconds: int
+        self,
+        deps: RefreshDependencies,
+        free_tickets: FreeTicketPolicy,
+        cache_timeout_seconds: int,
+        passes4_retention_days: int | None = None,
     ) -> None:
         self._deps = deps
         self._free_tickets = free_tickets
         self.cache_timeout_seconds = cache_timeout_seconds
+        self._passes4_retention_days = passes4_retention_days
         self._flights: SingleFlight[RefreshResult] = SingleFlight()
 
     # -- use cases ---------------------------------------------------------------------------
@@ -130,7 +135,9 @@ class UserRefresher:
         def diff(current: TicketCache | None) -> tuple[TicketCache, CacheUpdate]:
             if current is None:
                 raise CacheNotFound(user_id)  # purged while we fetched
-            update = update_cache(current, fetched, self._deps.clock.now(), self._free_tickets)
+            update = update_cache(
+                current, fetched, self._deps.clock.now(), self._free_tickets, self._passes4_retention_days
+            )
             return update.cache, update
 
         stored, update = await self._compare_and_set(user_id, diff)

@@ -31,9 +31,10 @@ class TicketCacheUseCases:
         free_tickets: FreeTicketPolicy,
         cache_timeout_seconds: int,
         bulk_concurrency: int,
+        passes4_retention_days: int | None = None,
     ) -> None:
         self._deps = deps
-        self._refresher = UserRefresher(deps, free_tickets, cache_timeout_seconds)
+        self._refresher = UserRefresher(deps, free_tickets, cache_timeout_seconds, passes4_retention_days)
         self._bulk_concurrency = bulk_concurrency
 
     async def get_cache(self, user_id: int) -> TicketCache:

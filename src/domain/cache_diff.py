@@ -3,7 +3,8 @@
 Rules (SPEC section 2):
 - `passes` is rebuilt from the v1 list: an unchanged hash keeps the cached entry (its timestamp
   and free status), a changed hash takes the new status/payload/hash with timestamp = now.
-- `passes4` is incremental: new uuids added, changed hashes replaced, missing ones kept.
+- `passes4` is incremental: new uuids added, changed hashes replaced, missing ones kept (with a
+  retention of N days, a missing one whose entry is older than N days is dropped).
 - A pass whose uuid is in neither cached list is new; a new free-ticket product gets status 1.
 - Every new or changed entry in either list becomes a ticket-log entry.
 """
@@ -155,7 +156,34 @@ class _Diff:
         )
 
 
-def update_cache(old: TicketCache, fetched: FetchedPasses, now: int, policy: FreeTicketPolicy) -> CacheUpdate:
+SECONDS_PER_DAY = 86_400
+
+
+def forget_expired(
+    passes4: dict[str, CachedPass], still_listed: dict[str, Payload], now: int, retention_days: int | None
+) -> int:
+    """Drop from `passes4` (in place) every entry Bytemark no longer lists whose `timestamp` (created
+    or last changed) is more than `retention_days` days before `now`; None keeps all, as Node did.
+    An entry still listed is kept at any age: dropping it would log it as new on the next update.
+    Returns how many were dropped."""
+    if retention_days is None:
+        return 0
+    cutoff = now - retention_days * SECONDS_PER_DAY
+    expired = [
+        uuid for uuid, entry in passes4.items() if uuid not in still_listed and entry.timestamp < cutoff
+    ]
+    for uuid in expired:
+        del passes4[uuid]
+    return len(expired)
+
+
+def update_cache(
+    old: TicketCache,
+    fetched: FetchedPasses,
+    now: int,
+    policy: FreeTicketPolicy,
+    passes4_retention_days: int | None = None,
+) -> CacheUpdate:
     """Diff the fresh lists against `old`. The result keeps `old.version`; the store bumps it.
 
     Apart from hashing each fresh payload once (the irreducible part), every step is one dict
@@ -175,6 +203,7 @@ def update_cache(old: TicketCache, fetched: FetchedPasses, now: int, policy: Fre
     order, by_uuid, digests = _prepare(fetched.v4_expired, positions4)
     for uuid in order:
         passes4_by_uuid[uuid] = reconcile(uuid, by_uuid[uuid], digests[uuid], old_passes4, PassList.PASSES4)
+    forgotten = forget_expired(passes4_by_uuid, by_uuid, now, passes4_retention_days)
 
     def passes4_key(entry: CachedPass) -> float:
         position = positions4.get(entry.pass_uuid)
@@ -197,7 +226,7 @@ def update_cache(old: TicketCache, fetched: FetchedPasses, now: int, policy: Fre
         removed=removed,
         new_free=len(diff.new_free),
     )
-    anything_changed = diff.new or diff.changed or removed
+    anything_changed = diff.new or diff.changed or removed or forgotten
     return CacheUpdate(
         cache=cache,
         outcome=Outcome.UPDATED if anything_changed else Outcome.UNCHANGED,

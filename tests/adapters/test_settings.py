@@ -256,3 +256,19 @@ def test_every_secret_setting_and_database_password_is_handed_to_log_redaction()
         ["client-secret-1", "xoxb-slack-1", "grpc-token-1", key, "my@sql-pw", "mongo-pw"]
     )
     assert load_settings({}).secret_values() == []
+
+
+def test_mongodb_client_is_motor_by_default_and_pymongo_by_choice() -> None:
+    assert load_settings({}).mongodb_client == "motor"
+    assert load_settings({"MONGODB_CLIENT": "PyMongo"}).mongodb_client == "pymongo"
+    assert problems_of({"MONGODB_CLIENT": "mongomock"}) == [
+        "MONGODB_CLIENT: must be one of motor, pymongo, got 'mongomock'"
+    ]
+
+
+def test_passes4_retention_is_unset_by_default_and_a_positive_number_of_days() -> None:
+    assert load_settings({}).passes4_retention_days is None
+    assert load_settings({"PASSES4_RETENTION_DAYS": "90"}).passes4_retention_days == 90
+    assert problems_of({"PASSES4_RETENTION_DAYS": "0"}) == [
+        "PASSES4_RETENTION_DAYS: must be between 1 and 36500, got '0'"
+    ]

@@ -184,3 +184,55 @@ def test_update_result_lists_are_sorted_by_time_created() -> None:
     ]
     update = update_cache(old, FetchedPasses(fresh, []), T1, POLICY)
     assert [e.pass_uuid for e in update.cache.passes] == ["early", "mid", "late"]
+
+
+# -- PASSES4_RETENTION_DAYS ------------------------------------------------------------------
+
+DAY = 86_400
+
+
+def expired_history(*ages_in_days: int) -> TicketCache:
+    """A cache whose passes4 holds one unlisted expired entry per age, stamped that many days ago."""
+    old = built([], [a_pass(f"e{age}", status="EXPIRED") for age in ages_in_days])
+    entries = tuple(
+        replace(entry, timestamp=T1 - age * DAY) for entry, age in zip(old.passes4, ages_in_days, strict=True)
+    )
+    return replace(old, passes4=entries)
+
+
+def test_without_retention_expired_history_is_kept_forever_as_node_did() -> None:
+    old = expired_history(10_000, 400, 1)
+
+    update = update_cache(old, FetchedPasses([], []), T1, POLICY)
+
+    assert [e.pass_uuid for e in update.cache.passes4] == ["e10000", "e400", "e1"]
+    assert update.outcome is Outcome.UNCHANGED
+
+
+def test_retention_drops_unlisted_entries_older_than_n_days_and_keeps_younger_ones() -> None:
+    old = expired_history(400, 31, 30, 1)
+
+    update = update_cache(old, FetchedPasses([], []), T1, POLICY, passes4_retention_days=30)
+
+    assert [e.pass_uuid for e in update.cache.passes4] == ["e30", "e1"]
+    assert update.outcome is Outcome.UPDATED
+    assert update.log_entries == ()  # forgetting history is not a pass change
+
+
+def test_retention_keeps_an_old_entry_bytemark_still_lists() -> None:
+    old = expired_history(400)
+    still_listed = [a_pass("e400", status="EXPIRED")]
+
+    update = update_cache(old, FetchedPasses([], still_listed), T1, POLICY, passes4_retention_days=30)
+
+    assert [e.pass_uuid for e in update.cache.passes4] == ["e400"]
+    assert update.cache.passes4[0].timestamp == T1 - 400 * DAY
+    assert update.outcome is Outcome.UNCHANGED
+
+
+def test_retention_never_touches_passes_from_the_v1_list() -> None:
+    old = replace(built([a_pass("live")]), passes=(replace(built([a_pass("live")]).passes[0], timestamp=0),))
+
+    update = update_cache(old, FetchedPasses([a_pass("live")], []), T1, POLICY, passes4_retention_days=1)
+
+    assert [e.pass_uuid for e in update.cache.passes] == ["live"]
