@@ -105,7 +105,11 @@ def seed_tokens(sqlite_path: Path, creds: Iterable[tuple[int, str, str]]) -> int
 def start_server(
     sandbox: Sandbox, directory: Path, sqlite_path: Path | None = None, **extra_env: str
 ) -> ServerProcess:
-    """The harness's server, quieter and with the production per-attempt timeout."""
+    """The harness's server, quieter and with the production per-attempt timeout.
+    BENCH_SERVER_ENV="K=V,K2=V2" adds settings (e.g. GRPC_EVENT_LOOP=asyncio) for A/B runs."""
+    for pair in filter(None, os.environ.get("BENCH_SERVER_ENV", "").split(",")):
+        key, _, value = pair.partition("=")
+        extra_env.setdefault(key.strip(), value.strip())
     if sqlite_path is not None:
         extra_env["SQLITE_PATH"] = str(sqlite_path)
     return harness.start_server(

@@ -259,6 +259,17 @@ async def test_integers_beyond_64_bits_are_kept_exactly(client: BytemarkClient, 
     assert payload["price"] == 2.5
 
 
+def test_json_parsing_keeps_every_integer_at_the_edge_of_64_bits_exact() -> None:
+    # 19 digits is the shortest literal that can overflow; 18 never can; digits in strings stay text.
+    edge = [2**63 - 1, 2**64 - 1, 2**64, -(2**63) - 1, 999_999_999_999_999_999, 10**19 + 7]
+    numbers = b", ".join(str(v).encode() for v in edge)
+    body = b'{"values": [' + numbers + b'], "serial": "1234567890123456789"}'
+    parsed = parse_json(body)
+    assert parsed["values"] == edge
+    assert all(isinstance(v, int) for v in parsed["values"])
+    assert parsed["serial"] == "1234567890123456789"
+
+
 def test_json_parsing_keeps_lone_surrogates_and_rejects_nan() -> None:
     assert parse_json(b'{"name": "\\ud800"}') == {"name": "\ud800"}
     with pytest.raises(ValueError, match="NaN"):
