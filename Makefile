@@ -19,11 +19,12 @@ KUBE_VERSION := 1.29.0
 install: $(STAMP) $(NODE_STAMP)
 
 # The virtualenv is rebuilt from the lock whenever the lock or the project metadata change.
-$(STAMP): requirements.lock pyproject.toml
+# The server depends on the client package (clients/python: the generated stubs), installed first.
+$(STAMP): requirements.lock pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e clients/python -e .
 	touch $@
 
 # buf (protobuf lint / breaking-change checks) comes from the npm registry, pinned in package-lock.json.
@@ -96,7 +97,8 @@ bench: install $(FERRETDB)
 
 # Re-pin after editing dependencies in pyproject.toml.
 lock: $(STAMP)
-	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python $(BIN)/python -o requirements.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python $(BIN)/python \
+		--no-emit-package bytemark-ticket-cache-client -o requirements.lock
 
 clean:
 	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""Generate the Python protobuf/gRPC code (and its type stubs) from protos/ into src/bytemark/.
+"""Generate the Python protobuf/gRPC code (and its type stubs) from protos/ into the client package,
+clients/python/src/bytemark/: the server depends on that package, so there is one copy of it.
 
 Usage:
     python tools/generate_protos.py          # regenerate the committed files
@@ -20,8 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-OUTPUT_ROOT = ROOT / "src"
-#: The one package of generated code; only adapters.grpc_api (and its tests) import it.
+OUTPUT_ROOT = ROOT / "clients" / "python" / "src"
+#: The one package of generated code: the client package ships it, adapters.grpc_api imports it.
 GENERATED_PACKAGE = "bytemark"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 INIT_DOCSTRING = '"""Generated protobuf/gRPC code; regenerate with tools/generate_protos.py."""\n'

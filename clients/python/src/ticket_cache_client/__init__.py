@@ -1,0 +1,7 @@
+"""Typed async client for the Bytemark ticket cache service (generated stubs live in `bytemark`)."""
+
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+from ticket_cache_client.channel import RetryPolicy, TlsFiles, open_channel, service_config
+from ticket_cache_client.client import TicketCacheClient
+
+__all__ = ["RetryPolicy", "TicketCacheClient", "TlsFiles", "open_channel", "pb", "service_config"]

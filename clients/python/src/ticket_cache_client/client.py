@@ -1,0 +1,171 @@
+"""TicketCacheClient: typed async calls with a deadline on each, bearer auth, TLS and retries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from types import TracebackType
+
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+from ticket_cache_client.channel import DEFAULT_RETRY, DEFAULT_TARGET, RetryPolicy, TlsFiles, open_channel
+
+#: Deadlines when the caller gives none: unary refreshes call Bytemark; streams can run for hours.
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_STREAM_TIMEOUT_SECONDS = 6 * 3600.0
+
+
+class TicketCacheClient:
+    """One channel to the service. Create it inside the running event loop; close it (or use
+    `async with`) when done. Every call has a deadline: its `deadline` argument (seconds), else
+    `timeout` (unary calls) or `stream_timeout` (streams)."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        token: str | None = None,
+        tls: TlsFiles | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        stream_timeout: float = DEFAULT_STREAM_TIMEOUT_SECONDS,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        keepalive_seconds: float = 60.0,
+        load_balancing: str = "round_robin",
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.stream_timeout = stream_timeout
+        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
+        self._channel = open_channel(
+            target, tls=tls, retry=retry, keepalive_seconds=keepalive_seconds, load_balancing=load_balancing
+        )
+        self.stub = pb_grpc.TicketCacheServiceStub(self._channel)
+
+    def __repr__(self) -> str:  # never print the token
+        return f"TicketCacheClient(target={self.target!r}, auth={bool(self._metadata)})"
+
+    async def __aenter__(self) -> TicketCacheClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def wait_ready(self, deadline: float | None = None) -> None:
+        """Wait until the channel connects; raises TimeoutError when the server is unreachable."""
+        await asyncio.wait_for(self._channel.channel_ready(), self._deadline(deadline))
+
+    def _deadline(self, deadline: float | None) -> float:
+        return self.timeout if deadline is None else deadline
+
+    async def get(
+        self,
+        user_id: int,
+        *,
+        view: pb.CacheView.ValueType = pb.CACHE_VIEW_FULL,
+        deadline: float | None = None,
+    ) -> pb.TicketCache:
+        request = pb.GetTicketCacheRequest(user_id=user_id, view=view)
+        response: pb.GetTicketCacheResponse = await self.stub.GetTicketCache(
+            request, timeout=self._deadline(deadline), metadata=self._metadata
+        )
+        return response.cache
+
+    async def check(
+        self, user_id: int, *, include_cache: bool = False, deadline: float | None = None
+    ) -> pb.RefreshResult:
+        request = pb.CheckTicketCacheRequest(user_id=user_id, include_cache=include_cache)
+        response: pb.CheckTicketCacheResponse = await self.stub.CheckTicketCache(
+            request, timeout=self._deadline(deadline), metadata=self._metadata
+        )
+        return response.result
+
+    async def build(
+        self, user_id: int, *, include_cache: bool = False, deadline: float | None = None
+    ) -> pb.RefreshResult:
+        request = pb.BuildTicketCacheRequest(user_id=user_id, include_cache=include_cache)
+        response: pb.BuildTicketCacheResponse = await self.stub.BuildTicketCache(
+            request, timeout=self._deadline(deadline), metadata=self._metadata
+        )
+        return response.result
+
+    async def update(
+        self, user_id: int, *, include_cache: bool = False, deadline: float | None = None
+    ) -> pb.RefreshResult:
+        request = pb.UpdateTicketCacheRequest(user_id=user_id, include_cache=include_cache)
+        response: pb.UpdateTicketCacheResponse = await self.stub.UpdateTicketCache(
+            request, timeout=self._deadline(deadline), metadata=self._metadata
+        )
+        return response.result
+
+    async def check_timeout(
+        self,
+        user_id: int,
+        *,
+        max_age_seconds: int = 0,
+        include_cache: bool = False,
+        deadline: float | None = None,
+    ) -> pb.RefreshResult:
+        """Refresh only when the cache is older than `max_age_seconds` (0: the server default)."""
+        request = pb.CheckTicketCacheTimeoutRequest(
+            user_id=user_id, max_age_seconds=max_age_seconds, include_cache=include_cache
+        )
+        response: pb.CheckTicketCacheTimeoutResponse = await self.stub.CheckTicketCacheTimeout(
+            request, timeout=self._deadline(deadline), metadata=self._metadata
+        )
+        return response.result
+
+    async def bootstrap(
+        self, *, concurrency: int = 0, deadline: float | None = None
+    ) -> AsyncIterator[pb.BuildCacheIfEmptyResponse]:
+        """Progress events of BuildCacheIfEmpty; leaving the loop early cancels the run."""
+        call = self.stub.BuildCacheIfEmpty(
+            pb.BuildCacheIfEmptyRequest(concurrency=concurrency),
+            timeout=self.stream_timeout if deadline is None else deadline,
+            metadata=self._metadata,
+        )
+        try:
+            async for event in call:
+                yield event
+        finally:
+            call.cancel()  # a no-op once the stream ended; stops the server's work otherwise
+
+    async def refresh_stale(
+        self,
+        *,
+        max_age_seconds: int = 0,
+        concurrency: int = 0,
+        shard_index: int = 0,
+        shard_count: int = 0,
+        user_ids: Iterable[int] = (),
+        deadline: float | None = None,
+    ) -> AsyncIterator[pb.RefreshStaleCachesResponse]:
+        """Progress events of RefreshStaleCaches; leaving the loop early cancels the run."""
+        request = pb.RefreshStaleCachesRequest(
+            max_age_seconds=max_age_seconds,
+            concurrency=concurrency,
+            shard_index=shard_index,
+            shard_count=shard_count,
+            user_ids=list(user_ids),
+        )
+        call = self.stub.RefreshStaleCaches(
+            request, timeout=self.stream_timeout if deadline is None else deadline, metadata=self._metadata
+        )
+        try:
+            async for event in call:
+                yield event
+        finally:
+            call.cancel()
+
+    async def purge_orphans(self, *, dry_run: bool = False, deadline: float | None = None) -> Sequence[int]:
+        """User ids whose orphaned caches were removed (or would be, with `dry_run`)."""
+        response: pb.PurgeOrphanedCachesResponse = await self.stub.PurgeOrphanedCaches(
+            pb.PurgeOrphanedCachesRequest(dry_run=dry_run),
+            timeout=self._deadline(deadline),
+            metadata=self._metadata,
+        )
+        return list(response.removed_user_ids)
