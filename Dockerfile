@@ -12,9 +12,11 @@ WORKDIR /src
 RUN pip install uv==0.13.8 && python -m venv --without-pip /opt/venv
 # Runtime dependencies only: the project's own requirements, each pinned by the lock (a
 # constraint file, so dev tools listed in the lock are not installed). Non-editable install.
+# The server depends on the client package in clients/python (the generated gRPC stubs).
 COPY requirements.lock pyproject.toml README.md ./
+COPY clients/python ./clients/python
 COPY src ./src
-RUN uv pip install --python /opt/venv/bin/python --constraint requirements.lock .
+RUN uv pip install --python /opt/venv/bin/python --constraint requirements.lock ./clients/python .
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
