@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import TypeVar
 
 from application.errors import (
@@ -60,9 +61,20 @@ class RefreshDependencies:
     clock: Clock
 
 
+class _Run(Enum):
+    """What one shared execution does for a user."""
+
+    BUILD = "build"
+    UPDATE = "update"
+
+
+_EITHER = frozenset(_Run)
+
 class UserRefresher:
-    """Refreshes one user's cache. Concurrent refreshes of one user in this process share one
-    execution; across processes the compare-and-set on `version` keeps the cache consistent."""
+    """Refreshes one user's cache. In this process one refresh of a user runs at a time: a call
+    shares it when its answer is one the caller asked for, else waits for it and runs its own
+    (README, "Concurrent calls on one rider"). Across processes the compare-and-set on `version`
+    keeps the cache consistent."""
 
     def __init__(
         self,
@@ -80,15 +92,17 @@ class UserRefresher:
     # -- use cases ---------------------------------------------------------------------------
 
     async def build(self, user_id: int) -> RefreshResult:
-        return await self._flights.run(user_id, lambda: self._build(user_id))
+        """Shares only another build: the caller must get BUILT and a fresh snapshot."""
+        return await self._flights.run(user_id, _Run.BUILD, lambda: self._build(user_id))
 
     async def update(self, user_id: int) -> RefreshResult:
-        if not self._flights.in_flight(user_id) and await self._deps.caches.get(user_id) is None:
+        """Shares only another update (a check or timeout check may be running one)."""
+        if self._flights.running(user_id) is None and await self._deps.caches.get(user_id) is None:
             raise CacheNotFound(user_id)
-        return await self._flights.run(user_id, lambda: self._update(user_id))
+        return await self._flights.run(user_id, _Run.UPDATE, lambda: self._update(user_id))
 
     async def check(self, user_id: int) -> RefreshResult:
-        return await self._flights.run(user_id, lambda: self._check(user_id))
+        return await self._check(user_id)
 
     async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult:
         max_age = max_age_seconds or self.cache_timeout_seconds
@@ -102,16 +116,19 @@ class UserRefresher:
                 cache=cache,
             )
         # The stale cache (or its absence) was just read: `_check` decides build or update from it.
-        return await self._flights.run(user_id, lambda: self._check(user_id, cache is not None))
+        return await self._check(user_id, cache is not None)
 
     # -- one execution -----------------------------------------------------------------------
 
     async def _check(self, user_id: int, cached: bool | None = None) -> RefreshResult:
-        """Update when a cache exists, else build. `cached` is what the caller just read, if
-        it did; the write stays compare-and-set on a fresh read either way."""
-        if cached is None:
+        """Share whatever refresh of the user is running (a build or an update both answer a
+        check); else update when a cache exists, build when not. `cached` is what the caller
+        just read, if it did; the write stays compare-and-set on a fresh read either way."""
+        if cached is None and self._flights.running(user_id) is None:
             cached = await self._deps.caches.get(user_id) is not None
-        return await (self._update(user_id) if cached else self._build(user_id))
+        if cached:
+            return await self._flights.run(user_id, _Run.UPDATE, lambda: self._update(user_id), joins=_EITHER)
+        return await self._flights.run(user_id, _Run.BUILD, lambda: self._build(user_id), joins=_EITHER)
 
     async def _build(self, user_id: int) -> RefreshResult:
         try:

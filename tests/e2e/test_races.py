@@ -65,6 +65,30 @@ async def test_fifty_concurrent_checks_of_a_user_without_a_cache_fetch_each_list
     assert_no_duplicate_uuids(passes, passes4)
 
 
+async def test_a_build_sent_while_an_update_of_the_rider_is_in_flight_answers_built_after_its_own_fetch(
+    server: ServerProcess, sandbox: SandboxProcess, stub: pb_grpc.TicketCacheServiceAsyncStub
+) -> None:
+    user_id = server.seed_user(sandbox, passes=4, expired=1)
+    await stub.BuildTicketCache(pb.BuildTicketCacheRequest(user_id=user_id), timeout=30)
+    set_latency(sandbox, 1000)  # the update is still fetching when the build arrives
+    try:
+        update = asyncio.ensure_future(
+            stub.UpdateTicketCache(pb.UpdateTicketCacheRequest(user_id=user_id), timeout=30)
+        )
+        await asyncio.sleep(0.3)
+        built = await stub.BuildTicketCache(
+            pb.BuildTicketCacheRequest(user_id=user_id, include_cache=True), timeout=30
+        )
+        updated = await update
+    finally:
+        set_latency(sandbox, 0)
+
+    assert updated.result.outcome == pb.OUTCOME_UNCHANGED
+    assert built.result.outcome == pb.OUTCOME_BUILT
+    assert (len(built.result.cache.passes), len(built.result.cache.passes4)) == (4, 1)
+    assert user_calls(sandbox, user_id) == {"v1": 3, "v4": 3}  # the first build, the update, this build
+
+
 @pytest.fixture(scope="module")
 def replica(sandbox: SandboxProcess, server: ServerProcess, work_dir: Path) -> Iterator[ServerProcess]:
     """A second server process on the first one's SQLite file."""

@@ -127,19 +127,24 @@ class FakeBytemark:
     fetches: list[str] = field(default_factory=list)
     refreshes: list[str] = field(default_factory=list)
     delay: float = 0.0
+    # When set, every fetch waits for it after reading the lists (what Bytemark had at request time).
+    gate: asyncio.Event | None = None
 
     def give(self, token: str, v1: list[Payload], v4: list[Payload] | None = None) -> None:
         self.passes_by_token[token] = FetchedPasses(v1=list(v1), v4_expired=list(v4 or []))
 
     async def fetch_passes(self, access_token: str) -> FetchedPasses:
         self.fetches.append(access_token)
+        passes = self.passes_by_token.get(access_token, FetchedPasses())
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.gate is not None:
+            await self.gate.wait()
         if access_token in self.failing_users:
             raise UpstreamUnavailable("GET /passes", self.failing_users[access_token])
         if access_token in self.rejected_tokens:
             raise AccessTokenRejected("GET /passes")
-        return self.passes_by_token.get(access_token, FetchedPasses())
+        return passes
 
     async def refresh(self, refresh_token: str) -> TokenGrant:
         self.refreshes.append(refresh_token)
