@@ -67,6 +67,32 @@ class WriteConflict(ApplicationError):
         self.expected_version = expected_version
 
 
+class CacheTooLarge(ApplicationError):
+    """The user's cache document would exceed the store's document size limit (MongoDB: 16 MiB).
+    Retrying cannot help; PASSES4_RETENTION_DAYS lets an operator shrink heavy riders."""
+
+    def __init__(self, user_id: int, size_bytes: int, limit_bytes: int) -> None:
+        super().__init__(
+            f"ticket cache of user {user_id} would be {size_bytes:,} bytes, over the store's"
+            f" {limit_bytes:,}-byte document limit; nothing was written"
+            " (PASSES4_RETENTION_DAYS forgets old expired passes)"
+        )
+        self.user_id = user_id
+        self.size_bytes = size_bytes
+        self.limit_bytes = limit_bytes
+
+
+class CacheNotStorable(ApplicationError):
+    """The store refused what a payload holds (e.g. FerretDB v1: a key with '.', a nested array,
+    Infinity). Retrying cannot help until the payload changes or the store does."""
+
+    def __init__(self, user_id: int, store: str, reason: str) -> None:
+        super().__init__(f"{store} refused the ticket cache of user {user_id}: {reason}; nothing was written")
+        self.user_id = user_id
+        self.store = store
+        self.reason = reason
+
+
 class TokenDecryptionError(ApplicationError):
     """A stored token is encrypted but cannot be read (wrong or missing key, corrupted row).
     Never carries the token itself."""

@@ -13,6 +13,8 @@ from adapters.observability.logs import request_id_var
 from application.errors import (
     AccessTokenRejected,
     CacheNotFound,
+    CacheNotStorable,
+    CacheTooLarge,
     DeadlineExceeded,
     InternalError,
     InvalidArgument,
@@ -40,6 +42,9 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     # retry cannot help until an operator fixes the key or the user re-links.
     (TokenDecryptionError, grpc.StatusCode.FAILED_PRECONDITION),
     (WriteConflict, grpc.StatusCode.ABORTED),
+    # The store cannot hold this rider's cache as it is: retrying cannot help.
+    (CacheTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (CacheNotStorable, grpc.StatusCode.FAILED_PRECONDITION),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     # A bug met by one user of a bulk run: the stream's log line for that user has the traceback.
     (InternalError, grpc.StatusCode.INTERNAL),

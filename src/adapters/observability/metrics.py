@@ -64,6 +64,13 @@ FREE_TICKETS_FOUND = Counter(
     "New passes recognised as free tickets.",
 )
 
+CACHE_DOCUMENTS_REFUSED = Counter(
+    "ticket_cache_documents_refused_total",
+    "Cache writes the store refused, nothing written, by reason ('too_large': over the 16 MiB "
+    "document limit; 'not_storable': a value the server cannot hold, e.g. on FerretDB v1).",
+    ["reason"],
+)
+
 # --- Bulk runs (bootstrap and refresh_stale) ------------------------------------------
 
 BULK_USERS = Counter(

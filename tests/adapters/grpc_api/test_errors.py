@@ -9,6 +9,8 @@ import pytest
 
 from application.errors import (
     CacheNotFound,
+    CacheNotStorable,
+    CacheTooLarge,
     InvalidArgument,
     StoreUnavailable,
     UpstreamUnavailable,
@@ -30,6 +32,16 @@ from tests.adapters.grpc_api.conftest import RunningServer
         ),
         (StoreUnavailable("cache store", "connection refused"), grpc.StatusCode.UNAVAILABLE, "cache store"),
         (WriteConflict(7, 3), grpc.StatusCode.ABORTED, "changed concurrently"),
+        (
+            CacheTooLarge(7, 17_825_929, 16_777_216),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "ticket cache of user 7 would be 17,825,929 bytes",
+        ),
+        (
+            CacheNotStorable(7, "MongoDB", 'invalid key: "a.b"'),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            'MongoDB refused the ticket cache of user 7: invalid key: "a.b"',
+        ),
     ],
 )
 async def test_each_application_error_becomes_its_status_code(

@@ -1,0 +1,54 @@
+"""What a MongoDB server (or the driver, before sending) refuses to store becomes a typed error
+naming the user: the 16 MiB document limit, and values a server cannot hold (FerretDB v1 refuses
+keys with '.' or a leading '$', nested arrays and Infinity). Nothing is written in either case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import bson
+from bson.errors import InvalidDocument
+from pymongo.errors import DocumentTooLarge, OperationFailure
+
+from adapters.mongo.bson_compat import UnstorableValue
+from adapters.observability.metrics import CACHE_DOCUMENTS_REFUSED
+from application.errors import CacheNotStorable, CacheTooLarge
+
+#: MongoDB's BSON document limit; FerretDB announces the same maxBsonObjectSize.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+_BAD_VALUE = 2  # FerretDB v1's code for a key or value it cannot store
+_OBJECT_TOO_LARGE = 10334  # BSONObjectTooLarge, when the server, not the driver, sees the size
+_REASON_CHARS = 300  # a refused value is quoted by the server; keep messages short
+
+
+@contextmanager
+def refusals_as_errors(user_id: int, document: Callable[[], Mapping[str, Any]]) -> Iterator[None]:
+    """Map refusals inside the block to CacheTooLarge / CacheNotStorable and count them.
+    `document` gives what was sent, to measure it (only when it was too large)."""
+    try:
+        yield
+    except DocumentTooLarge as exc:
+        raise _too_large(user_id, document) from exc
+    except (InvalidDocument, UnstorableValue) as exc:
+        raise _not_storable(user_id, str(exc)) from exc
+    except OperationFailure as exc:
+        if exc.code == _OBJECT_TOO_LARGE:
+            raise _too_large(user_id, document) from exc
+        if exc.code == _BAD_VALUE:
+            details = exc.details or {}
+            raise _not_storable(user_id, str(details.get("errmsg") or exc)) from exc
+        raise
+
+
+def _too_large(user_id: int, document: Callable[[], Mapping[str, Any]]) -> CacheTooLarge:
+    CACHE_DOCUMENTS_REFUSED.labels("too_large").inc()
+    return CacheTooLarge(user_id, len(bson.encode(document())), MAX_DOCUMENT_BYTES)
+
+
+def _not_storable(user_id: int, reason: str) -> CacheNotStorable:
+    CACHE_DOCUMENTS_REFUSED.labels("not_storable").inc()
+    if len(reason) > _REASON_CHARS:
+        reason = reason[:_REASON_CHARS] + "…"
+    return CacheNotStorable(user_id, "MongoDB", reason)
