@@ -32,8 +32,9 @@ class StartupError(Exception):
 
 
 def _tls_config(settings: Settings) -> TlsConfig | None:
-    if not settings.grpc_tls_cert_file or not settings.grpc_tls_key_file:
+    if not settings.tls_enabled:
         return None
+    assert settings.grpc_tls_cert_file is not None and settings.grpc_tls_key_file is not None
     ca = settings.grpc_tls_client_ca_file
     return TlsConfig(
         cert_chain=open(settings.grpc_tls_cert_file, "rb").read(),
@@ -88,7 +89,7 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
             host, metrics_port = split_host_port(settings.metrics_listen)
             start_metrics_server(host, metrics_port)
         host = settings.grpc_listen.rsplit(":", 1)[0]
-        log.info("serving gRPC", extra={"listen": f"{host}:{port}", "tls": _tls_config(settings) is not None})
+        log.info("serving gRPC", extra={"listen": f"{host}:{port}", "tls": settings.tls_enabled})
         print(f"gRPC TicketCacheService listening on {host}:{port}{ready_message}", flush=True)
         await wait_for_stop_signal()
     finally:

@@ -267,20 +267,12 @@ class Settings(BaseSettings):
 
     @property
     def tls_enabled(self) -> bool:
-        return self.grpc_tls_cert_file is not None
+        """Both GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE are set (validation allows both or neither)."""
+        return self.grpc_tls_cert_file is not None and self.grpc_tls_key_file is not None
 
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None and bool(self.slack_channel_id)
-
-    @property
-    def mongodb_database_name(self) -> str | None:
-        """MONGODB_DATABASE, else the database named in MONGODB_URL's path."""
-        if self.mongodb_database:
-            return self.mongodb_database
-        if self.mongodb_url:
-            return urlsplit(self.mongodb_url).path.lstrip("/") or None
-        return None
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction filter: each SecretStr setting and the
@@ -296,11 +288,6 @@ class Settings(BaseSettings):
             if password:
                 values.append(unquote(password))
         return values
-
-    def token_encryption_key_bytes(self) -> bytes | None:
-        if self.token_encryption_key is None:
-            return None
-        return decode_aes_key(self.token_encryption_key.get_secret_value())
 
     def require(self, *variables: str) -> None:
         """Raise ConfigError naming each of `variables` that is unset (e.g. SERVE_REQUIRED)."""

@@ -86,8 +86,6 @@ class CacheStore(Protocol):
 
     async def is_empty(self) -> bool: ...
 
-    async def count(self) -> int: ...
-
     def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
         """User ids of all caches, ascending, in batches."""
 

@@ -189,7 +189,6 @@ async def test_legacy_cache_without_version_reads_as_0_and_updates_with_expected
     assert legacy.version == 0
     assert legacy.timestamp == 1_600_000_000
     assert legacy.passes == (make_pass("legacy"),)
-    assert await backend.cache_store.count() == 1
     assert [uid async for uid in backend.cache_store.iter_user_ids()] == [42]
 
     updated = await backend.cache_store.save(make_cache(42, timestamp=1_700_000_000), expected_version=0)
@@ -219,16 +218,17 @@ async def test_concurrent_saves_with_the_same_expected_version_have_exactly_one_
     assert winners[0].version == (expected_version or 0) + 1
 
 
-async def test_is_empty_and_count_follow_inserts_and_deletes(backend: Backend) -> None:
+async def test_is_empty_follows_inserts_and_deletes(backend: Backend) -> None:
     store = backend.cache_store
     assert await store.is_empty() is True
-    assert await store.count() == 0
 
     for user_id in (10, 11, 12):
         await store.save(make_cache(user_id), expected_version=None)
 
     assert await store.is_empty() is False
-    assert await store.count() == 3
+    for user_id in (10, 11, 12):
+        await store.delete(user_id)
+    assert await store.is_empty() is True
 
 
 async def test_iter_user_ids_is_ascending_across_batches_smaller_than_the_count(backend: Backend) -> None:
@@ -294,7 +294,6 @@ async def test_an_unreachable_mongodb_raises_store_unavailable_quickly_without_t
     assert time.monotonic() - started < 5
     assert raised.value.store == "MongoDB"
     assert "s3cr" not in str(raised.value)
-    assert db.display_url == "mongodb://reader:***@127.0.0.1:1/bytemark?serverSelectionTimeoutMS=300"
 
 
 @pytest.mark.parametrize("client", MONGO_CLIENTS)

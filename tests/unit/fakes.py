@@ -89,9 +89,6 @@ class FakeCacheStore:
     async def is_empty(self) -> bool:
         return not self.caches
 
-    async def count(self) -> int:
-        return len(self.caches)
-
     async def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
         for user_id in sorted(self.caches):
             yield user_id

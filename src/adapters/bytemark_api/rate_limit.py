@@ -20,10 +20,6 @@ class RateLimiter:
             else None
         )
 
-    @property
-    def unlimited(self) -> bool:
-        return self._limiter is None
-
     async def acquire(self) -> None:
         """Wait for a slot; returns at once when unlimited."""
         if self._limiter is not None:

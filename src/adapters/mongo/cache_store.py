@@ -98,10 +98,6 @@ class MongoCacheStore:
         with self._db.errors_as_unavailable():
             return await self._collection().find_one({}, {"_id": 1}) is None
 
-    async def count(self) -> int:
-        with self._db.errors_as_unavailable():
-            return int(await self._collection().count_documents({}))
-
     async def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")

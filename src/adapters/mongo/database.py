@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from bson.codec_options import CodecOptions, TypeDecoder, TypeRegistry
 from bson.int64 import Int64
@@ -43,16 +43,6 @@ class MongoDatabase:
         self._database: Any = None
         self._collections: dict[str, Any] = {}
         self._is_ferretdb: bool | None = None
-
-    @property
-    def display_url(self) -> str:
-        """The URL with any password masked, for logs and messages."""
-        parts = urlsplit(self._url)
-        userinfo, at, hosts = parts.netloc.rpartition("@")
-        if not at or ":" not in userinfo:
-            return self._url
-        user = userinfo.split(":", 1)[0]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:

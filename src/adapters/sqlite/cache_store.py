@@ -151,10 +151,6 @@ class SqliteCacheStore:
     async def is_empty(self) -> bool:
         return not await self._db.fetch_rows(f"SELECT 1 FROM {self._table} LIMIT 1")
 
-    async def count(self) -> int:
-        rows = await self._db.fetch_rows(f"SELECT COUNT(*) FROM {self._table}")
-        return int(rows[0][0])
-
     async def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")

@@ -1,4 +1,5 @@
-"""Bearer-token auth (unary and streaming), health without a token, TLS and mutual TLS."""
+"""Bearer-token auth on every RPC, health without a token, TLS and mutual TLS: the whole matrix
+here; tests/e2e/test_security.py only checks that the settings switch them on in a real process."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 import trustme
+from google.protobuf import message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.grpc_api.server import TlsConfig, create_server, graceful_shutdown
@@ -15,11 +17,16 @@ from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from tests.adapters.grpc_api.conftest import AUTH_TOKEN, RunningServer
 from tests.adapters.grpc_api.fake_use_cases import FakeUseCases
 
+SERVICE_DESCRIPTOR = pb.DESCRIPTOR.services_by_name["TicketCacheService"]
+METHODS = [method.name for method in SERVICE_DESCRIPTOR.methods]
 BAD_CREDENTIALS = [
     pytest.param((), id="no authorization"),
     pytest.param((("authorization", "Bearer wrong-token"),), id="wrong token"),
     pytest.param((("authorization", f"Basic {AUTH_TOKEN}"),), id="not bearer"),
+    pytest.param((("authorization", AUTH_TOKEN),), id="no scheme"),
+    pytest.param((("authorization", f"Bearer {AUTH_TOKEN[:-1]}X"),), id="same length, one character off"),
     pytest.param((("authorization", f"Bearer {AUTH_TOKEN}x"),), id="token with extra"),
+    pytest.param((("x-authorization", f"Bearer {AUTH_TOKEN}"),), id="right token in another header"),
 ]
 
 
@@ -27,47 +34,45 @@ def bearer(token: str = AUTH_TOKEN) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
+async def call_method(
+    channel: grpc.aio.Channel, method: str, metadata: tuple[tuple[str, str], ...]
+) -> grpc.StatusCode:
+    """Call `method` with an empty request of its type; answer the status it ended with."""
+    descriptor = SERVICE_DESCRIPTOR.methods_by_name[method]
+    request = message_factory.GetMessageClass(descriptor.input_type)()
+    path = f"/{SERVICE_DESCRIPTOR.full_name}/{method}"
+    try:
+        if descriptor.server_streaming:
+            stream = channel.unary_stream(path, request_serializer=type(request).SerializeToString)
+            async for _ in stream(request, metadata=metadata, timeout=5):
+                pass
+        else:
+            unary = channel.unary_unary(path, request_serializer=type(request).SerializeToString)
+            await unary(request, metadata=metadata, timeout=5)
+    except grpc.aio.AioRpcError as error:
+        assert AUTH_TOKEN not in (error.details() or "")
+        return error.code()
+    return grpc.StatusCode.OK
+
+
 @pytest.mark.parametrize("metadata", BAD_CREDENTIALS)
-async def test_a_unary_call_without_the_right_bearer_token_is_unauthenticated(
+async def test_every_rpc_without_the_right_bearer_token_is_unauthenticated_before_its_handler(
     authed_server: RunningServer, metadata: tuple[tuple[str, str], ...]
 ) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await authed_server.stub.GetTicketCache(pb.GetTicketCacheRequest(user_id=42), metadata=metadata)
+    codes = {method: await call_method(authed_server.channel, method, metadata) for method in METHODS}
 
-    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert AUTH_TOKEN not in (raised.value.details() or "")
+    assert len(codes) == 8  # every RPC of the service, unary and streaming, read from the descriptor
+    assert codes == {method: grpc.StatusCode.UNAUTHENTICATED for method in METHODS}
     assert authed_server.use_cases.calls == []
 
 
-@pytest.mark.parametrize("metadata", BAD_CREDENTIALS)
-async def test_a_streaming_call_without_the_right_bearer_token_is_unauthenticated(
-    authed_server: RunningServer, metadata: tuple[tuple[str, str], ...]
-) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        async for _ in authed_server.stub.RefreshStaleCaches(
-            pb.RefreshStaleCachesRequest(), metadata=metadata
-        ):
-            pass
-
-    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert authed_server.use_cases.calls == []
-
-
-async def test_the_right_bearer_token_lets_unary_and_streaming_calls_through(
+async def test_every_rpc_with_the_right_bearer_token_reaches_its_handler(
     authed_server: RunningServer,
 ) -> None:
-    response = await authed_server.stub.GetTicketCache(
-        pb.GetTicketCacheRequest(user_id=42), metadata=bearer()
-    )
-    events = [
-        e
-        async for e in authed_server.stub.RefreshStaleCaches(
-            pb.RefreshStaleCachesRequest(), metadata=bearer()
-        )
-    ]
+    codes = {method: await call_method(authed_server.channel, method, bearer()) for method in METHODS}
 
-    assert response.cache.user_id == 42
-    assert events == []
+    assert grpc.StatusCode.UNAUTHENTICATED not in codes.values()
+    assert len(authed_server.use_cases.calls) == len(METHODS)  # each handler ran once
 
 
 async def test_health_answers_without_a_token(authed_server: RunningServer) -> None:
@@ -118,13 +123,22 @@ def secure_channel(
     )
 
 
-async def test_tls_serves_clients_that_trust_the_ca(ca: trustme.CA, server_cert: trustme.LeafCert) -> None:
+async def test_tls_serves_clients_that_trust_the_ca_and_refuses_plaintext_and_untrusting_ones(
+    ca: trustme.CA, server_cert: trustme.LeafCert
+) -> None:
+    purge = pb.PurgeOrphanedCachesRequest(dry_run=True)
     async for port in _tls_server(tls_config(server_cert)):
         async with secure_channel(port, ca) as channel:
-            response = await pb_grpc.TicketCacheServiceStub(channel).PurgeOrphanedCaches(
-                pb.PurgeOrphanedCachesRequest(dry_run=True)
-            )
+            response = await pb_grpc.TicketCacheServiceStub(channel).PurgeOrphanedCaches(purge)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as plaintext:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await pb_grpc.TicketCacheServiceStub(plaintext).PurgeOrphanedCaches(purge, timeout=5)
+        async with secure_channel(port, trustme.CA()) as untrusting:
+            with pytest.raises(grpc.aio.AioRpcError) as untrusted:
+                await pb_grpc.TicketCacheServiceStub(untrusting).PurgeOrphanedCaches(purge, timeout=5)
+
         assert response.dry_run
+        assert refused.value.code() == untrusted.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 async def test_mutual_tls_accepts_a_client_certificate_from_the_client_ca(
