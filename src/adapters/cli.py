@@ -95,7 +95,10 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
     finally:
         # Shut down from `finally`: under asyncio.run a Ctrl-C never reaches an `except` (grpc#26123).
         if server is not None and health is not None:
-            await graceful_shutdown(server, health, grace=5.0)
+            grace = settings.grpc_shutdown_grace_seconds
+            log.info("shutting down: NOT_SERVING, refusing new calls", extra={"grace_seconds": grace})
+            await graceful_shutdown(server, health, grace=grace)
+            log.info("gRPC server stopped")
         await container.shutdown_resources()  # type: ignore[misc]
 
 

@@ -201,6 +201,8 @@ class Settings(BaseSettings):
     grpc_tls_cert_file: ExistingFile | None = None
     grpc_tls_key_file: ExistingFile | None = None
     grpc_tls_client_ca_file: ExistingFile | None = None
+    # After SIGTERM: how long unary calls in flight may finish (keep below the pod's termination grace).
+    grpc_shutdown_grace_seconds: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=True))] = 5.0
 
     bytemark_customer_api_url: HttpUrl | None = None
     bytemark_account_api_url: HttpUrl | None = None

@@ -35,10 +35,19 @@ async def run_bulk(
         try:
             async for user_id in user_ids:
                 await pending.put(user_id)
+        except asyncio.CancelledError:
+            raise  # torn down with the workers: a _STOP put would wait forever on a full queue
+        except BaseException:
+            await stop_workers()  # the id stream failed: workers finish, then the run reports it
+            raise
+        else:
+            await stop_workers()
         finally:
             await user_ids.aclose()  # release the store cursor promptly
-            for _ in range(concurrency):
-                await pending.put(_STOP)
+
+    async def stop_workers() -> None:
+        for _ in range(concurrency):
+            await pending.put(_STOP)
 
     async def work() -> None:
         while (item := await pending.get()) is not _STOP:

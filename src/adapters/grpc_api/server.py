@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 
 from adapters.grpc_api.cache_encoding import DEFAULT_MEMO_BYTES, CacheEncoder
 from adapters.grpc_api.converters import ProtoConverter
+from adapters.grpc_api.drain import Drain, DrainingHealthServicer
 from adapters.grpc_api.interceptors import ServiceInterceptor
 from adapters.grpc_api.reflection import enable_reflection
 from adapters.grpc_api.servicer import TicketCacheServicer
@@ -54,7 +54,7 @@ async def create_server(
     tls: TlsConfig | None = None,
     max_message_bytes: int = 64 * 1024 * 1024,
     encoded_entry_memo_bytes: int = DEFAULT_MEMO_BYTES,
-) -> tuple[grpc.aio.Server, int, HealthServicer]:
+) -> tuple[grpc.aio.Server, int, DrainingHealthServicer]:
     """Build, bind and start the server. Returns it, the bound port (useful with port 0,
     e.g. `listen="127.0.0.1:0"`) and the health servicer (for graceful_shutdown).
 
@@ -75,9 +75,11 @@ async def create_server(
     )
 
     converter = ProtoConverter(CacheEncoder(memo_bytes=encoded_entry_memo_bytes))
-    pb_grpc.add_TicketCacheServiceServicer_to_server(TicketCacheServicer(use_cases, converter), server)
+    drain = Drain()
+    servicer = TicketCacheServicer(use_cases, converter, drain)
+    pb_grpc.add_TicketCacheServiceServicer_to_server(servicer, server)
 
-    health = HealthServicer()
+    health = DrainingHealthServicer(drain)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     enable_reflection(server, (SERVICE_NAME, HEALTH_SERVICE_NAME))
 
@@ -95,9 +97,12 @@ async def create_server(
     return server, port, health
 
 
-async def graceful_shutdown(server: grpc.aio.Server, health: HealthServicer, grace: float = 5.0) -> None:
-    """Report NOT_SERVING (so load balancers stop sending calls), then stop: calls in flight
-    get `grace` seconds to finish before they are cancelled. Open health Watch streams also
-    hold the server until the grace ends, so keep it short. Call it from a `finally`."""
+async def graceful_shutdown(
+    server: grpc.aio.Server, health: DrainingHealthServicer, grace: float = 5.0
+) -> None:
+    """Report NOT_SERVING (so readiness probes and load balancers drop the pod) and end open
+    bulk streams with UNAVAILABLE, then stop: new calls are refused, unary calls in flight get
+    `grace` seconds to finish before they are cancelled. Open health Watch streams also hold
+    the server until the grace ends. Call it from a `finally`."""
     await health.enter_graceful_shutdown()
     await server.stop(grace)

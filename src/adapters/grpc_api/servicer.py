@@ -16,6 +16,7 @@ import grpc
 
 from adapters.grpc_api.converters import ProtoConverter, cache_view, purge_response, resolve_view
 from adapters.grpc_api.deadlines import WithinDeadline
+from adapters.grpc_api.drain import Drain, Draining
 from adapters.grpc_api.errors import AbortOnError
 from application.api import TicketCacheApi
 from application.errors import InternalError
@@ -42,9 +43,12 @@ _RefreshResponse = TypeVar(
 
 
 class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
-    def __init__(self, use_cases: TicketCacheApi, converter: ProtoConverter) -> None:
+    def __init__(
+        self, use_cases: TicketCacheApi, converter: ProtoConverter, drain: Drain | None = None
+    ) -> None:
         self._use_cases = use_cases
         self._converter = converter
+        self._drain = drain or Drain()
 
     async def GetTicketCache(
         self, request: pb.GetTicketCacheRequest, context: Context
@@ -108,9 +112,11 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
         # timeout scope must not span the generator's yields.
         async with AbortOnError(context):
             view = cache_view(request.view, request.include_cache)
-            # Closed on every exit (done, error, client cancel) so the run starts no new work.
+            # Closed on every exit (done, error, client cancel, shutdown) so the run starts no new work.
             async with aclosing(self._use_cases.build_if_empty(request.concurrency or None)) as events:
-                async for progress in events:
+                done = 0
+                while (progress := await self._next(events, context, "BuildCacheIfEmpty", done)) is not None:
+                    done = progress.done
                     response = pb.BuildCacheIfEmptyResponse(skipped_not_empty=progress.skipped_not_empty)
                     self._converter.write_progress(response, progress, view)
                     _log_failure("BuildCacheIfEmpty", response, progress)
@@ -129,11 +135,30 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
                 user_ids=list(request.user_ids),
             )
             async with aclosing(stream) as events:
-                async for progress in events:
+                done = 0
+                while (progress := await self._next(events, context, "RefreshStaleCaches", done)) is not None:
+                    done = progress.done
                     response = pb.RefreshStaleCachesResponse()
                     self._converter.write_progress(response, progress, view)
                     _log_failure("RefreshStaleCaches", response, progress)
                     yield response
+
+    async def _next(
+        self, events: AsyncIterator[BulkProgress], context: Context, method: str, done: int
+    ) -> BulkProgress | None:
+        """The stream's next event, None at its end; at server shutdown, end it with UNAVAILABLE."""
+        try:
+            return await self._drain.next(events)
+        except StopAsyncIteration:
+            return None
+        except Draining:
+            log.info("%s: ended by server shutdown after %d riders", method, done)
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"server shutting down: {method} stopped after {done} riders; call again to continue "
+                "(riders it already handled are skipped)",
+            )
+            raise  # abort() raises; this line is for type checkers
 
     async def PurgeOrphanedCaches(
         self, request: pb.PurgeOrphanedCachesRequest, context: Context

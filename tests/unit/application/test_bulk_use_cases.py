@@ -168,6 +168,26 @@ async def test_closing_the_stream_stops_new_work(world: World) -> None:
     assert summary.cancelled
 
 
+async def test_cancelling_the_task_reading_the_stream_ends_the_run_promptly(world: World) -> None:
+    """What a client cancel or server shutdown does to the RPC's task: it must not hang the task."""
+    add_users(world, range(1, 101))
+    world.bytemark.delay = 0.05
+    stream = world.use_cases.build_if_empty(2)
+
+    async def read_all() -> None:
+        async for _ in stream:
+            pass
+
+    reader = asyncio.ensure_future(read_all())
+    await asyncio.sleep(0.2)
+    reader.cancel()
+    finished, _ = await asyncio.wait([reader], timeout=3)
+
+    assert finished == {reader} and reader.cancelled()
+    [summary] = world.notifier.summaries
+    assert summary.cancelled and summary.done < 100
+
+
 async def test_a_failing_id_stream_ends_the_bulk_run_with_its_error(world: World) -> None:
     add_users(world, [1, 2])
 
