@@ -42,8 +42,10 @@ from adapters.sqlite.ticket_log import SqliteTicketLog
 from adapters.sqlite.token_store import SqliteTokenStore
 from application.errors import StoreUnavailable
 from application.refresh import RefreshDependencies
+from application.sync_tracking import SyncPolicy
 from application.use_cases import TicketCacheUseCases
 from domain.free_tickets import FreeTicketPolicy
+from domain.sync_state import Backoff
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,6 +138,10 @@ def _bytemark_client(settings: Settings, session: aiohttp.ClientSession) -> Byte
     )
 
 
+def _sync_policy(settings: Settings) -> SyncPolicy:
+    return SyncPolicy(backoff=Backoff(settings.sync_backoff_base_seconds, settings.sync_backoff_max_seconds))
+
+
 def _token_backend(settings: Settings) -> str:
     return "mysql" if settings.mysql_url else "sqlite"
 
@@ -220,6 +226,9 @@ class Container(containers.DeclarativeContainer):
         cache_timeout_seconds=settings.provided.cache_timeout_seconds,
         bulk_concurrency=settings.provided.bulk_concurrency,
         passes4_retention_days=settings.provided.passes4_retention_days,
+        sync_states=sync_state_store,
+        sync_policy=providers.Callable(_sync_policy, settings),
+        token_refresh_margin_seconds=settings.provided.token_refresh_margin_seconds,
     )
     #: What transports use (the CLI's `serve` resolves it): the use cases with metrics recorded.
     use_cases = providers.Singleton(InstrumentedUseCases, core_use_cases)

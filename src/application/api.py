@@ -7,7 +7,9 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 from application.results import BulkProgress, PurgeResult, RefreshResult
+from application.sync_queries import SyncOverview, SyncStatusPage
 from domain.model import TicketCache
+from domain.sync_state import SyncState, SyncStatus
 
 
 class TicketCacheApi(Protocol):
@@ -35,3 +37,11 @@ class TicketCacheApi(Protocol):
     ) -> AsyncGenerator[BulkProgress, None]: ...
 
     async def purge_orphans(self, dry_run: bool) -> PurgeResult: ...
+
+    async def get_sync_status(self, user_id: int) -> SyncStatus: ...
+
+    async def list_sync_statuses(
+        self, state: SyncState | None, page_size: int, page_token: str
+    ) -> SyncStatusPage: ...
+
+    async def sync_overview(self) -> SyncOverview: ...

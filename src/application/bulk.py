@@ -10,7 +10,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from application.errors import ApplicationError, InternalError
 from application.ports import BulkJob, BulkSummary, Notifier
-from application.results import BulkProgress, RefreshResult
+from application.results import BulkProgress, RefreshResult, Skipped
+from domain.sync_state import SkipReason
 
 _SAMPLE_FAILED = 20
 _STOP = object()
@@ -21,19 +22,23 @@ async def run_bulk(
     user_ids: AsyncGenerator[int, None],
     total: int,
     concurrency: int,
-    refresh_one: Callable[[int], Awaitable[RefreshResult]],
+    refresh_one: Callable[[int], Awaitable[RefreshResult | Skipped]],
     notifier: Notifier,
+    halted: Callable[[], str] = lambda: "",
 ) -> AsyncGenerator[BulkProgress, None]:
     """Yield one BulkProgress per user. Closing the generator (client cancel) stops new work:
-    the feeder and the workers are cancelled before it returns."""
+    the feeder and the workers are cancelled before it returns. Once `halted()` gives a reason,
+    no new user is started and a last event carries the reason."""
     pending: asyncio.Queue[object] = asyncio.Queue(maxsize=concurrency)
-    finished: asyncio.Queue[tuple[int, RefreshResult | None, ApplicationError | None]] = asyncio.Queue(
-        maxsize=concurrency
+    finished: asyncio.Queue[tuple[int, RefreshResult | Skipped | None, ApplicationError | None]] = (
+        asyncio.Queue(maxsize=concurrency)
     )
 
     async def feed() -> None:
         try:
             async for user_id in user_ids:
+                if halted():
+                    break
                 await pending.put(user_id)
         except asyncio.CancelledError:
             raise  # torn down with the workers: a _STOP put would wait forever on a full queue
@@ -52,6 +57,8 @@ async def run_bulk(
     async def work() -> None:
         while (item := await pending.get()) is not _STOP:
             assert isinstance(item, int)
+            if halted():
+                continue  # drain: the users already queued are not started either
             try:
                 await finished.put((item, await refresh_one(item), None))
             except ApplicationError as error:
@@ -70,6 +77,7 @@ async def run_bulk(
 
     done = failed = 0
     reasons: Counter[str] = Counter()
+    skips: Counter[SkipReason] = Counter()
     sample: list[int] = []
     completed = False
     try:
@@ -78,20 +86,45 @@ async def run_bulk(
             if user_id == 0:
                 break
             done += 1
+            skipped = result if isinstance(result, Skipped) else None
+            if skipped is not None:
+                skips[skipped.reason] += 1
             if error is not None:
                 failed += 1
                 reasons[type(error).__name__] += 1
                 if len(sample) < _SAMPLE_FAILED:
                     sample.append(user_id)
-            yield BulkProgress(user_id, result, error, done, max(total, done), failed)
+            refreshed = result if isinstance(result, RefreshResult) else None
+            yield BulkProgress(
+                user_id,
+                refreshed,
+                error,
+                done,
+                max(total, done),
+                failed,
+                skipped=skipped,
+                skipped_by_reason=dict(skips),
+            )
         await tasks[0]  # surface a failure of the id stream itself (e.g. store unavailable)
+        if stopped := halted():
+            yield BulkProgress(
+                None,
+                None,
+                None,
+                done,
+                max(total, done),
+                failed,
+                skipped_by_reason=dict(skips),
+                stopped=stopped,
+            )
         completed = True
     finally:
         for task in tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
-        if failed or not completed:
+        stopped = halted()
+        if failed or not completed or stopped:
             summary = BulkSummary(
                 job=job,
                 total=max(total, done),
@@ -100,6 +133,8 @@ async def run_bulk(
                 failures_by_reason=dict(reasons),
                 sample_failed_user_ids=tuple(sample),
                 cancelled=not completed,
+                skipped_by_reason={reason.value: count for reason, count in skips.items()},
+                stopped=stopped,
             )
             # A cancelled stream must still report once; shield so the notice is not cut off.
             with contextlib.suppress(asyncio.CancelledError, Exception):

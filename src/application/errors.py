@@ -116,3 +116,11 @@ class InternalError(ApplicationError):
     def __init__(self, cause: Exception) -> None:
         super().__init__(f"unexpected {type(cause).__name__}")
         self.__cause__ = cause
+
+
+class SyncStatusNotFound(ApplicationError):
+    """The service has never refreshed this rider, so it has no sync status."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"no sync status for user {user_id}: the service has never refreshed this rider")
+        self.user_id = user_id

@@ -4,7 +4,7 @@ in-memory fakes for unit tests implement the same ones."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -71,6 +71,10 @@ class TokenStore(Protocol):
 
     async def users_with_token(self, user_ids: Sequence[int]) -> set[int]:
         """The subset of `user_ids` that has a non-empty token."""
+
+    async def count_tokens_expiring_before(self, moment: datetime) -> int:
+        """Users with a non-empty token whose `token_expires_at` is before `moment` (expired
+        included); a token without an expiry is not counted."""
 
 
 class CacheStore(Protocol):
@@ -170,3 +174,5 @@ class BulkSummary:
     failures_by_reason: dict[str, int]
     sample_failed_user_ids: tuple[int, ...]
     cancelled: bool = False
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    stopped: str = ""  # why the run stopped early (a general Bytemark outage), else ""

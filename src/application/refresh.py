@@ -46,7 +46,8 @@ T = TypeVar("T")
 
 
 class _NoValidToken(Exception):
-    """Internal signal: the user has no usable Bytemark token (outcome NO_VALID_TOKEN)."""
+    """Internal signal: the user has no usable Bytemark token (outcome NO_VALID_TOKEN); the
+    message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class _Run(Enum):
 
 _EITHER = frozenset(_Run)
 
+
 class UserRefresher:
     """Refreshes one user's cache. In this process one refresh of a user runs at a time: a call
     shares it when its answer is one the caller asked for, else waits for it and runs its own
@@ -82,11 +84,13 @@ class UserRefresher:
         free_tickets: FreeTicketPolicy,
         cache_timeout_seconds: int,
         passes4_retention_days: int | None = None,
+        token_refresh_margin_seconds: int = 60,
     ) -> None:
         self._deps = deps
         self._free_tickets = free_tickets
         self.cache_timeout_seconds = cache_timeout_seconds
         self._passes4_retention_days = passes4_retention_days
+        self._refresh_margin = timedelta(seconds=token_refresh_margin_seconds)
         self._flights: SingleFlight[RefreshResult] = SingleFlight()
 
     # -- use cases ---------------------------------------------------------------------------
@@ -133,8 +137,8 @@ class UserRefresher:
     async def _build(self, user_id: int) -> RefreshResult:
         try:
             fetched = await self._fetch(user_id)
-        except _NoValidToken:
-            return self._no_valid_token(user_id)
+        except _NoValidToken as no_token:
+            return self._no_valid_token(user_id, str(no_token))
 
         def snapshot(_current: TicketCache | None) -> tuple[TicketCache, None]:
             return build_cache(user_id, fetched, self._deps.clock.now()), None
@@ -146,8 +150,8 @@ class UserRefresher:
     async def _update(self, user_id: int) -> RefreshResult:
         try:
             fetched = await self._fetch(user_id)
-        except _NoValidToken:
-            return self._no_valid_token(user_id)
+        except _NoValidToken as no_token:
+            return self._no_valid_token(user_id, str(no_token))
 
         def diff(current: TicketCache | None) -> tuple[TicketCache, CacheUpdate]:
             if current is None:
@@ -189,16 +193,25 @@ class UserRefresher:
             await _with_store_retries(lambda: self._deps.refresh_log.record_free_ticket_reward(user_id))
             await self._deps.notifier.free_tickets_found(user_id, update.new_free_passes)
 
-    def _no_valid_token(self, user_id: int) -> RefreshResult:
-        return RefreshResult(user_id, Outcome.NO_VALID_TOKEN, RefreshCounts(), 0, None)
+    def _no_valid_token(self, user_id: int, reason: str) -> RefreshResult:
+        return RefreshResult(user_id, Outcome.NO_VALID_TOKEN, RefreshCounts(), 0, None, reason)
 
     # -- Bytemark ----------------------------------------------------------------------------
 
     async def _fetch(self, user_id: int) -> FetchedPasses:
-        """Both lists with the stored token; on 401 one refresh-token exchange, then one retry."""
+        """Both lists with the stored token; on 401 one refresh-token exchange, then one retry.
+        A token about to expire is exchanged first, saving the 401 round trip."""
         token = await self._deps.tokens.get_token(user_id)
         if token is None:
-            raise _NoValidToken
+            raise _NoValidToken("no Bytemark token stored")
+        if self._expires_soon(token) and token.refresh_token:
+            fresh = await self._refresh_token(token)
+            try:
+                return await self._deps.passes_source.fetch_passes(fresh)
+            except AccessTokenRejected as rejected:
+                raise UpstreamUnavailable(
+                    rejected.endpoint, "access token rejected right after a refresh"
+                ) from None
         try:
             return await self._deps.passes_source.fetch_passes(token.access_token)
         except AccessTokenRejected as rejected:
@@ -210,14 +223,21 @@ class UserRefresher:
                     rejected.endpoint, "access token rejected again right after a refresh"
                 ) from None
 
+    def _expires_soon(self, token: UserToken) -> bool:
+        if token.expires_at is None:
+            return False
+        now = datetime.fromtimestamp(self._deps.clock.now(), tz=UTC)
+        expires_at = token.expires_at if token.expires_at.tzinfo else token.expires_at.replace(tzinfo=UTC)
+        return expires_at - now <= self._refresh_margin
+
     async def _refresh_token(self, token: UserToken) -> str:
         if not token.refresh_token:
-            raise _NoValidToken
+            raise _NoValidToken("access token rejected (401) and no refresh token stored")
         try:
             grant = await self._deps.token_refresher.refresh(token.refresh_token)
         except RefreshTokenInvalid:
             log.info("refresh token rejected by Bytemark", extra={"user_id": token.user_id})
-            raise _NoValidToken from None
+            raise _NoValidToken("refresh token rejected by Bytemark (invalid_grant)") from None
         expires_at = None
         if grant.expires_in:
             now = datetime.fromtimestamp(self._deps.clock.now(), tz=UTC)

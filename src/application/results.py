@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from application.errors import ApplicationError
 from domain.model import Outcome, RefreshCounts, TicketCache
+from domain.sync_state import SkipReason, SyncStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,12 +17,22 @@ class RefreshResult:
     counts: RefreshCounts
     refreshed_at: int  # epoch seconds; the cache timestamp after the call (0 when nothing written)
     cache: TicketCache | None  # the stored cache after the call (None for NO_VALID_TOKEN)
+    no_token_reason: str = ""  # NO_VALID_TOKEN: why (no token row, invalid_grant, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A bulk run left the rider alone (no Bytemark call) because of its sync status."""
+
+    reason: SkipReason
+    status: SyncStatus
 
 
 @dataclass(frozen=True, slots=True)
 class BulkProgress:
-    """One event of a bulk stream: a user's result or error, plus running totals.
-    `skipped_not_empty` is set on the single event of a bootstrap that found caches already."""
+    """One event of a bulk stream: a user's result, error or skip, plus running totals.
+    `skipped_not_empty` is set on the single event of a bootstrap that found caches already;
+    `stopped` on the last event of a run that stopped early (a general Bytemark outage)."""
 
     user_id: int | None
     result: RefreshResult | None
@@ -29,6 +41,9 @@ class BulkProgress:
     total: int
     failed: int
     skipped_not_empty: bool = False
+    skipped: Skipped | None = None
+    skipped_by_reason: Mapping[SkipReason, int] = field(default_factory=dict)
+    stopped: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,11 @@ from contextlib import aclosing
 
 from application.bulk import run_bulk
 from application.errors import CacheNotFound
-from application.ports import BulkJob
+from application.ports import BulkJob, SyncStateStore
 from application.refresh import RefreshDependencies, UserRefresher
-from application.results import BulkProgress, PurgeResult, RefreshResult
+from application.results import BulkProgress, PurgeResult, RefreshResult, Skipped
+from application.sync_queries import SyncOverview, SyncQueries, SyncStatusPage
+from application.sync_tracking import Attempt, SyncPolicy, SyncTracker
 from application.validation import (
     validate_concurrency,
     validate_max_age,
@@ -19,6 +21,7 @@ from application.validation import (
 )
 from domain.free_tickets import FreeTicketPolicy
 from domain.model import TicketCache
+from domain.sync_state import SyncState, SyncStatus
 
 _PURGE_BATCH = 500
 
@@ -32,10 +35,21 @@ class TicketCacheUseCases:
         cache_timeout_seconds: int,
         bulk_concurrency: int,
         passes4_retention_days: int | None = None,
+        sync_states: SyncStateStore,
+        sync_policy: SyncPolicy | None = None,
+        token_refresh_margin_seconds: int = 60,
     ) -> None:
         self._deps = deps
-        self._refresher = UserRefresher(deps, free_tickets, cache_timeout_seconds, passes4_retention_days)
+        self._refresher = UserRefresher(
+            deps,
+            free_tickets,
+            cache_timeout_seconds,
+            passes4_retention_days,
+            token_refresh_margin_seconds=token_refresh_margin_seconds,
+        )
         self._bulk_concurrency = bulk_concurrency
+        self._sync = SyncTracker(sync_states, deps.tokens, deps.clock, sync_policy or SyncPolicy())
+        self._sync_queries = SyncQueries(sync_states, deps.tokens, deps.clock)
 
     async def get_cache(self, user_id: int) -> TicketCache:
         validate_user_id(user_id)
@@ -44,18 +58,32 @@ class TicketCacheUseCases:
             raise CacheNotFound(user_id)
         return cache
 
+    # Explicit calls always try Bytemark, whatever the rider's sync state, and record the outcome.
+
     async def build(self, user_id: int) -> RefreshResult:
-        return await self._refresher.build(validate_user_id(user_id))
+        return await self._sync.tracked(validate_user_id(user_id), self._refresher.build)
 
     async def check(self, user_id: int) -> RefreshResult:
-        return await self._refresher.check(validate_user_id(user_id))
+        return await self._sync.tracked(validate_user_id(user_id), self._refresher.check)
 
     async def update(self, user_id: int) -> RefreshResult:
-        return await self._refresher.update(validate_user_id(user_id))
+        return await self._sync.tracked(validate_user_id(user_id), self._refresher.update)
 
     async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult:
         validate_user_id(user_id)
-        return await self._refresher.check_timeout(user_id, validate_max_age(max_age_seconds))
+        max_age = validate_max_age(max_age_seconds)
+        return await self._sync.tracked(user_id, lambda uid: self._refresher.check_timeout(uid, max_age))
+
+    async def get_sync_status(self, user_id: int) -> SyncStatus:
+        return await self._sync_queries.get(user_id)
+
+    async def list_sync_statuses(
+        self, state: SyncState | None, page_size: int, page_token: str
+    ) -> SyncStatusPage:
+        return await self._sync_queries.page(state, page_size, page_token)
+
+    async def sync_overview(self) -> SyncOverview:
+        return await self._sync_queries.overview()
 
     async def build_if_empty(self, concurrency: int | None) -> AsyncGenerator[BulkProgress, None]:
         """Build for every user with a token, but only when no cache exists at all."""
@@ -65,7 +93,7 @@ class TicketCacheUseCases:
             return
         total = await self._deps.tokens.count_users_with_token()
         ids = self._deps.tokens.iter_user_ids_with_token()
-        bulk = run_bulk(BulkJob.BOOTSTRAP, ids, total, workers, self._refresher.build, self._deps.notifier)
+        bulk = self._tracked_bulk(BulkJob.BOOTSTRAP, ids, total, workers, self._refresher.build)
         async with aclosing(bulk):  # closing this stream must close the run (stops new work)
             async for progress in bulk:
                 yield progress
@@ -94,10 +122,29 @@ class TicketCacheUseCases:
         async def refresh_one(user_id: int) -> RefreshResult:
             return await self._refresher.check_timeout(user_id, max_age)
 
-        bulk = run_bulk(BulkJob.REFRESH_STALE, ids, total, workers, refresh_one, self._deps.notifier)
+        bulk = self._tracked_bulk(BulkJob.REFRESH_STALE, ids, total, workers, refresh_one)
         async with aclosing(bulk):
             async for progress in bulk:
                 yield progress
+
+    async def _tracked_bulk(
+        self, job: BulkJob, ids: AsyncGenerator[int, None], total: int, workers: int, attempt: Attempt
+    ) -> AsyncGenerator[BulkProgress, None]:
+        """A bulk run that skips riders by sync state and records the others' new states."""
+        run = self._sync.start_run()
+
+        async def refresh_one(user_id: int) -> RefreshResult | Skipped:
+            return await run.refresh_one(user_id, attempt)
+
+        bulk = run_bulk(
+            job, run.read_ahead(ids), total, workers, refresh_one, self._deps.notifier, halted=run.halted
+        )
+        try:
+            async with aclosing(bulk):
+                async for progress in bulk:
+                    yield progress
+        finally:
+            await run.close()  # before the stream ends: a caller may read the statuses next
 
     async def purge_orphans(self, dry_run: bool) -> PurgeResult:
         """Caches whose user no longer has a token: listed, and removed unless a dry run."""

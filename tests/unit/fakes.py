@@ -16,6 +16,7 @@ from application.errors import (
 )
 from application.ports import BulkSummary, Shard, TokenGrant, UserToken
 from domain.model import CachedPass, FetchedPasses, Payload, TicketCache, TicketLogEntry
+from domain.sync_state import SyncState, SyncStatus
 
 
 class FakeClock:
@@ -34,8 +35,15 @@ class FakeTokenStore:
         self.tokens: dict[int, UserToken] = {}
         self.saves: list[tuple[int, str, str | None, datetime | None]] = []
 
-    def put(self, user_id: int, access: str, refresh: str | None = "refresh") -> None:
-        self.tokens[user_id] = UserToken(user_id, access, refresh)
+    def put(
+        self,
+        user_id: int,
+        access: str,
+        refresh: str | None = "refresh",
+        expires_at: datetime | None = None,
+        updated_at: datetime | None = None,
+    ) -> None:
+        self.tokens[user_id] = UserToken(user_id, access, refresh, expires_at, updated_at)
 
     async def get_token(self, user_id: int) -> UserToken | None:
         return self.tokens.get(user_id)
@@ -58,6 +66,34 @@ class FakeTokenStore:
 
     async def users_with_token(self, user_ids: Sequence[int]) -> set[int]:
         return {u for u in user_ids if u in self.tokens}
+
+    async def count_tokens_expiring_before(self, moment: datetime) -> int:
+        return sum(1 for t in self.tokens.values() if t.expires_at is not None and t.expires_at < moment)
+
+
+class FakeSyncStateStore:
+    def __init__(self) -> None:
+        self.statuses: dict[int, SyncStatus] = {}
+        self.writes = 0  # round trips
+
+    async def get(self, user_id: int) -> SyncStatus | None:
+        return self.statuses.get(user_id)
+
+    async def get_many(self, user_ids: Sequence[int]) -> dict[int, SyncStatus]:
+        return {u: self.statuses[u] for u in user_ids if u in self.statuses}
+
+    async def put_many(self, statuses: Sequence[SyncStatus]) -> None:
+        self.writes += 1
+        self.statuses.update((s.user_id, s) for s in statuses)
+
+    async def list_after(
+        self, after_user_id: int, limit: int, state: SyncState | None = None
+    ) -> list[SyncStatus]:
+        chosen = [s for u, s in sorted(self.statuses.items()) if u > after_user_id]
+        return [s for s in chosen if state is None or s.state is state][:limit]
+
+    async def count_by_state(self) -> dict[SyncState, int]:
+        return {state: sum(1 for s in self.statuses.values() if s.state is state) for state in SyncState}
 
 
 class FakeCacheStore:

@@ -15,21 +15,33 @@ Invalid arguments and other errors are not lookups or refreshes and are not coun
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
 from adapters.observability.metrics import (
     BULK_RUNS_IN_PROGRESS,
+    BULK_SKIPPED,
+    BULK_STOPPED,
     BULK_USERS,
+    CACHE_AGE_MAX_SECONDS,
+    CACHE_AGE_SECONDS,
     CACHE_LOOKUPS,
     FREE_TICKETS_FOUND,
     REFRESH_OUTCOMES,
+    SYNC_RIDERS,
+    TOKENS_EXPIRING,
 )
 from application.api import TicketCacheApi
-from application.errors import CacheNotFound
+from application.errors import ApplicationError, CacheNotFound
 from application.ports import BulkJob
 from application.results import BulkProgress, PurgeResult, RefreshResult
+from application.sync_queries import SyncOverview, SyncStatusPage
 from domain.model import TicketCache
+from domain.sync_state import SyncState, SyncStatus
+
+log = logging.getLogger(__name__)
 
 
 def record_refresh(result: RefreshResult) -> RefreshResult:
@@ -40,13 +52,32 @@ def record_refresh(result: RefreshResult) -> RefreshResult:
     return result
 
 
-def record_progress(job: BulkJob, progress: BulkProgress) -> None:
-    """Count one user of a bulk run (the skipped-not-empty event is about no user)."""
+def record_progress(job: BulkJob, progress: BulkProgress, now: float) -> float | None:
+    """Count one user of a bulk run (the skipped-not-empty and stopped events are about no user);
+    returns the age of the cache the run leaves the user with, when known."""
+    cache_timestamp: int | None = None
     if progress.result is not None:
         record_refresh(progress.result)
         BULK_USERS.labels(job, "ok").inc()
+        cache_timestamp = progress.result.refreshed_at or None
     elif progress.error is not None:
         BULK_USERS.labels(job, "failed").inc()
+    elif progress.skipped is not None:
+        BULK_SKIPPED.labels(job, progress.skipped.reason.value).inc()
+        cache_timestamp = progress.skipped.status.cache_timestamp
+    if progress.stopped:
+        BULK_STOPPED.labels(job).inc()
+    if cache_timestamp is None:
+        return None
+    age = max(0.0, now - cache_timestamp)
+    CACHE_AGE_SECONDS.observe(age)
+    return age
+
+
+def record_overview(overview: SyncOverview) -> None:
+    for state, riders in overview.by_state.items():
+        SYNC_RIDERS.labels(state.value).set(riders)
+    TOKENS_EXPIRING.set(overview.tokens_expiring)
 
 
 class InstrumentedUseCases:
@@ -83,7 +114,7 @@ class InstrumentedUseCases:
         return record_refresh(await self._inner.check_timeout(user_id, max_age_seconds))
 
     def build_if_empty(self, concurrency: int | None) -> AsyncGenerator[BulkProgress, None]:
-        return _instrumented(BulkJob.BOOTSTRAP, self._inner.build_if_empty(concurrency))
+        return _instrumented(BulkJob.BOOTSTRAP, self._inner.build_if_empty(concurrency), self._inner)
 
     def refresh_stale(
         self,
@@ -100,23 +131,46 @@ class InstrumentedUseCases:
             shard_count=shard_count,
             user_ids=user_ids,
         )
-        return _instrumented(BulkJob.REFRESH_STALE, events)
+        return _instrumented(BulkJob.REFRESH_STALE, events, self._inner)
 
     async def purge_orphans(self, dry_run: bool) -> PurgeResult:
         return await self._inner.purge_orphans(dry_run)
 
+    async def get_sync_status(self, user_id: int) -> SyncStatus:
+        return await self._inner.get_sync_status(user_id)
+
+    async def list_sync_statuses(
+        self, state: SyncState | None, page_size: int, page_token: str
+    ) -> SyncStatusPage:
+        return await self._inner.list_sync_statuses(state, page_size, page_token)
+
+    async def sync_overview(self) -> SyncOverview:
+        overview = await self._inner.sync_overview()
+        record_overview(overview)
+        return overview
+
 
 async def _instrumented(
-    job: BulkJob, events: AsyncGenerator[BulkProgress, None]
+    job: BulkJob, events: AsyncGenerator[BulkProgress, None], inner: TicketCacheApi
 ) -> AsyncGenerator[BulkProgress, None]:
     """Yield `events`, counting each user; the run is in progress until the stream ends, fails
-    or is closed, and the inner stream is closed in every case."""
+    or is closed, and the inner stream is closed in every case. A run that ends refreshes the
+    sync-state gauges."""
     in_progress = BULK_RUNS_IN_PROGRESS.labels(job)
     in_progress.inc()
+    oldest: float | None = None
     try:
         async with aclosing(events) as stream:
             async for progress in stream:
-                record_progress(job, progress)
+                age = record_progress(job, progress, time.time())
+                if age is not None and (oldest is None or age > oldest):
+                    oldest = age
                 yield progress
+        if oldest is not None:
+            CACHE_AGE_MAX_SECONDS.labels(job).set(oldest)
+        try:
+            record_overview(await inner.sync_overview())
+        except ApplicationError as exc:  # gauges stay as they were; the run itself succeeded
+            log.warning("sync gauges not refreshed: %s", exc)
     finally:
         in_progress.dec()

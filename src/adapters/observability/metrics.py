@@ -85,6 +85,42 @@ BULK_RUNS_IN_PROGRESS = Gauge(
 )
 
 
+# --- Rider sync state and freshness (updated by bulk runs) ----------------------------
+
+# Cache ages from a minute to a month: the hourly job keeps healthy caches near its period.
+_AGE_BUCKETS = (60, 300, 900, 1800, 3600, 5400, 7200, 14_400, 43_200, 86_400, 259_200, 604_800, 2_592_000)
+
+SYNC_RIDERS = Gauge(
+    "ticket_cache_sync_riders",
+    "Riders per sync state (OK, FAILING, AUTH_REQUIRED), as of the end of the last bulk run.",
+    ["state"],
+)
+CACHE_AGE_SECONDS = Histogram(
+    "ticket_cache_age_seconds",
+    "Age of each rider's cache as a bulk run leaves it (refreshed, fresh or skipped), in seconds.",
+    buckets=_AGE_BUCKETS,
+)
+CACHE_AGE_MAX_SECONDS = Gauge(
+    "ticket_cache_age_max_seconds",
+    "Oldest cache age seen by the last bulk run, by job.",
+    ["job"],
+)
+TOKENS_EXPIRING = Gauge(
+    "bytemark_tokens_expiring_riders",
+    "Riders whose Bytemark access token has expired or expires within 24 h (end of the last bulk run).",
+)
+BULK_SKIPPED = Counter(
+    "ticket_cache_bulk_skipped_total",
+    "Riders a bulk run did not call Bytemark for, by job and reason (auth_required, backoff).",
+    ["job", "reason"],
+)
+BULK_STOPPED = Counter(
+    "ticket_cache_bulk_runs_stopped_total",
+    "Bulk runs stopped early because most riders failed the same way (a general Bytemark outage).",
+    ["job"],
+)
+
+
 # --- Recording helpers ----------------------------------------------------------------
 
 

@@ -134,6 +134,17 @@ class TokenTable:
         )
         return int(row[0]) if row is not None else 0
 
+    async def count_tokens_expiring_before(self, moment: datetime) -> int:
+        row = await self._db.fetchone(
+            self.sql(
+                f"SELECT COUNT(DISTINCT user_id) FROM bytemark_tokens WHERE {HAS_TOKEN}"
+                # a legacy zero date means "no expiry", as when the row is read
+                " AND token_expires_at > '1000-01-01' AND token_expires_at < ?"
+            ),
+            (self.write_datetime(moment),),
+        )
+        return int(row[0]) if row is not None else 0
+
     async def users_with_token(self, user_ids: Sequence[int]) -> set[int]:
         wanted = sorted(set(user_ids))
         found: set[int] = set()

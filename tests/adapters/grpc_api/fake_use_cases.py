@@ -7,9 +7,11 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from application.errors import CacheNotFound
+from application.errors import CacheNotFound, SyncStatusNotFound
 from application.results import BulkProgress, PurgeResult, RefreshResult
+from application.sync_queries import SyncOverview, SyncStatusPage
 from domain.model import CachedPass, Outcome, RefreshCounts, TicketCache
+from domain.sync_state import SyncState, SyncStatus
 
 NOW = 1_700_000_000
 BIG_INT = 2**64 + 5  # beyond orjson's range and far beyond a double's exact integers
@@ -61,6 +63,7 @@ def make_result(user_id: int, outcome: Outcome = Outcome.UPDATED) -> RefreshResu
 @dataclass
 class FakeUseCases:
     caches: dict[int, TicketCache] = field(default_factory=dict)
+    sync_statuses: dict[int, SyncStatus] = field(default_factory=dict)
     #: method name -> exception it raises
     failures: dict[str, BaseException] = field(default_factory=dict)
     #: events the bulk methods stream
@@ -140,3 +143,23 @@ class FakeUseCases:
     async def purge_orphans(self, dry_run: bool) -> PurgeResult:
         await self._enter("purge_orphans", dry_run)
         return PurgeResult(user_ids=(7, 9), dry_run=dry_run)
+
+    async def get_sync_status(self, user_id: int) -> SyncStatus:
+        await self._enter("get_sync_status", user_id)
+        if user_id not in self.sync_statuses:
+            raise SyncStatusNotFound(user_id)
+        return self.sync_statuses[user_id]
+
+    async def list_sync_statuses(
+        self, state: SyncState | None, page_size: int, page_token: str
+    ) -> SyncStatusPage:
+        await self._enter("list_sync_statuses", state, page_size, page_token)
+        chosen = [s for _, s in sorted(self.sync_statuses.items()) if state is None or s.state is state]
+        return SyncStatusPage(tuple(chosen), "")
+
+    async def sync_overview(self) -> SyncOverview:
+        await self._enter("sync_overview")
+        counts = {state: 0 for state in SyncState}
+        for status in self.sync_statuses.values():
+            counts[status.state] += 1
+        return SyncOverview(counts, tokens_expiring=0)

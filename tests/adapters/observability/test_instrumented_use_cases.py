@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from prometheus_client import REGISTRY
 
 from adapters.observability.instrumented_use_cases import InstrumentedUseCases
 from application.errors import CacheNotFound, InvalidArgument, UpstreamUnavailable
-from application.results import BulkProgress
+from application.results import BulkProgress, Skipped
 from domain.model import Outcome
+from domain.sync_state import SkipReason, SyncState, SyncStatus
 from tests.adapters.grpc_api.fake_use_cases import FakeUseCases, make_cache, make_result
 
 
@@ -87,7 +89,32 @@ async def test_a_bulk_stream_counts_users_ok_and_failed_and_is_in_progress_until
     assert sample("ticket_cache_bulk_users_total", job="refresh_stale", result="ok") == ok + 1
     assert sample("ticket_cache_bulk_users_total", job="refresh_stale", result="failed") == failed + 1
     assert sample("ticket_cache_refresh_outcomes_total", outcome="BUILT") == built + 1
-    assert fake.calls == [("refresh_stale", (60, 4, 0, 0, [1, 2]))]
+    assert fake.calls == [("refresh_stale", (60, 4, 0, 0, [1, 2])), ("sync_overview", ())]
+
+
+async def test_a_bulk_run_records_skips_cache_ages_and_the_sync_gauges() -> None:
+    now = int(time.time())
+    status = SyncStatus(3, SyncState.FAILING, now, cache_timestamp=now - 7200)
+    fake = FakeUseCases(
+        events=[
+            BulkProgress(3, None, None, 1, 2, 0, skipped=Skipped(SkipReason.BACKOFF, status)),
+            BulkProgress(None, None, None, 1, 2, 0, stopped="stopped early: general outage"),
+        ],
+        sync_statuses={3: status, 4: SyncStatus(4, SyncState.AUTH_REQUIRED, now)},
+    )
+    skipped = sample("ticket_cache_bulk_skipped_total", job="refresh_stale", reason="backoff")
+    stopped = sample("ticket_cache_bulk_runs_stopped_total", job="refresh_stale")
+    aged = sample("ticket_cache_age_seconds_count")
+
+    _ = [event async for event in InstrumentedUseCases(fake).refresh_stale(None, None, 0, 0, [])]
+
+    assert sample("ticket_cache_bulk_skipped_total", job="refresh_stale", reason="backoff") == skipped + 1
+    assert sample("ticket_cache_bulk_runs_stopped_total", job="refresh_stale") == stopped + 1
+    assert sample("ticket_cache_age_seconds_count") == aged + 1
+    assert 7200 <= sample("ticket_cache_age_max_seconds", job="refresh_stale") < 7300
+    assert sample("ticket_cache_sync_riders", state="FAILING") == 1
+    assert sample("ticket_cache_sync_riders", state="AUTH_REQUIRED") == 1
+    assert sample("ticket_cache_sync_riders", state="OK") == 0
 
 
 async def test_closing_a_bulk_stream_closes_the_inner_stream_at_once() -> None:

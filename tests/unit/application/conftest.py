@@ -5,14 +5,17 @@ from dataclasses import dataclass
 import pytest
 
 from application.refresh import RefreshDependencies
+from application.sync_tracking import SyncPolicy
 from application.use_cases import TicketCacheUseCases
 from domain.free_tickets import FreeTicketPolicy
+from domain.outage import OutageRule
 from tests.unit.fakes import (
     FakeBytemark,
     FakeCacheStore,
     FakeClock,
     FakeNotifier,
     FakeRefreshLog,
+    FakeSyncStateStore,
     FakeTicketLog,
     FakeTokenStore,
 )
@@ -28,6 +31,7 @@ class World:
     notifier: FakeNotifier
     clock: FakeClock
     use_cases: TicketCacheUseCases
+    sync_states: FakeSyncStateStore
 
 
 @pytest.fixture
@@ -45,7 +49,13 @@ def world() -> World:
         notifier=notifier,
         clock=clock,
     )
+    sync_states = FakeSyncStateStore()
     use_cases = TicketCacheUseCases(
-        deps, free_tickets=FreeTicketPolicy(), cache_timeout_seconds=3600, bulk_concurrency=4
+        deps,
+        free_tickets=FreeTicketPolicy(),
+        cache_timeout_seconds=3600,
+        bulk_concurrency=4,
+        sync_states=sync_states,
+        sync_policy=SyncPolicy(jitter=lambda: 1.0, outage=OutageRule(window=10, ratio=0.8)),
     )
-    return World(tokens, caches, ticket_log, refresh_log, bytemark, notifier, clock, use_cases)
+    return World(tokens, caches, ticket_log, refresh_log, bytemark, notifier, clock, use_cases, sync_states)
