@@ -207,3 +207,18 @@ async def test_a_lock_left_by_a_crashed_writer_is_broken_once_stale(mongo: Mongo
     stored = await store.save(cache_with({"uuid": "p-1", "n": 2}), first.version)
 
     assert stored.version == 2 and await locks.count_documents({}) == 0
+
+
+async def test_a_cache_just_over_16_mib_is_refused_though_the_driver_and_ferretdb_would_take_it(
+    mongo: MongoBackend,
+) -> None:
+    # The driver allows a command 16 KiB over the limit and FerretDB v1 stores such a document;
+    # MongoDB would refuse it. The adapter measures the encoded document itself.
+    old = await stored_old_cache(mongo)
+    just_over = {"uuid": "p-1", "blob": "x" * (16 * 1024 * 1024 - 100)}
+
+    with pytest.raises(CacheTooLarge) as refused:
+        await mongo.cache_store.save(cache_with(just_over, timestamp=1_800_000_000), old.version)
+
+    assert 16 * 1024 * 1024 < refused.value.size_bytes < 16 * 1024 * 1024 + 16 * 1024
+    assert await mongo.cache_store.get(USER) == old

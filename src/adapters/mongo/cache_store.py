@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from adapters.mongo.bson_compat import bson_safe
 from adapters.mongo.database import MongoDatabase
-from adapters.mongo.refusals import refusals_as_errors
+from adapters.mongo.refusals import encoded_within_limit, refusals_as_errors
 from adapters.mongo.write_lock import WriteLocks
 from application.errors import StoreUnavailable, WriteConflict
 from domain.model import TicketCache
@@ -78,8 +78,9 @@ class MongoCacheStore:
     async def save(self, cache: TicketCache, expected_version: int | None) -> TicketCache:
         stored = replace(cache, version=(expected_version or 0) + 1)
         collection = self._collection()
-        with self._db.errors_as_unavailable(), refusals_as_errors(cache.user_id, lambda: document):
-            document = bson_safe(stored.to_document())
+        document: Any = None
+        with self._db.errors_as_unavailable(), refusals_as_errors(cache.user_id, lambda: len(document.raw)):
+            document = encoded_within_limit(cache.user_id, bson_safe(stored.to_document()))
             if expected_version is None:
                 try:
                     await collection.insert_one(document)

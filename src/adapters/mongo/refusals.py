@@ -1,6 +1,9 @@
 """What a MongoDB server (or the driver, before sending) refuses to store becomes a typed error
 naming the user: the 16 MiB document limit, and values a server cannot hold (FerretDB v1 refuses
-keys with '.' or a leading '$', nested arrays and Infinity). Nothing is written in either case."""
+keys with '.' or a leading '$', nested arrays and Infinity). Nothing is written in either case.
+
+The limit is checked here, on the encoded document, because neither side checks it exactly: the
+driver lets a command through up to 16 KiB over it, and FerretDB v1 then stores the document."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 
 import bson
 from bson.errors import InvalidDocument
+from bson.raw_bson import RawBSONDocument
 from pymongo.errors import DocumentTooLarge, OperationFailure
 
 from adapters.mongo.bson_compat import UnstorableValue
@@ -23,28 +27,37 @@ _OBJECT_TOO_LARGE = 10334  # BSONObjectTooLarge, when the server, not the driver
 _REASON_CHARS = 300  # a refused value is quoted by the server; keep messages short
 
 
+def encoded_within_limit(user_id: int, document: Mapping[str, Any]) -> RawBSONDocument:
+    """`document` as BSON, to send as is (the driver does not encode it again); CacheTooLarge
+    when it is over the limit. Call inside `refusals_as_errors` (encoding may refuse a key)."""
+    encoded = bson.encode(document)
+    if len(encoded) > MAX_DOCUMENT_BYTES:
+        raise _too_large(user_id, len(encoded))
+    return RawBSONDocument(encoded)
+
+
 @contextmanager
-def refusals_as_errors(user_id: int, document: Callable[[], Mapping[str, Any]]) -> Iterator[None]:
+def refusals_as_errors(user_id: int, size: Callable[[], int]) -> Iterator[None]:
     """Map refusals inside the block to CacheTooLarge / CacheNotStorable and count them.
-    `document` gives what was sent, to measure it (only when it was too large)."""
+    `size` measures what was sent (called only when it was too large)."""
     try:
         yield
     except DocumentTooLarge as exc:
-        raise _too_large(user_id, document) from exc
+        raise _too_large(user_id, size()) from exc
     except (InvalidDocument, UnstorableValue) as exc:
         raise _not_storable(user_id, str(exc)) from exc
     except OperationFailure as exc:
         if exc.code == _OBJECT_TOO_LARGE:
-            raise _too_large(user_id, document) from exc
+            raise _too_large(user_id, size()) from exc
         if exc.code == _BAD_VALUE:
             details = exc.details or {}
             raise _not_storable(user_id, str(details.get("errmsg") or exc)) from exc
         raise
 
 
-def _too_large(user_id: int, document: Callable[[], Mapping[str, Any]]) -> CacheTooLarge:
+def _too_large(user_id: int, size: int) -> CacheTooLarge:
     CACHE_DOCUMENTS_REFUSED.labels("too_large").inc()
-    return CacheTooLarge(user_id, len(bson.encode(document())), MAX_DOCUMENT_BYTES)
+    return CacheTooLarge(user_id, size, MAX_DOCUMENT_BYTES)
 
 
 def _not_storable(user_id: int, reason: str) -> CacheNotStorable:
