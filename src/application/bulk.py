@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 from application.errors import ApplicationError, InternalError
 from application.ports import BulkJob, BulkSummary, Notifier
@@ -15,6 +16,9 @@ from domain.sync_state import SkipReason
 
 _SAMPLE_FAILED = 20
 _STOP = object()
+_Finished = tuple[int, RefreshResult | Skipped | None, ApplicationError | None]  # user 0: workers ended
+RefreshOne = Callable[[int], Awaitable[RefreshResult | Skipped]]
+Halted = Callable[[], str]
 
 
 async def run_bulk(
@@ -22,17 +26,47 @@ async def run_bulk(
     user_ids: AsyncGenerator[int, None],
     total: int,
     concurrency: int,
-    refresh_one: Callable[[int], Awaitable[RefreshResult | Skipped]],
+    refresh_one: RefreshOne,
     notifier: Notifier,
-    halted: Callable[[], str] = lambda: "",
+    halted: Halted = lambda: "",
 ) -> AsyncGenerator[BulkProgress, None]:
     """Yield one BulkProgress per user. Closing the generator (client cancel) stops new work:
     the feeder and the workers are cancelled before it returns. Once `halted()` gives a reason,
     no new user is started and a last event carries the reason."""
+    finished: asyncio.Queue[_Finished] = asyncio.Queue(maxsize=concurrency)
+    feeder, tasks = _start(user_ids, concurrency, refresh_one, halted, finished)
+    tally = _Tally()
+    completed = False
+    try:
+        while (item := await finished.get())[0] != 0:
+            yield tally.progress(*item, total=total)
+        await feeder  # surface a failure of the id stream itself (e.g. store unavailable)
+        if stopped := halted():
+            yield tally.stopped(stopped, total=total)
+        completed = True
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        stopped = halted()
+        if tally.failed or not completed or stopped:
+            summary = tally.summary(job, total=total, completed=completed, stopped=stopped)
+            # A cancelled stream must still report once; shield so the notice is not cut off.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.shield(notifier.bulk_run_finished(summary))
+
+
+def _start(
+    user_ids: AsyncGenerator[int, None],
+    concurrency: int,
+    refresh_one: RefreshOne,
+    halted: Halted,
+    finished: asyncio.Queue[_Finished],
+) -> tuple[asyncio.Task[None], list[asyncio.Task[None]]]:
+    """The feeder (ids -> pending), `concurrency` workers (pending -> finished) and a closer that
+    puts the end marker on `finished` once every worker has stopped. Returns the feeder and all."""
     pending: asyncio.Queue[object] = asyncio.Queue(maxsize=concurrency)
-    finished: asyncio.Queue[tuple[int, RefreshResult | Skipped | None, ApplicationError | None]] = (
-        asyncio.Queue(maxsize=concurrency)
-    )
 
     async def feed() -> None:
         try:
@@ -59,83 +93,86 @@ async def run_bulk(
             assert isinstance(item, int)
             if halted():
                 continue  # drain: the users already queued are not started either
-            try:
-                await finished.put((item, await refresh_one(item), None))
-            except ApplicationError as error:
-                await finished.put((item, None, error))
-            except Exception as unexpected:  # isolate one user's bug; the transport logs it once
-                await finished.put((item, None, InternalError(unexpected)))
+            await finished.put(await _refresh(item, refresh_one))
 
     async def close_when_workers_end(workers: list[asyncio.Task[None]]) -> None:
         await asyncio.gather(*workers, return_exceptions=True)
-        await finished.put((0, None, None))  # sentinel: user id 0 is never valid
+        await finished.put((0, None, None))
 
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(feed())]
+    feeder = asyncio.create_task(feed())
     workers = [asyncio.create_task(work()) for _ in range(concurrency)]
-    tasks += workers
-    tasks.append(asyncio.create_task(close_when_workers_end(workers)))
+    return feeder, [feeder, *workers, asyncio.create_task(close_when_workers_end(workers))]
 
-    done = failed = 0
-    reasons: Counter[str] = Counter()
-    skips: Counter[SkipReason] = Counter()
-    sample: list[int] = []
-    completed = False
+
+async def _refresh(user_id: int, refresh_one: RefreshOne) -> _Finished:
     try:
-        while True:
-            user_id, result, error = await finished.get()
-            if user_id == 0:
-                break
-            done += 1
-            skipped = result if isinstance(result, Skipped) else None
-            if skipped is not None:
-                skips[skipped.reason] += 1
-            if error is not None:
-                failed += 1
-                reasons[type(error).__name__] += 1
-                if len(sample) < _SAMPLE_FAILED:
-                    sample.append(user_id)
-            refreshed = result if isinstance(result, RefreshResult) else None
-            yield BulkProgress(
-                user_id,
-                refreshed,
-                error,
-                done,
-                max(total, done),
-                failed,
-                skipped=skipped,
-                skipped_by_reason=dict(skips),
-            )
-        await tasks[0]  # surface a failure of the id stream itself (e.g. store unavailable)
-        if stopped := halted():
-            yield BulkProgress(
-                None,
-                None,
-                None,
-                done,
-                max(total, done),
-                failed,
-                skipped_by_reason=dict(skips),
-                stopped=stopped,
-            )
-        completed = True
-    finally:
-        for task in tasks:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
-        stopped = halted()
-        if failed or not completed or stopped:
-            summary = BulkSummary(
-                job=job,
-                total=max(total, done),
-                done=done,
-                failed=failed,
-                failures_by_reason=dict(reasons),
-                sample_failed_user_ids=tuple(sample),
-                cancelled=not completed,
-                skipped_by_reason={reason.value: count for reason, count in skips.items()},
-                stopped=stopped,
-            )
-            # A cancelled stream must still report once; shield so the notice is not cut off.
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.shield(notifier.bulk_run_finished(summary))
+        return user_id, await refresh_one(user_id), None
+    except ApplicationError as error:
+        return user_id, None, error
+    except Exception as unexpected:  # isolate one user's bug; the transport logs it once
+        return user_id, None, InternalError(unexpected)
+
+
+@dataclass
+class _Tally:
+    """Running totals of one run: what each progress event and the final summary report."""
+
+    done: int = 0
+    failed: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    skips: Counter[SkipReason] = field(default_factory=Counter)
+    sample: list[int] = field(default_factory=list)
+
+    def progress(
+        self,
+        user_id: int,
+        result: RefreshResult | Skipped | None,
+        error: ApplicationError | None,
+        *,
+        total: int,
+    ) -> BulkProgress:
+        self.done += 1
+        skipped = result if isinstance(result, Skipped) else None
+        if skipped is not None:
+            self.skips[skipped.reason] += 1
+        if error is not None:
+            self.failed += 1
+            self.reasons[type(error).__name__] += 1
+            if len(self.sample) < _SAMPLE_FAILED:
+                self.sample.append(user_id)
+        return BulkProgress(
+            user_id,
+            result if isinstance(result, RefreshResult) else None,
+            error,
+            self.done,
+            max(total, self.done),
+            self.failed,
+            skipped=skipped,
+            skipped_by_reason=dict(self.skips),
+        )
+
+    def stopped(self, reason: str, *, total: int) -> BulkProgress:
+        """The last event of a run that `halted` stopped early."""
+        return BulkProgress(
+            None,
+            None,
+            None,
+            self.done,
+            max(total, self.done),
+            self.failed,
+            skipped_by_reason=dict(self.skips),
+            stopped=reason,
+        )
+
+    def summary(self, job: BulkJob, *, total: int, completed: bool, stopped: str) -> BulkSummary:
+        return BulkSummary(
+            job=job,
+            total=max(total, self.done),
+            done=self.done,
+            failed=self.failed,
+            failures_by_reason=dict(self.reasons),
+            sample_failed_user_ids=tuple(self.sample),
+            cancelled=not completed,
+            skipped_by_reason={reason.value: count for reason, count in self.skips.items()},
+            stopped=stopped,
+        )

@@ -7,7 +7,10 @@ import logging
 import grpc
 import pytest
 
+from adapters.grpc_api.errors import _STATUS_BY_ERROR
+from application import errors as application_errors
 from application.errors import (
+    ApplicationError,
     CacheNotFound,
     CacheNotStorable,
     CacheTooLarge,
@@ -124,3 +127,14 @@ async def test_a_request_id_is_generated_when_the_caller_sends_none_or_a_bad_one
 
     ids = [value for key, value in await call.trailing_metadata() if key == "x-request-id"]
     assert len(ids) == 1 and len(ids[0]) == 32 and ids[0] != "bad id with spaces"
+
+
+def test_every_typed_application_error_maps_to_a_status_exactly_once() -> None:
+    typed = [
+        value
+        for value in vars(application_errors).values()
+        if isinstance(value, type) and issubclass(value, ApplicationError) and value is not ApplicationError
+    ]
+    mapped = [error_type for error_type, _ in _STATUS_BY_ERROR]
+
+    assert sorted(t.__name__ for t in mapped) == sorted(t.__name__ for t in typed)
