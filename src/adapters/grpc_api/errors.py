@@ -20,6 +20,7 @@ from application.errors import (
     InvalidArgument,
     RefreshTokenInvalid,
     StoreUnavailable,
+    SyncStatusNotFound,
     TokenDecryptionError,
     UpstreamUnavailable,
     WriteConflict,
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 _STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),  # its message starts with the field name
     (CacheNotFound, grpc.StatusCode.NOT_FOUND),
+    (SyncStatusNotFound, grpc.StatusCode.NOT_FOUND),
     (UpstreamUnavailable, grpc.StatusCode.UNAVAILABLE),
     (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
     # Bytemark still refused the token after the refresh-and-retry: retry later.
