@@ -48,8 +48,12 @@ class TokenTable:
 
     # -- TokenStore --------------------------------------------------------------------------
 
+    async def read_one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        """One row of a short indexed read, or None (an engine may serve it more cheaply)."""
+        return await self._db.fetchone(sql, params)
+
     async def get_token(self, user_id: int) -> UserToken | None:
-        row = await self._db.fetchone(
+        row = await self.read_one(
             self.sql(
                 "SELECT token, refresh_token, token_expires_at, updated_at FROM bytemark_tokens"
                 f" WHERE user_id = ? AND {HAS_TOKEN} ORDER BY id DESC LIMIT 1"

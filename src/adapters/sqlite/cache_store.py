@@ -8,8 +8,6 @@ insert does nothing on an existing user_id, the update matches only the expected
 
 from __future__ import annotations
 
-import sqlite3
-import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -18,7 +16,7 @@ from typing import Any
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.identifiers import quoted_identifier
 from adapters.sqlite.json_codec import dumps_json, loads_json
-from application.errors import StoreUnavailable, WriteConflict
+from application.errors import WriteConflict
 from domain.model import CachedPass, TicketCache
 
 #: Default bound on the JSON text held by the parsed-row memo (parsed objects take a few times it).
@@ -76,9 +74,6 @@ class SqliteCacheStore:
         self._memo = _RowMemo(row_memo_bytes)
         self._table = quoted_identifier(table)
         self._get_sql = f"SELECT timestamp, version, passes, passes4 FROM {self._table} WHERE user_id = ?"
-        # (the aiosqlite connection it was opened beside, the read-only connection or None for
-        # "not usable here": in-memory or URI databases, or a journal mode other than WAL)
-        self._reader: tuple[object, sqlite3.Connection | None] | None = None
 
     async def create_schema(self) -> None:
         await self._db.execute(
@@ -91,14 +86,7 @@ class SqliteCacheStore:
         )
 
     async def get(self, user_id: int) -> TicketCache | None:
-        reader = self._read_connection()
-        if reader is None:
-            rows: list[Any] = await self._db.fetch_rows(self._get_sql, (user_id,))
-        else:
-            try:
-                rows = reader.execute(self._get_sql, (user_id,)).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
+        rows = await self._db.read_rows(self._get_sql, (user_id,))
         if not rows:
             return None
         timestamp, version, passes, passes4 = rows[0]
@@ -114,19 +102,6 @@ class SqliteCacheStore:
         )
         self._memo.put(user_id, timestamp, version, passes, passes4, cache)
         return cache
-
-    def _read_connection(self) -> sqlite3.Connection | None:
-        """The read-only connection for this database, opened on first use (None: use aiosqlite)."""
-        owner = self._db.conn  # raises StoreUnavailable when the database is not connected
-        if self._reader is not None and self._reader[0] is owner:
-            return self._reader[1]
-        if self._reader is not None and self._reader[1] is not None:
-            self._reader[1].close()  # opened beside an earlier connection of this database
-        reader = _open_reader(self._db.path)
-        if reader is not None:
-            weakref.finalize(self, reader.close)
-        self._reader = (owner, reader)
-        return reader
 
     async def save(self, cache: TicketCache, expected_version: int | None) -> TicketCache:
         new_version = (expected_version or 0) + 1
@@ -173,21 +148,3 @@ class SqliteCacheStore:
         deleted = await self._db.execute(f"DELETE FROM {self._table} WHERE user_id = ?", (user_id,))
         return deleted > 0
 
-
-def _open_reader(path: str) -> sqlite3.Connection | None:
-    if path == ":memory:" or path.startswith("file:") or not path:
-        return None
-    try:
-        reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=1.0)
-    except sqlite3.Error:
-        return None
-    try:
-        (mode,) = reader.execute("PRAGMA journal_mode").fetchone()
-        if str(mode).lower() != "wal":  # a reader could then wait for the writer: stay async
-            reader.close()
-            return None
-        reader.execute("PRAGMA query_only = 1")
-    except sqlite3.Error:
-        reader.close()
-        return None
-    return reader

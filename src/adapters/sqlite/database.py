@@ -1,4 +1,5 @@
-"""One aiosqlite connection per process for the embedded store (tokens, logs, caches in one file)."""
+"""One aiosqlite connection per process for the embedded store (tokens, logs, caches in one file),
+plus a read-only connection used on the loop's own thread for point reads (WAL mode only)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ class SqliteDatabase:
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: aiosqlite.Connection | None = None
+        # (the aiosqlite connection it was opened beside, the read-only connection or None for
+        # "not usable here": in-memory or URI databases, or a journal mode other than WAL)
+        self._reader: tuple[object, sqlite3.Connection | None] | None = None
 
     async def connect(self) -> None:
         try:
@@ -47,6 +51,9 @@ class SqliteDatabase:
             )
 
     async def close(self) -> None:
+        if self._reader is not None and self._reader[1] is not None:
+            self._reader[1].close()
+        self._reader = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -89,11 +96,53 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 
+    async def read_rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """A short read (a primary-key or index lookup) on the loop's thread through the read-only
+        connection, or through aiosqlite where that is not usable. In WAL mode a reader never waits
+        for the writer and sees every committed write, so the result is the same either way; a
+        thread hop costs far more than the lookup (bench/RESULTS.md, "Design notes")."""
+        reader = self._read_connection()
+        if reader is None:
+            return await self.fetch_rows(sql, params)
+        try:
+            return reader.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
+
+    def _read_connection(self) -> sqlite3.Connection | None:
+        """The read-only connection, opened on first use beside the current aiosqlite connection."""
+        owner = self.conn  # raises StoreUnavailable when the database is not connected
+        if self._reader is not None and self._reader[0] is owner:
+            return self._reader[1]
+        if self._reader is not None and self._reader[1] is not None:
+            self._reader[1].close()  # opened beside an earlier connection of this database
+        self._reader = (owner, _open_reader(self.path))
+        return self._reader[1]
+
     async def executescript(self, script: str) -> None:
         try:
             await self.conn.executescript(script)
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
+
+
+def _open_reader(path: str) -> sqlite3.Connection | None:
+    if path == ":memory:" or path.startswith("file:") or not path:
+        return None
+    try:
+        reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=1.0)
+    except sqlite3.Error:
+        return None
+    try:
+        (mode,) = reader.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":  # a reader could then wait for the writer: stay async
+            reader.close()
+            return None
+        reader.execute("PRAGMA query_only = 1")
+    except sqlite3.Error:
+        reader.close()
+        return None
+    return reader
 
 
 def _is_read_only(exc: sqlite3.Error) -> bool:

@@ -33,6 +33,10 @@ class SqliteTokenStore(TokenTable):
     async def create_schema(self) -> None:
         await self._sqlite.executescript(_SCHEMA)
 
+    async def read_one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        rows = await self._sqlite.read_rows(sql, params)  # on the loop's thread (WAL)
+        return rows[0] if rows else None
+
     def write_datetime(self, value: datetime | None) -> str | None:
         return _write_datetime(value)
 
