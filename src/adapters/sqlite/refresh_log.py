@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from adapters.sql.refresh_log_table import RefreshLogTable
 from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.dialect import SqliteDialect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bytemark_ticket_refresh_log (
@@ -19,22 +19,11 @@ CREATE INDEX IF NOT EXISTS idx_bytemark_ticket_refresh_log_user_id
     ON bytemark_ticket_refresh_log (user_id);
 """
 
-# Codes the loyalty notifier reads (1 purchase, 2 free-ticket reward, 3 scheduled; 0 pending, 1 processed).
-ACTIVITY_FREE_TICKET_REWARD = 2
-STATUS_PENDING = 0
 
-
-class SqliteRefreshLog:
+class SqliteRefreshLog(SqliteDialect, RefreshLogTable):
     def __init__(self, db: SqliteDatabase) -> None:
-        self._db = db
+        super().__init__(db)
+        self._sqlite = db
 
     async def create_schema(self) -> None:
-        await self._db.executescript(_SCHEMA)
-
-    async def record_free_ticket_reward(self, user_id: int) -> None:
-        created_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        await self._db.execute(
-            "INSERT INTO bytemark_ticket_refresh_log"
-            " (user_id, activity_type, status, scheduled_on, created_at) VALUES (?, ?, ?, NULL, ?)",
-            (user_id, ACTIVITY_FREE_TICKET_REWARD, STATUS_PENDING, created_at),
-        )
+        await self._sqlite.executescript(_SCHEMA)
