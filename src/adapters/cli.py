@@ -1,4 +1,5 @@
-"""`bytemark-ticket-cache serve | migrate`, plus commands plugged in by entry points (demo, sandbox)."""
+"""`bytemark-ticket-cache serve | migrate | run JOB`, client commands that call a running server
+(get, check, refresh-stale, ...), plus commands plugged in by entry points (demo, sandbox)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from adapters.container import Container, build_container, resolve
 from adapters.grpc_api.server import TlsConfig, create_server, graceful_shutdown
 from adapters.observability.logs import configure_logging
 from adapters.observability.metrics import start_metrics_server
+from adapters.operator_cli.arguments import CLIENT_COMMANDS, RUN_COMMAND, add_client_commands, add_run_command
 from adapters.settings import SERVE_REQUIRED, ConfigError, Settings, load_settings, split_host_port
 from application.errors import StoreUnavailable
 
@@ -24,7 +26,7 @@ log = logging.getLogger("bytemark_ticket_cache")
 
 # Development commands (demo, sandbox) live outside the production packages and plug in here.
 PLUGIN_GROUP = "bytemark_ticket_cache.commands"
-BUILTIN_COMMANDS = ("serve", "migrate")
+BUILTIN_COMMANDS = ("serve", "migrate", RUN_COMMAND, *CLIENT_COMMANDS)
 
 
 class StartupError(Exception):
@@ -131,6 +133,8 @@ def _parser(plugins: dict[str, PluginCommand]) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the gRPC service as configured by the environment")
     commands.add_parser("migrate", help="create tables (SQLite or MySQL) and Mongo indexes, idempotently")
+    add_run_command(commands)
+    add_client_commands(commands)
     for name, plugin in sorted(plugins.items()):
         plugin.add_arguments(commands.add_parser(name, help=plugin.help))
     return parser
@@ -140,18 +144,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     plugins = _plugins(argv)
     args = _parser(plugins).parse_args(argv)
+    if args.command in CLIENT_COMMANDS:  # a client needs no server configuration
+        from adapters.operator_cli.client_commands import run_client_command
+
+        return run_client_command(args)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format, settings.secret_values())
-    if args.command == "serve":
+    if args.command in ("serve", RUN_COMMAND):
         try:
             settings.require(*SERVE_REQUIRED)
         except ConfigError as exc:
-            print(f"{exc}\n(`serve` needs these; `demo` runs against the embedded sandbox)", file=sys.stderr)
+            print(
+                f"{exc}\n(`{args.command}` needs these; `demo` runs against the embedded sandbox)",
+                file=sys.stderr,
+            )
             return 2
+    if args.command == RUN_COMMAND:
+        from adapters.operator_cli.jobs import run_job
+
+        return run_job(args, settings)
     runners: dict[str, Callable[[], Awaitable[None]]] = {
         "serve": lambda: serve(settings),
         "migrate": lambda: run_migrate(settings),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
@@ -161,11 +161,13 @@ class TicketCacheClient:
         finally:
             call.cancel()
 
-    async def purge_orphans(self, *, dry_run: bool = False, deadline: float | None = None) -> Sequence[int]:
-        """User ids whose orphaned caches were removed (or would be, with `dry_run`)."""
+    async def purge_orphans(
+        self, *, dry_run: bool = False, deadline: float | None = None
+    ) -> pb.PurgeOrphanedCachesResponse:
+        """The users whose orphaned caches were removed (or would be, with `dry_run`)."""
         response: pb.PurgeOrphanedCachesResponse = await self.stub.PurgeOrphanedCaches(
             pb.PurgeOrphanedCachesRequest(dry_run=dry_run),
             timeout=self._deadline(deadline),
             metadata=self._metadata,
         )
-        return list(response.removed_user_ids)
+        return response
