@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Protocol
 
-from adapters.container import Container, build_container, resolve
+from adapters.container import build_container, migrate_stores, resolve
 from adapters.grpc_api.server import TlsConfig, create_server, graceful_shutdown
 from adapters.observability.logs import configure_logging
 from adapters.observability.metrics import start_metrics_server
@@ -43,17 +43,6 @@ def _tls_config(settings: Settings) -> TlsConfig | None:
         private_key=open(settings.grpc_tls_key_file, "rb").read(),
         client_ca=open(ca, "rb").read() if ca else None,
     )
-
-
-async def migrate_stores(container: Container) -> list[str]:
-    """Create tables and indexes of the configured stores, idempotently."""
-    done = []
-    for name in ("token_store", "refresh_log", "cache_store", "ticket_log", "sync_state_store"):
-        store = await resolve(getattr(container, name))
-        create = getattr(store, "create_schema", None) or store.create_indexes
-        await create()
-        done.append(f"{name}: {type(store).__name__}")
-    return done
 
 
 async def wait_for_stop_signal() -> None:

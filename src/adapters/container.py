@@ -12,7 +12,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import aiohttp
 from dependency_injector import containers, providers
@@ -232,6 +232,31 @@ class Container(containers.DeclarativeContainer):
     )
     #: What transports use (the CLI's `serve` resolves it): the use cases with metrics recorded.
     use_cases = providers.Singleton(InstrumentedUseCases, core_use_cases)
+
+
+class HasSchema(Protocol):
+    """A store that creates its own tables or indexes."""
+
+    async def create_schema(self) -> None:
+        """Create them if missing; idempotent, and existing rows stay."""
+
+
+async def migrate_stores(container: Container) -> list[str]:
+    """The one migration (`migrate`, and `serve` and `demo` at start-up): every configured store
+    creates its tables and indexes. Returns one line per store."""
+    stores: dict[str, providers.Provider[HasSchema]] = {
+        "token_store": container.token_store,
+        "refresh_log": container.refresh_log,
+        "cache_store": container.cache_store,
+        "ticket_log": container.ticket_log,
+        "sync_state_store": container.sync_state_store,
+    }
+    done = []
+    for name, provider in stores.items():
+        store = await resolve(provider)
+        await store.create_schema()
+        done.append(f"{name}: {type(store).__name__}")
+    return done
 
 
 async def resolve(provider: providers.Provider[T]) -> T:

@@ -7,8 +7,8 @@ import os
 
 from pydantic import SecretStr
 
-from adapters.cli import migrate_stores, serve, wait_for_stop_signal
-from adapters.container import build_container, resolve
+from adapters.cli import serve, wait_for_stop_signal
+from adapters.container import build_container, migrate_stores, resolve
 from adapters.settings import Settings
 from devtools.sandbox.config import SandboxConfig
 from devtools.sandbox.server import start_sandbox

@@ -80,8 +80,8 @@ class MongoBackend:
         self.ticket_log = MongoTicketLog(db)
 
     async def create_schema(self) -> None:
-        await self.cache_store.create_indexes()
-        await self.ticket_log.create_indexes()
+        await self.cache_store.create_schema()
+        await self.ticket_log.create_schema()
 
     async def insert_legacy_cache(self, user_id: int, timestamp: int, passes: list[dict[str, Any]]) -> None:
         # Mongoose stored JS numbers, i.e. doubles, and knew nothing of `version`.

@@ -306,7 +306,7 @@ async def test_unique_index_creation_over_legacy_duplicates_says_what_to_fix(
         await db.collection("bytemarkticketscaches").insert_many([{"user_id": 1}, {"user_id": 1.0}])
 
         with pytest.raises(StoreUnavailable, match="several caches for one user_id"):
-            await MongoCacheStore(db).create_indexes()
+            await MongoCacheStore(db).create_schema()
     finally:
         await db.collection("bytemarkticketscaches").drop()
         await db.close()
@@ -324,7 +324,7 @@ async def test_unique_index_creation_over_a_legacy_non_unique_index_says_what_to
         await db.collection("bytemarkticketscaches").create_index([("user_id", 1)])
 
         with pytest.raises(StoreUnavailable, match="drop the conflicting index"):
-            await MongoCacheStore(db).create_indexes()
+            await MongoCacheStore(db).create_schema()
     finally:
         await db.collection("bytemarkticketscaches").drop()
         await db.close()

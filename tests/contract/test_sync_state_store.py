@@ -27,8 +27,8 @@ async def store(backend: Backend) -> AsyncIterator[SyncStateStore]:
         yield sqlite_store
         return
     mongo_store = MongoSyncStateStore(backend.db)
-    await mongo_store.create_indexes()
-    await mongo_store.create_indexes()
+    await mongo_store.create_schema()
+    await mongo_store.create_schema()
     try:
         yield mongo_store
     finally:

@@ -32,7 +32,7 @@ class MongoCacheStore:
         self._collection_name = collection
         self._locks = WriteLocks(db, f"{collection}_locks")
 
-    async def create_indexes(self) -> None:
+    async def create_schema(self) -> None:
         """Unique index on user_id; idempotent. Says what to fix when the old service left duplicate
         caches or another index on user_id (e.g. a non-unique `user_id_1`) behind. Checked after
         the fact too: FerretDB v1 answers "ok" and keeps a non-unique index of the same key."""

@@ -22,7 +22,7 @@ class MongoSyncStateStore:
         self._db = db
         self._collection_name = collection
 
-    async def create_indexes(self) -> None:
+    async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():
             await self._collection().create_index([("user_id", ASCENDING)], unique=True)
             await self._collection().create_index([("state", ASCENDING), ("user_id", ASCENDING)])

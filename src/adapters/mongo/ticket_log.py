@@ -17,7 +17,7 @@ class MongoTicketLog:
         self._db = db
         self._collection_name = collection
 
-    async def create_indexes(self) -> None:
+    async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():
             await self._collection().create_index([("user_id", ASCENDING)])
 
