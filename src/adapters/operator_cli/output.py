@@ -181,6 +181,7 @@ class ProgressStream:
             RateColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
+            TextColumn("elapsed"),
             TimeElapsedColumn(),
             TextColumn("failed: {task.fields[failed]} | skipped: {task.fields[skipped]}"),
             console=console,
