@@ -86,7 +86,11 @@ def start_sandbox(
         stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, "LOG_LEVEL": "WARNING"},
     )  # fmt: skip
     sandbox = Sandbox(f"http://127.0.0.1:{port}", proc, users, passes, expired)
-    wait_until(lambda: sandbox.call("GET", "/_sandbox/config") is not None, 30, "sandbox", proc)
+    try:  # seeding 10,000 riders on a busy machine takes a while
+        wait_until(lambda: sandbox.call("GET", "/_sandbox/config") is not None, 120, "sandbox", proc)
+    except BaseException:
+        stop_process(proc)
+        raise
     return sandbox
 
 
@@ -112,9 +116,8 @@ def start_server(
         extra_env.setdefault(key.strip(), value.strip())
     if sqlite_path is not None:
         extra_env["SQLITE_PATH"] = str(sqlite_path)
-    return harness.start_server(
-        sandbox, directory, LOG_LEVEL="WARNING", BYTEMARK_TIMEOUT_SECONDS="10", **extra_env
-    )
+    extra_env.setdefault("BYTEMARK_TIMEOUT_SECONDS", "10")
+    return harness.start_server(sandbox, directory, LOG_LEVEL="WARNING", **extra_env)
 
 
 class RssSampler:

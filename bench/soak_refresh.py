@@ -11,37 +11,92 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 
-from common import drain_bulk, emit, log, seed_tokens, start_sandbox, start_server, stop_process, work_dir
+from common import (
+    drain_bulk,
+    emit,
+    free_port,
+    log,
+    seed_tokens,
+    start_sandbox,
+    start_server,
+    stop_process,
+    work_dir,
+)
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 
 _HOG = "while True: pass"
 
 
+_BUCKET = re.compile(r'^bytemark_request_duration_seconds_bucket\{endpoint="([^"]+)",le="([^"]+)"\} (\S+)$')
+_SLOW = ("1.0", "2.5", "5.0", "10.0")
+
+
 def _warnings(log_text: str) -> list[str]:
     return [line for line in log_text.splitlines() if '"WARNING"' in line or '"ERROR"' in line]
 
 
+def _slow_attempts(metrics_url: str) -> Counter[str]:
+    """Bytemark HTTP attempts slower than 1/2.5/5/10 s so far (near misses of the timeout),
+    plus failed attempts by reason, from the server's own Prometheus metrics."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        text = response.read().decode()
+    buckets: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for line in text.splitlines():
+        if match := _BUCKET.match(line):
+            _, le, value = match.groups()
+            if le == "+Inf":
+                total["all"] += int(float(value))
+            elif le in _SLOW:
+                buckets[le] += int(float(value))
+        elif line.startswith("bytemark_request_errors_total{"):
+            labels, value = line.rsplit(" ", 1)
+            total[f"error {labels[len('bytemark_request_errors_total') :]}"] += int(float(value))
+    slow = Counter({f"over {le}s": total["all"] - buckets[le] for le in _SLOW})
+    return (
+        slow
+        + Counter({key: value for key, value in total.items() if key.startswith("error")})
+        + Counter({"attempts": total["all"]})
+    )
+
+
 def run(
-    users: int, latency_ms: float, concurrency: int, seconds: float, rounds: int, hogs: int, reuse: bool
+    users: int,
+    latency_ms: float,
+    concurrency: int,
+    seconds: float,
+    rounds: int,
+    hogs: int,
+    reuse: bool,
+    timeout_seconds: float = 10.0,
 ) -> int:
     directory = work_dir("soak")
     log(
         f"soak: {users} riders, sandbox {latency_ms:g} ms, C={concurrency}, {hogs} CPU hog(s), in {directory}"
     )
-    hog_procs = [subprocess.Popen([sys.executable, "-c", _HOG]) for _ in range(hogs)]
     sandbox = start_sandbox(directory, users=users, latency_ms=latency_ms)
+    hog_procs: list[subprocess.Popen[bytes]] = []
     failures: list[tuple[int, int, str, str]] = []  # (round, user_id, code, message)
     refreshed = completed = 0
     started = time.monotonic()
     server = None
     try:
-        env = {"BULK_CONCURRENCY": str(concurrency)}
+        hog_procs += [subprocess.Popen([sys.executable, "-c", _HOG]) for _ in range(hogs)]
+        metrics_port = free_port()
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        env = {
+            "BULK_CONCURRENCY": str(concurrency),
+            "METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
+            "BYTEMARK_TIMEOUT_SECONDS": str(timeout_seconds),
+        }
         server = start_server(sandbox, directory, **env)
         seed_tokens(server.sqlite_path, sandbox.credentials())
         built = asyncio.run(
@@ -61,6 +116,7 @@ def run(
                 server = start_server(sandbox, directory, sqlite_path=sqlite_path, **env)
                 time.sleep(0.5)
             log_start = len(server.logs())
+            before = _slow_attempts(metrics_url)
             round_started = time.monotonic()
             result = asyncio.run(drain_bulk(server.address, "RefreshStaleCaches", request))
             completed += 1
@@ -70,6 +126,12 @@ def run(
                 f"soak: round {completed}: done={result.done} failed={result.failed} in "
                 f"{time.monotonic() - round_started:.1f}s (refreshed {refreshed}, failures {len(failures)})"
             )
+            attempts = _slow_attempts(metrics_url)
+            attempts.subtract(before)
+            outcomes = sandbox.stats()["outcomes"]
+            not_ok = {f"{where} {status}": n for where, by in outcomes.items() for status, n in by.items()}
+            not_ok = {key: n for key, n in not_ok.items() if not key.endswith(" 200")}
+            log(f"soak: round {completed}: Bytemark attempts {dict(+attempts)}; sandbox non-200: {not_ok}")
             if result.failed or result.done != users:
                 for line in _warnings(server.logs()[log_start:])[:40]:
                     log(f"soak: server log: {line}")
@@ -106,6 +168,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1_000_000)
     parser.add_argument("--cpu-hog", type=int, default=0, help="busy processes beside the server")
     parser.add_argument("--reuse-server", action="store_true", help="one server for every round")
+    parser.add_argument("--timeout-seconds", type=float, default=10.0, help="BYTEMARK_TIMEOUT_SECONDS")
     args = parser.parse_args()
     sys.exit(
         run(
@@ -116,6 +179,7 @@ def main() -> None:
             args.rounds,
             args.cpu_hog,
             args.reuse_server,
+            args.timeout_seconds,
         )  # fmt: skip
     )
 
