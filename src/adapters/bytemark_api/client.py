@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from adapters.bytemark_api.loop_lag import LoopLag, timeout_excluding_loop_lag
 from adapters.bytemark_api.rate_limit import RateLimiter
 from adapters.bytemark_api.responses import (
     PassesPage,
@@ -96,6 +97,7 @@ class BytemarkClient:
         self._page_limit = page_limit
         self._on_call = on_call
         self._sleep = sleep
+        self._loop_lag = LoopLag()
         # Page URLs with their query, built once: (endpoint, page) -> URL. Bounded by
         # MAX_PAGES per endpoint; in practice page 1 of each list.
         self._page_urls: dict[tuple[str, int], URL] = {}
@@ -227,7 +229,8 @@ class BytemarkClient:
         outcome = "error"
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._timeout_seconds):
+            # Bytemark's time only: an answer that waited for our late loop has not timed out.
+            async with timeout_excluding_loop_lag(self._timeout_seconds, self._loop_lag):
                 # No redirects: a bearer token must not follow a Location header anywhere.
                 async with self._session.request(method, url, allow_redirects=False, **request) as response:
                     status = response.status
