@@ -10,7 +10,7 @@ import sys
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
-from adapters.container import build_container, resolve
+from adapters.container import build_container, migrate_stores, resolve
 from adapters.grpc_api.cache_encoding import CacheEncoder
 from adapters.grpc_api.converters import ProtoConverter
 from adapters.grpc_api.errors import status_for
@@ -65,12 +65,10 @@ async def _events(
 
 
 async def _run_job(args: argparse.Namespace, settings: Settings, shard: tuple[int, int]) -> int:
-    from adapters.cli import migrate_stores  # the same schema step `serve` runs at start
-
     output = choose_output(args.json)
     container = build_container(settings)
     try:
-        await migrate_stores(container)
+        await migrate_stores(container)  # the same schema step `serve` runs at start
         use_cases = await resolve(container.use_cases)
         concurrency = args.concurrency or None
         if args.job == "bootstrap":
