@@ -158,6 +158,18 @@ async def test_revoked_grant_refreshes_to_invalid_grant(
     assert await status_of(http, f"{sandbox.url}/passes", bearer(sandbox, 2)) == 401
 
 
+async def test_a_new_login_after_a_revoke_issues_a_working_grant(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    await control(http, sandbox, "POST", "/users/2/revoke")
+    old_refresh = sandbox.state.users[2].refresh_token
+    creds = await control(http, sandbox, "POST", "/users/2/login")
+    assert creds["refresh_token"] != old_refresh
+    assert await status_of(http, f"{sandbox.url}/passes", auth(creds["access_token"])) == 200
+    status, _ = await refresh(http, sandbox, old_refresh)
+    assert status == 400
+
+
 async def test_expired_access_token_is_401_until_refreshed(
     sandbox: RunningSandbox, http: aiohttp.ClientSession
 ) -> None:

@@ -150,6 +150,18 @@ async def test_a_cancelled_run_says_so_and_long_samples_are_cut(
     assert "Sample failed users: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 (+4 more)" in text
 
 
+async def test_a_run_stopped_by_an_outage_says_why_and_what_it_skipped(fake_slack: FakeSlack) -> None:
+    notifier = notifier_for(fake_slack.port)
+
+    await notifier.bulk_run_finished(
+        summary(stopped="stopped early: 17 of the last 20 riders failed", skipped_by_reason={"backoff": 3})
+    )
+
+    (text,) = fake_slack.texts
+    assert "General outage: stopped early: 17 of the last 20 riders failed" in text
+    assert "Skipped without calling Bytemark: backoff: 3" in text
+
+
 async def test_a_clean_run_still_posts_its_summary_without_failure_lines(
     fake_slack: FakeSlack,
 ) -> None:

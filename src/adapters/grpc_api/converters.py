@@ -6,8 +6,10 @@ from adapters.grpc_api.cache_encoding import CacheEncoder
 from adapters.grpc_api.errors import status_for
 from application.errors import InvalidArgument
 from application.results import BulkProgress, PurgeResult, RefreshResult
+from application.sync_queries import SyncStatusPage
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from domain.model import Outcome, RefreshCounts
+from domain.sync_state import SkipReason, SyncState, SyncStatus
 
 OUTCOME_TO_PROTO: dict[Outcome, pb.Outcome.ValueType] = {
     Outcome.BUILT: pb.OUTCOME_BUILT,
@@ -15,6 +17,17 @@ OUTCOME_TO_PROTO: dict[Outcome, pb.Outcome.ValueType] = {
     Outcome.UNCHANGED: pb.OUTCOME_UNCHANGED,
     Outcome.FRESH: pb.OUTCOME_FRESH,
     Outcome.NO_VALID_TOKEN: pb.OUTCOME_NO_VALID_TOKEN,
+}
+
+SYNC_STATE_TO_PROTO: dict[SyncState, pb.SyncState.ValueType] = {
+    SyncState.OK: pb.SYNC_STATE_OK,
+    SyncState.FAILING: pb.SYNC_STATE_FAILING,
+    SyncState.AUTH_REQUIRED: pb.SYNC_STATE_AUTH_REQUIRED,
+}
+_SYNC_STATE_FROM_PROTO = {value: state for state, value in SYNC_STATE_TO_PROTO.items()}
+SKIP_REASON_TO_PROTO: dict[SkipReason, pb.SkipReason.ValueType] = {
+    SkipReason.AUTH_REQUIRED: pb.SKIP_REASON_AUTH_REQUIRED,
+    SkipReason.BACKOFF: pb.SKIP_REASON_BACKOFF,
 }
 
 _KNOWN_VIEWS = frozenset(pb.CacheView.values())
@@ -68,12 +81,49 @@ class ProtoConverter:
         target.done = progress.done
         target.total = progress.total
         target.failed = progress.failed
+        target.skipped_auth_required = progress.skipped_by_reason.get(SkipReason.AUTH_REQUIRED, 0)
+        target.skipped_backoff = progress.skipped_by_reason.get(SkipReason.BACKOFF, 0)
+        target.stopped = progress.stopped
+        if progress.skipped is not None:
+            target.skipped = SKIP_REASON_TO_PROTO[progress.skipped.reason]
         if progress.result is not None:
             self.write_refresh_result(target.result, progress.result, view)
         elif progress.error is not None:
             code, message = status_for(progress.error)
             target.error.code = code.name
             target.error.message = message
+
+
+def sync_state_filter(state: int) -> SyncState | None:
+    """ListSyncStatuses' `state`: UNSPECIFIED means every state; an unknown value is a bad request."""
+    if state == pb.SYNC_STATE_UNSPECIFIED:
+        return None
+    if state not in _SYNC_STATE_FROM_PROTO:
+        raise InvalidArgument("state", f"unknown SyncState value {state}")
+    return _SYNC_STATE_FROM_PROTO[pb.SyncState.ValueType(state)]
+
+
+def write_sync_status(target: pb.SyncStatus, status: SyncStatus) -> None:
+    target.user_id = status.user_id
+    target.state = SYNC_STATE_TO_PROTO[status.state]
+    target.last_attempt_at.seconds = status.last_attempt_at
+    target.consecutive_failures = status.consecutive_failures
+    if status.last_success_at is not None:
+        target.last_success_at.seconds = status.last_success_at
+    if status.last_error is not None:
+        target.last_error.code = status.last_error.code
+        target.last_error.message = status.last_error.message
+    if status.next_attempt_at is not None:
+        target.next_attempt_at.seconds = status.next_attempt_at
+    if status.cache_timestamp is not None:
+        target.cache_timestamp.seconds = status.cache_timestamp
+
+
+def sync_status_page_response(page: SyncStatusPage) -> pb.ListSyncStatusesResponse:
+    response = pb.ListSyncStatusesResponse(next_page_token=page.next_page_token)
+    for status in page.statuses:
+        write_sync_status(response.statuses.add(), status)
+    return response
 
 
 def purge_response(result: PurgeResult) -> pb.PurgeOrphanedCachesResponse:

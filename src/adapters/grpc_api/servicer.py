@@ -14,7 +14,15 @@ from typing import Any, TypeAlias, TypeVar
 
 import grpc
 
-from adapters.grpc_api.converters import ProtoConverter, cache_view, purge_response, resolve_view
+from adapters.grpc_api.converters import (
+    ProtoConverter,
+    cache_view,
+    purge_response,
+    resolve_view,
+    sync_state_filter,
+    sync_status_page_response,
+    write_sync_status,
+)
 from adapters.grpc_api.deadlines import WithinDeadline
 from adapters.grpc_api.drain import Drain, Draining
 from adapters.grpc_api.errors import AbortOnError
@@ -165,6 +173,22 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
     ) -> pb.PurgeOrphanedCachesResponse:
         async with AbortOnError(context), WithinDeadline(context):
             return purge_response(await self._use_cases.purge_orphans(request.dry_run))
+
+    async def GetSyncStatus(
+        self, request: pb.GetSyncStatusRequest, context: Context
+    ) -> pb.GetSyncStatusResponse:
+        async with AbortOnError(context), WithinDeadline(context):
+            response = pb.GetSyncStatusResponse()
+            write_sync_status(response.status, await self._use_cases.get_sync_status(request.user_id))
+            return response
+
+    async def ListSyncStatuses(
+        self, request: pb.ListSyncStatusesRequest, context: Context
+    ) -> pb.ListSyncStatusesResponse:
+        async with AbortOnError(context), WithinDeadline(context):
+            state = sync_state_filter(request.state)
+            page = await self._use_cases.list_sync_statuses(state, request.page_size, request.page_token)
+            return sync_status_page_response(page)
 
 
 def _log_failure(

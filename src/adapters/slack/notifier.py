@@ -44,6 +44,13 @@ def bulk_summary_text(project: str, stage: str, summary: BulkSummary) -> str:
         f"{summary.done}/{summary.total} done, {summary.failed} failed"
     )
     lines = [headline]
+    if summary.stopped:
+        lines.append(f"General outage: {escape(summary.stopped)}")
+    if summary.skipped_by_reason:
+        skipped = ", ".join(
+            f"{escape(reason)}: {count}" for reason, count in sorted(summary.skipped_by_reason.items())
+        )
+        lines.append(f"Skipped without calling Bytemark: {skipped}")
     if summary.failures_by_reason:
         by_count = sorted(summary.failures_by_reason.items(), key=lambda item: (-item[1], item[0]))
         reasons = ", ".join(f"{escape(reason)}: {count}" for reason, count in by_count)

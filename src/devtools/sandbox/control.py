@@ -30,6 +30,7 @@ def add_control_routes(app: web.Application) -> None:
             web.delete(f"{PREFIX}/users/{{user_id}}/passes/{{uuid}}", remove_pass),
             web.post(f"{PREFIX}/users/{{user_id}}/expire-token", expire_token),
             web.post(f"{PREFIX}/users/{{user_id}}/revoke", revoke),
+            web.post(f"{PREFIX}/users/{{user_id}}/login", login),
         ]
     )
 
@@ -190,6 +191,14 @@ async def revoke(request: web.Request) -> web.Response:
     user_id = _user_id(request)
     request.app[CONTEXT].state.revoke(user_id)
     return json_response({"user_id": user_id, "revoked": True})
+
+
+async def login(request: web.Request) -> web.Response:
+    """The rider logs in again: a new grant (new access and refresh token), as the app would store."""
+    user_id = _user_id(request)
+    state = request.app[CONTEXT].state
+    state.rotate_tokens(state.users[user_id])
+    return json_response(_credentials_json(request, user_id))
 
 
 def _credentials_json(request: web.Request, user_id: int) -> dict[str, Any]:

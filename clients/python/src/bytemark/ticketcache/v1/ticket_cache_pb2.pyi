@@ -95,6 +95,66 @@ OUTCOME_NO_VALID_TOKEN: Outcome.ValueType  # 5
 """The user has no usable Bytemark token; nothing was written."""
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 
+class _SyncState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SyncStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SyncState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SYNC_STATE_UNSPECIFIED: _SyncState.ValueType  # 0
+    """Not set. As a ListSyncStatuses filter: every state."""
+    SYNC_STATE_OK: _SyncState.ValueType  # 1
+    """The last refresh that called Bytemark succeeded."""
+    SYNC_STATE_FAILING: _SyncState.ValueType  # 2
+    """Bytemark failed for this rider (UNAVAILABLE-class); bulk runs skip it
+    until next_attempt_at (exponential backoff with jitter).
+    """
+    SYNC_STATE_AUTH_REQUIRED: _SyncState.ValueType  # 3
+    """The rider has no usable token (none stored, or invalid_grant); bulk runs
+    skip it until its bytemark_tokens row changes (a new login).
+    """
+
+class SyncState(_SyncState, metaclass=_SyncStateEnumTypeWrapper):
+    """SyncState is where a rider's refreshes stand."""
+
+SYNC_STATE_UNSPECIFIED: SyncState.ValueType  # 0
+"""Not set. As a ListSyncStatuses filter: every state."""
+SYNC_STATE_OK: SyncState.ValueType  # 1
+"""The last refresh that called Bytemark succeeded."""
+SYNC_STATE_FAILING: SyncState.ValueType  # 2
+"""Bytemark failed for this rider (UNAVAILABLE-class); bulk runs skip it
+until next_attempt_at (exponential backoff with jitter).
+"""
+SYNC_STATE_AUTH_REQUIRED: SyncState.ValueType  # 3
+"""The rider has no usable token (none stored, or invalid_grant); bulk runs
+skip it until its bytemark_tokens row changes (a new login).
+"""
+Global___SyncState: _TypeAlias = SyncState  # noqa: Y015
+
+class _SkipReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SkipReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SkipReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SKIP_REASON_UNSPECIFIED: _SkipReason.ValueType  # 0
+    """The rider was not skipped."""
+    SKIP_REASON_AUTH_REQUIRED: _SkipReason.ValueType  # 1
+    """The rider is AUTH_REQUIRED and its token row has not changed since."""
+    SKIP_REASON_BACKOFF: _SkipReason.ValueType  # 2
+    """The rider is FAILING and its next_attempt_at has not come yet."""
+
+class SkipReason(_SkipReason, metaclass=_SkipReasonEnumTypeWrapper):
+    """SkipReason says why a bulk run did not call Bytemark for a rider."""
+
+SKIP_REASON_UNSPECIFIED: SkipReason.ValueType  # 0
+"""The rider was not skipped."""
+SKIP_REASON_AUTH_REQUIRED: SkipReason.ValueType  # 1
+"""The rider is AUTH_REQUIRED and its token row has not changed since."""
+SKIP_REASON_BACKOFF: SkipReason.ValueType  # 2
+"""The rider is FAILING and its next_attempt_at has not come yet."""
+Global___SkipReason: _TypeAlias = SkipReason  # noqa: Y015
+
 @_typing.final
 class CachedPass(_message.Message):
     """CachedPass is one entry of a cache list, in the shape the cache documents
@@ -313,6 +373,172 @@ class BulkError(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BulkError: _TypeAlias = BulkError  # noqa: Y015
+
+@_typing.final
+class SyncStatus(_message.Message):
+    """SyncStatus is one rider's sync state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LAST_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    LAST_SUCCESS_AT_FIELD_NUMBER: _builtins.int
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    CACHE_TIMESTAMP_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.int
+    """The rider."""
+    state: Global___SyncState.ValueType
+    """Where the rider's refreshes stand."""
+    consecutive_failures: _builtins.int
+    """Failed attempts since the last success."""
+    @_builtins.property
+    def last_attempt_at(self) -> _timestamp_pb2.Timestamp:
+        """When a refresh last called Bytemark for the rider."""
+
+    @_builtins.property
+    def last_success_at(self) -> _timestamp_pb2.Timestamp:
+        """When a refresh last succeeded; unset when none has yet."""
+
+    @_builtins.property
+    def last_error(self) -> Global___BulkError:
+        """Why the last attempt failed (status code name and message); unset when OK."""
+
+    @_builtins.property
+    def next_attempt_at(self) -> _timestamp_pb2.Timestamp:
+        """FAILING only: bulk runs skip the rider until then."""
+
+    @_builtins.property
+    def cache_timestamp(self) -> _timestamp_pb2.Timestamp:
+        """The cache timestamp after the last success; unset when unknown."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.int = ...,
+        state: Global___SyncState.ValueType = ...,
+        last_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+        last_success_at: _timestamp_pb2.Timestamp | None = ...,
+        consecutive_failures: _builtins.int = ...,
+        last_error: Global___BulkError | None = ...,
+        next_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+        cache_timestamp: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache_timestamp", b"cache_timestamp", "last_attempt_at", b"last_attempt_at", "last_error", b"last_error", "last_success_at", b"last_success_at", "next_attempt_at", b"next_attempt_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_timestamp", b"cache_timestamp", "consecutive_failures", b"consecutive_failures", "last_attempt_at", b"last_attempt_at", "last_error", b"last_error", "last_success_at", b"last_success_at", "next_attempt_at", b"next_attempt_at", "state", b"state", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncStatus: _TypeAlias = SyncStatus  # noqa: Y015
+
+@_typing.final
+class GetSyncStatusRequest(_message.Message):
+    """GetSyncStatusRequest names the rider."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.int
+    """The rider; must be > 0."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSyncStatusRequest: _TypeAlias = GetSyncStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetSyncStatusResponse(_message.Message):
+    """GetSyncStatusResponse carries the rider's sync state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def status(self) -> Global___SyncStatus:
+        """The rider's sync state."""
+
+    def __init__(
+        self,
+        *,
+        status: Global___SyncStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSyncStatusResponse: _TypeAlias = GetSyncStatusResponse  # noqa: Y015
+
+@_typing.final
+class ListSyncStatusesRequest(_message.Message):
+    """ListSyncStatusesRequest asks for one page of sync states."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    state: Global___SyncState.ValueType
+    """Only riders in this state; unspecified means every state."""
+    page_size: _builtins.int
+    """Statuses per page: 0 means 100; values above 1000 are treated as 1000."""
+    page_token: _builtins.str
+    """next_page_token of the previous page; empty for the first page. Only
+    valid with the same state filter.
+    """
+    def __init__(
+        self,
+        *,
+        state: Global___SyncState.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSyncStatusesRequest: _TypeAlias = ListSyncStatusesRequest  # noqa: Y015
+
+@_typing.final
+class ListSyncStatusesResponse(_message.Message):
+    """ListSyncStatusesResponse is one page, in user id order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUSES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last page."""
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedCompositeFieldContainer[Global___SyncStatus]:
+        """The page's statuses, ascending by user_id."""
+
+    def __init__(
+        self,
+        *,
+        statuses: _abc.Iterable[Global___SyncStatus] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSyncStatusesResponse: _TypeAlias = ListSyncStatusesResponse  # noqa: Y015
 
 @_typing.final
 class GetTicketCacheRequest(_message.Message):
@@ -629,10 +855,14 @@ class BuildCacheIfEmptyResponse(_message.Message):
     TOTAL_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
     SKIPPED_NOT_EMPTY_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    SKIPPED_AUTH_REQUIRED_FIELD_NUMBER: _builtins.int
+    SKIPPED_BACKOFF_FIELD_NUMBER: _builtins.int
+    STOPPED_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """The user this event is about; 0 for the skipped_not_empty event."""
     done: _builtins.int
-    """Users finished so far (successfully or not)."""
+    """Users finished so far (refreshed, failed or skipped)."""
     total: _builtins.int
     """Users the run will process."""
     failed: _builtins.int
@@ -640,6 +870,19 @@ class BuildCacheIfEmptyResponse(_message.Message):
     skipped_not_empty: _builtins.bool
     """Set on the single event of a run that found caches already and did
     nothing.
+    """
+    skipped: Global___SkipReason.ValueType
+    """Why this user was skipped without calling Bytemark; unspecified when it
+    was refreshed or failed (then `event` says which).
+    """
+    skipped_auth_required: _builtins.int
+    """Users skipped so far because they are AUTH_REQUIRED."""
+    skipped_backoff: _builtins.int
+    """Users skipped so far because they are FAILING and backing off."""
+    stopped: _builtins.str
+    """Set on the last event of a run that stopped early: most riders failed
+    the same way (a general Bytemark outage), so it started no more riders
+    and put none of those into backoff. user_id is 0 on that event.
     """
     @_builtins.property
     def result(self) -> Global___RefreshResult:
@@ -659,10 +902,14 @@ class BuildCacheIfEmptyResponse(_message.Message):
         total: _builtins.int = ...,
         failed: _builtins.int = ...,
         skipped_not_empty: _builtins.bool = ...,
+        skipped: Global___SkipReason.ValueType = ...,
+        skipped_auth_required: _builtins.int = ...,
+        skipped_backoff: _builtins.int = ...,
+        stopped: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped_not_empty", b"skipped_not_empty", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "skipped_not_empty", b"skipped_not_empty", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["result", "error"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
@@ -734,14 +981,31 @@ class RefreshStaleCachesResponse(_message.Message):
     DONE_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    SKIPPED_AUTH_REQUIRED_FIELD_NUMBER: _builtins.int
+    SKIPPED_BACKOFF_FIELD_NUMBER: _builtins.int
+    STOPPED_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """The user this event is about."""
     done: _builtins.int
-    """Users finished so far (successfully or not)."""
+    """Users finished so far (refreshed, failed or skipped)."""
     total: _builtins.int
     """Users the run will process."""
     failed: _builtins.int
     """Users failed so far."""
+    skipped: Global___SkipReason.ValueType
+    """Why this user was skipped without calling Bytemark; unspecified when it
+    was refreshed or failed (then `event` says which).
+    """
+    skipped_auth_required: _builtins.int
+    """Users skipped so far because they are AUTH_REQUIRED."""
+    skipped_backoff: _builtins.int
+    """Users skipped so far because they are FAILING and backing off."""
+    stopped: _builtins.str
+    """Set on the last event of a run that stopped early: most riders failed
+    the same way (a general Bytemark outage), so it started no more riders
+    and put none of those into backoff. user_id is 0 on that event.
+    """
     @_builtins.property
     def result(self) -> Global___RefreshResult:
         """The user's refresh result."""
@@ -759,10 +1023,14 @@ class RefreshStaleCachesResponse(_message.Message):
         done: _builtins.int = ...,
         total: _builtins.int = ...,
         failed: _builtins.int = ...,
+        skipped: Global___SkipReason.ValueType = ...,
+        skipped_auth_required: _builtins.int = ...,
+        skipped_backoff: _builtins.int = ...,
+        stopped: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["result", "error"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015

@@ -82,6 +82,16 @@ class TicketCacheServiceStub:
                 request_serializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.PurgeOrphanedCachesRequest.SerializeToString,
                 response_deserializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.PurgeOrphanedCachesResponse.FromString,
                 _registered_method=True)
+        self.GetSyncStatus = channel.unary_unary(
+                '/bytemark.ticketcache.v1.TicketCacheService/GetSyncStatus',
+                request_serializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.GetSyncStatusRequest.SerializeToString,
+                response_deserializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.GetSyncStatusResponse.FromString,
+                _registered_method=True)
+        self.ListSyncStatuses = channel.unary_unary(
+                '/bytemark.ticketcache.v1.TicketCacheService/ListSyncStatuses',
+                request_serializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesRequest.SerializeToString,
+                response_deserializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesResponse.FromString,
+                _registered_method=True)
 
 
 class TicketCacheServiceServicer:
@@ -163,6 +173,23 @@ class TicketCacheServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSyncStatus(self, request, context):
+        """GetSyncStatus returns a rider's sync state: how its last refreshes went
+        and when bulk runs will call Bytemark for it again. No Bytemark call.
+        NOT_FOUND for a rider the service has never refreshed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSyncStatuses(self, request, context):
+        """ListSyncStatuses pages through riders' sync states in user id order,
+        optionally of one state (AIP-158 pagination). No Bytemark call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketCacheServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +232,16 @@ def add_TicketCacheServiceServicer_to_server(servicer, server):
                     servicer.PurgeOrphanedCaches,
                     request_deserializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.PurgeOrphanedCachesRequest.FromString,
                     response_serializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.PurgeOrphanedCachesResponse.SerializeToString,
+            ),
+            'GetSyncStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSyncStatus,
+                    request_deserializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.GetSyncStatusRequest.FromString,
+                    response_serializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.GetSyncStatusResponse.SerializeToString,
+            ),
+            'ListSyncStatuses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSyncStatuses,
+                    request_deserializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesRequest.FromString,
+                    response_serializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -431,6 +468,60 @@ class TicketCacheService:
             '/bytemark.ticketcache.v1.TicketCacheService/PurgeOrphanedCaches',
             bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.PurgeOrphanedCachesRequest.SerializeToString,
             bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.PurgeOrphanedCachesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSyncStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytemark.ticketcache.v1.TicketCacheService/GetSyncStatus',
+            bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.GetSyncStatusRequest.SerializeToString,
+            bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.GetSyncStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSyncStatuses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytemark.ticketcache.v1.TicketCacheService/ListSyncStatuses',
+            bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesRequest.SerializeToString,
+            bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -76,6 +76,15 @@ class TicketCacheServiceStub:
     """PurgeOrphanedCaches removes (or, in a dry run, lists) the caches of users
     who no longer have a token.
     """
+    GetSyncStatus: _grpc.UnaryUnaryMultiCallable[_ticket_cache_pb2.GetSyncStatusRequest, _ticket_cache_pb2.GetSyncStatusResponse]
+    """GetSyncStatus returns a rider's sync state: how its last refreshes went
+    and when bulk runs will call Bytemark for it again. No Bytemark call.
+    NOT_FOUND for a rider the service has never refreshed.
+    """
+    ListSyncStatuses: _grpc.UnaryUnaryMultiCallable[_ticket_cache_pb2.ListSyncStatusesRequest, _ticket_cache_pb2.ListSyncStatusesResponse]
+    """ListSyncStatuses pages through riders' sync states in user id order,
+    optionally of one state (AIP-158 pagination). No Bytemark call.
+    """
 
 @_typing.type_check_only
 class TicketCacheServiceAsyncStub(TicketCacheServiceStub):
@@ -124,6 +133,15 @@ class TicketCacheServiceAsyncStub(TicketCacheServiceStub):
     PurgeOrphanedCaches: _aio.UnaryUnaryMultiCallable[_ticket_cache_pb2.PurgeOrphanedCachesRequest, _ticket_cache_pb2.PurgeOrphanedCachesResponse]  # type: ignore[assignment]
     """PurgeOrphanedCaches removes (or, in a dry run, lists) the caches of users
     who no longer have a token.
+    """
+    GetSyncStatus: _aio.UnaryUnaryMultiCallable[_ticket_cache_pb2.GetSyncStatusRequest, _ticket_cache_pb2.GetSyncStatusResponse]  # type: ignore[assignment]
+    """GetSyncStatus returns a rider's sync state: how its last refreshes went
+    and when bulk runs will call Bytemark for it again. No Bytemark call.
+    NOT_FOUND for a rider the service has never refreshed.
+    """
+    ListSyncStatuses: _aio.UnaryUnaryMultiCallable[_ticket_cache_pb2.ListSyncStatusesRequest, _ticket_cache_pb2.ListSyncStatusesResponse]  # type: ignore[assignment]
+    """ListSyncStatuses pages through riders' sync states in user id order,
+    optionally of one state (AIP-158 pagination). No Bytemark call.
     """
 
 class TicketCacheServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -218,6 +236,27 @@ class TicketCacheServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ticket_cache_pb2.PurgeOrphanedCachesResponse, _abc.Awaitable[_ticket_cache_pb2.PurgeOrphanedCachesResponse]]:
         """PurgeOrphanedCaches removes (or, in a dry run, lists) the caches of users
         who no longer have a token.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSyncStatus(
+        self,
+        request: _ticket_cache_pb2.GetSyncStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ticket_cache_pb2.GetSyncStatusResponse, _abc.Awaitable[_ticket_cache_pb2.GetSyncStatusResponse]]:
+        """GetSyncStatus returns a rider's sync state: how its last refreshes went
+        and when bulk runs will call Bytemark for it again. No Bytemark call.
+        NOT_FOUND for a rider the service has never refreshed.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSyncStatuses(
+        self,
+        request: _ticket_cache_pb2.ListSyncStatusesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ticket_cache_pb2.ListSyncStatusesResponse, _abc.Awaitable[_ticket_cache_pb2.ListSyncStatusesResponse]]:
+        """ListSyncStatuses pages through riders' sync states in user id order,
+        optionally of one state (AIP-158 pagination). No Bytemark call.
         """
 
 def add_TicketCacheServiceServicer_to_server(servicer: TicketCacheServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
