@@ -14,6 +14,11 @@ SKIP_REASONS: dict[int, str] = {
     pb.OUTCOME_FRESH: "fresh",
     pb.OUTCOME_NO_VALID_TOKEN: "no valid token",
 }
+#: Riders a bulk run left alone because of their sync state (no Bytemark call).
+SYNC_SKIP_REASONS: dict[int, str] = {
+    pb.SKIP_REASON_AUTH_REQUIRED: "auth required",
+    pb.SKIP_REASON_BACKOFF: "backoff",
+}
 
 
 def outcome_name(outcome: int) -> str:
@@ -29,12 +34,17 @@ class Tally:
     failures: Counter[str] = field(default_factory=Counter)  # by status code name
     skipped: Counter[str] = field(default_factory=Counter)  # by reason
     not_empty: bool = False
+    stopped: str = ""  # why the run stopped early (a general Bytemark outage)
 
     def add(self, event: BulkEvent) -> None:
         self.done, self.total, self.failed = event.done, event.total, event.failed
         if isinstance(event, pb.BuildCacheIfEmptyResponse) and event.skipped_not_empty:
             self.not_empty = True
             self.skipped["store not empty"] += 1
+        elif event.stopped:
+            self.stopped = event.stopped
+        elif event.skipped in SYNC_SKIP_REASONS:
+            self.skipped[SYNC_SKIP_REASONS[event.skipped]] += 1
         elif event.HasField("error"):
             self.failures[event.error.code] += 1
         elif event.HasField("result"):
@@ -57,7 +67,7 @@ class Tally:
         return (
             f"{command}: {self.done} of {self.total} riders in {seconds:.1f}s ({rate:.1f}/s); "
             f"outcomes: {outcomes}; failed {self.failed} ({self.failures_text()}); "
-            f"skipped: {self.skipped_text()}"
+            f"skipped: {self.skipped_text()}" + (f"; {self.stopped}" if self.stopped else "")
         )
 
     def how_far(self, command: str, how: str) -> str:
