@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
+# The Node client: its own package.json and lock; buf generates it with the local protoc-gen-es.
+TS_CLIENT := clients/typescript
+TS_STAMP := $(TS_CLIENT)/node_modules/.installed-stamp
 # FerretDB v1 (a MongoDB-wire server on SQLite) for the Mongo tests, built from the pinned Go module.
 FERRETDB := .tools/ferretdb
 # helm, built from the Go module pinned in tools/helm/go.mod; the chart is checked against KUBE_VERSION.
@@ -14,7 +17,7 @@ HELM_CHART := deploy/helm/bytemark-ticket-cache
 HELM_EXAMPLE := deploy/helm/examples/production.yaml
 KUBE_VERSION := 1.29.0
 
-.PHONY: run test install ferretdb generate check-generated lint hadolint helm helm-check typecheck imports buf-lint buf-breaking pytest bench lock clean
+.PHONY: run test install typescript ferretdb generate check-generated lint hadolint helm helm-check typecheck imports buf-lint buf-breaking pytest bench lock clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -31,6 +34,14 @@ $(STAMP): requirements.lock pyproject.toml clients/python/pyproject.toml
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	touch $@
+
+$(TS_STAMP): $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
+	cd $(TS_CLIENT) && npm ci --silent --no-audit --no-fund
+	touch $@
+
+# Compiles the Node client to clients/typescript/dist (its tests import that build).
+typescript: $(TS_STAMP)
+	cd $(TS_CLIENT) && npm run --silent build
 
 ferretdb: $(FERRETDB)
 
@@ -59,11 +70,13 @@ helm-check: $(STAMP) $(HELM)
 	$(BIN)/kubernetes-validate --strict --quiet -k $(KUBE_VERSION) build/helm/default.yaml build/helm/production.yaml
 	@echo "helm-check: $$(grep -c '^kind:' build/helm/default.yaml) default + $$(grep -c '^kind:' build/helm/production.yaml) production resources valid for Kubernetes $(KUBE_VERSION)"
 
-generate: $(STAMP)
+generate: $(STAMP) $(TS_STAMP)
 	$(BIN)/python tools/generate_protos.py
+	cd $(TS_CLIENT) && npm run --silent generate
 
-check-generated: $(STAMP)
+check-generated: $(STAMP) $(TS_STAMP)
 	$(BIN)/python tools/generate_protos.py --check
+	bash tools/check_typescript_generated.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -87,7 +100,7 @@ buf-breaking: $(NODE_STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: install $(FERRETDB) $(HELM) check-generated lint hadolint helm-check typecheck imports buf-lint buf-breaking pytest
+test: install $(FERRETDB) $(HELM) check-generated typescript lint hadolint helm-check typecheck imports buf-lint buf-breaking pytest
 
 run: install
 	$(BIN)/bytemark-ticket-cache demo

@@ -1,0 +1,3 @@
+export * from "./client.js";
+export * from "./gen/bytemark/ticketcache/v1/ticket_cache_pb.js";
+export { Code, ConnectError } from "@connectrpc/connect";
