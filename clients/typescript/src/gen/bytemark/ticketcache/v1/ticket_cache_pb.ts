@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file bytemark/ticketcache/v1/ticket_cache.proto.
  */
 export const file_bytemark_ticketcache_v1_ticket_cache: GenFile = /*@__PURE__*/
-  fileDesc("CipieXRlbWFyay90aWNrZXRjYWNoZS92MS90aWNrZXRfY2FjaGUucHJvdG8SF2J5dGVtYXJrLnRpY2tldGNhY2hlLnYxIt8BCgpDYWNoZWRQYXNzEhEKCXBhc3NfdXVpZBgBIAEoCRItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgDIAEoCRIaChJmcmVlX3RpY2tldF9zdGF0dXMYBCABKAUSKgoHcGF5bG9hZBgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIABIWCgxwYXlsb2FkX2pzb24YBiABKAlIABIUCgxwYXlsb2FkX2hhc2gYByABKAlCCQoHY29udGVudCLJAQoLVGlja2V0Q2FjaGUSDwoHdXNlcl9pZBgBIAEoAxItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YAyABKAMSMwoGcGFzc2VzGAQgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVkUGFzcxI0CgdwYXNzZXM0GAUgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVkUGFzcyJxCg1SZWZyZXNoQ291bnRzEg4KBnBhc3NlcxgBIAEoBRIPCgdwYXNzZXM0GAIgASgFEgsKA25ldxgDIAEoBRIPCgdjaGFuZ2VkGAQgASgFEg8KB3JlbW92ZWQYBSABKAUSEAoIbmV3X2ZyZWUYBiABKAUi8gEKDVJlZnJlc2hSZXN1bHQSDwoHdXNlcl9pZBgBIAEoAxIxCgdvdXRjb21lGAIgASgOMiAuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuT3V0Y29tZRI2CgZjb3VudHMYAyABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoQ291bnRzEjAKDHJlZnJlc2hlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoFY2FjaGUYBSABKAsyJC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5UaWNrZXRDYWNoZSIqCglCdWxrRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIloKFUdldFRpY2tldENhY2hlUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgDEjAKBHZpZXcYAiABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DYWNoZVZpZXciTQoWR2V0VGlja2V0Q2FjaGVSZXNwb25zZRIzCgVjYWNoZRgBIAEoCzIkLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlRpY2tldENhY2hlInMKF0J1aWxkVGlja2V0Q2FjaGVSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMSFQoNaW5jbHVkZV9jYWNoZRgCIAEoCBIwCgR2aWV3GAMgASgOMiIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVWaWV3IlIKGEJ1aWxkVGlja2V0Q2FjaGVSZXNwb25zZRI2CgZyZXN1bHQYASABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoUmVzdWx0InMKF0NoZWNrVGlja2V0Q2FjaGVSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMSFQoNaW5jbHVkZV9jYWNoZRgCIAEoCBIwCgR2aWV3GAMgASgOMiIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVWaWV3IlIKGENoZWNrVGlja2V0Q2FjaGVSZXNwb25zZRI2CgZyZXN1bHQYASABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoUmVzdWx0InQKGFVwZGF0ZVRpY2tldENhY2hlUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgDEhUKDWluY2x1ZGVfY2FjaGUYAiABKAgSMAoEdmlldxgDIAEoDjIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNhY2hlVmlldyJTChlVcGRhdGVUaWNrZXRDYWNoZVJlc3BvbnNlEjYKBnJlc3VsdBgBIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHQikwEKHkNoZWNrVGlja2V0Q2FjaGVUaW1lb3V0UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgDEhcKD21heF9hZ2Vfc2Vjb25kcxgCIAEoAxIVCg1pbmNsdWRlX2NhY2hlGAMgASgIEjAKBHZpZXcYBCABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DYWNoZVZpZXciWQofQ2hlY2tUaWNrZXRDYWNoZVRpbWVvdXRSZXNwb25zZRI2CgZyZXN1bHQYASABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoUmVzdWx0IngKGEJ1aWxkQ2FjaGVJZkVtcHR5UmVxdWVzdBITCgtjb25jdXJyZW5jeRgBIAEoBRIVCg1pbmNsdWRlX2NhY2hlGAIgASgIEjAKBHZpZXcYAyABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DYWNoZVZpZXci7AEKGUJ1aWxkQ2FjaGVJZkVtcHR5UmVzcG9uc2USDwoHdXNlcl9pZBgBIAEoAxI4CgZyZXN1bHQYAiABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoUmVzdWx0SAASMwoFZXJyb3IYAyABKAsyIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWxrRXJyb3JIABIMCgRkb25lGAQgASgDEg0KBXRvdGFsGAUgASgDEg4KBmZhaWxlZBgGIAEoAxIZChFza2lwcGVkX25vdF9lbXB0eRgHIAEoCEIHCgVldmVudCLOAQoZUmVmcmVzaFN0YWxlQ2FjaGVzUmVxdWVzdBIXCg9tYXhfYWdlX3NlY29uZHMYASABKAMSEwoLY29uY3VycmVuY3kYAiABKAUSEwoLc2hhcmRfaW5kZXgYAyABKAUSEwoLc2hhcmRfY291bnQYBCABKAUSEAoIdXNlcl9pZHMYBSADKAMSFQoNaW5jbHVkZV9jYWNoZRgGIAEoCBIwCgR2aWV3GAcgASgOMiIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVWaWV3ItIBChpSZWZyZXNoU3RhbGVDYWNoZXNSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgDEjgKBnJlc3VsdBgCIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHRIABIzCgVlcnJvchgDIAEoCzIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1bGtFcnJvckgAEgwKBGRvbmUYBCABKAMSDQoFdG90YWwYBSABKAMSDgoGZmFpbGVkGAYgASgDQgcKBWV2ZW50Ii0KGlB1cmdlT3JwaGFuZWRDYWNoZXNSZXF1ZXN0Eg8KB2RyeV9ydW4YASABKAgiSAobUHVyZ2VPcnBoYW5lZENhY2hlc1Jlc3BvbnNlEhgKEHJlbW92ZWRfdXNlcl9pZHMYASADKAMSDwoHZHJ5X3J1bhgCIAEoCCpoCglDYWNoZVZpZXcSGgoWQ0FDSEVfVklFV19VTlNQRUNJRklFRBAAEhYKEkNBQ0hFX1ZJRVdfU1VNTUFSWRABEhMKD0NBQ0hFX1ZJRVdfRlVMTBACEhIKDkNBQ0hFX1ZJRVdfUkFXEAMqkAEKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhEKDU9VVENPTUVfQlVJTFQQARITCg9PVVRDT01FX1VQREFURUQQAhIVChFPVVRDT01FX1VOQ0hBTkdFRBADEhEKDU9VVENPTUVfRlJFU0gQBBIaChZPVVRDT01FX05PX1ZBTElEX1RPS0VOEAUyhggKElRpY2tldENhY2hlU2VydmljZRJxCg5HZXRUaWNrZXRDYWNoZRIuLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkdldFRpY2tldENhY2hlUmVxdWVzdBovLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkdldFRpY2tldENhY2hlUmVzcG9uc2USdwoQQnVpbGRUaWNrZXRDYWNoZRIwLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1aWxkVGlja2V0Q2FjaGVSZXF1ZXN0GjEuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQnVpbGRUaWNrZXRDYWNoZVJlc3BvbnNlEncKEENoZWNrVGlja2V0Q2FjaGUSMC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DaGVja1RpY2tldENhY2hlUmVxdWVzdBoxLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNoZWNrVGlja2V0Q2FjaGVSZXNwb25zZRJ6ChFVcGRhdGVUaWNrZXRDYWNoZRIxLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlVwZGF0ZVRpY2tldENhY2hlUmVxdWVzdBoyLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlVwZGF0ZVRpY2tldENhY2hlUmVzcG9uc2USjAEKF0NoZWNrVGlja2V0Q2FjaGVUaW1lb3V0EjcuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2hlY2tUaWNrZXRDYWNoZVRpbWVvdXRSZXF1ZXN0GjguYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2hlY2tUaWNrZXRDYWNoZVRpbWVvdXRSZXNwb25zZRJ8ChFCdWlsZENhY2hlSWZFbXB0eRIxLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1aWxkQ2FjaGVJZkVtcHR5UmVxdWVzdBoyLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1aWxkQ2FjaGVJZkVtcHR5UmVzcG9uc2UwARJ/ChJSZWZyZXNoU3RhbGVDYWNoZXMSMi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoU3RhbGVDYWNoZXNSZXF1ZXN0GjMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuUmVmcmVzaFN0YWxlQ2FjaGVzUmVzcG9uc2UwARKAAQoTUHVyZ2VPcnBoYW5lZENhY2hlcxIzLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlB1cmdlT3JwaGFuZWRDYWNoZXNSZXF1ZXN0GjQuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuUHVyZ2VPcnBoYW5lZENhY2hlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CipieXRlbWFyay90aWNrZXRjYWNoZS92MS90aWNrZXRfY2FjaGUucHJvdG8SF2J5dGVtYXJrLnRpY2tldGNhY2hlLnYxIt8BCgpDYWNoZWRQYXNzEhEKCXBhc3NfdXVpZBgBIAEoCRItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgDIAEoCRIaChJmcmVlX3RpY2tldF9zdGF0dXMYBCABKAUSKgoHcGF5bG9hZBgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIABIWCgxwYXlsb2FkX2pzb24YBiABKAlIABIUCgxwYXlsb2FkX2hhc2gYByABKAlCCQoHY29udGVudCLJAQoLVGlja2V0Q2FjaGUSDwoHdXNlcl9pZBgBIAEoAxItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YAyABKAMSMwoGcGFzc2VzGAQgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVkUGFzcxI0CgdwYXNzZXM0GAUgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVkUGFzcyJxCg1SZWZyZXNoQ291bnRzEg4KBnBhc3NlcxgBIAEoBRIPCgdwYXNzZXM0GAIgASgFEgsKA25ldxgDIAEoBRIPCgdjaGFuZ2VkGAQgASgFEg8KB3JlbW92ZWQYBSABKAUSEAoIbmV3X2ZyZWUYBiABKAUi8gEKDVJlZnJlc2hSZXN1bHQSDwoHdXNlcl9pZBgBIAEoAxIxCgdvdXRjb21lGAIgASgOMiAuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuT3V0Y29tZRI2CgZjb3VudHMYAyABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoQ291bnRzEjAKDHJlZnJlc2hlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoFY2FjaGUYBSABKAsyJC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5UaWNrZXRDYWNoZSIqCglCdWxrRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIvoCCgpTeW5jU3RhdHVzEg8KB3VzZXJfaWQYASABKAMSMQoFc3RhdGUYAiABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5TeW5jU3RhdGUSMwoPbGFzdF9hdHRlbXB0X2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X3N1Y2Nlc3NfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGAUgASgFEjYKCmxhc3RfZXJyb3IYBiABKAsyIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWxrRXJyb3ISMwoPbmV4dF9hdHRlbXB0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9jYWNoZV90aW1lc3RhbXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIicKFEdldFN5bmNTdGF0dXNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMiTAoVR2V0U3luY1N0YXR1c1Jlc3BvbnNlEjMKBnN0YXR1cxgBIAEoCzIjLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlN5bmNTdGF0dXMicwoXTGlzdFN5bmNTdGF0dXNlc1JlcXVlc3QSMQoFc3RhdGUYASABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5TeW5jU3RhdGUSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiagoYTGlzdFN5bmNTdGF0dXNlc1Jlc3BvbnNlEjUKCHN0YXR1c2VzGAEgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuU3luY1N0YXR1cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiWgoVR2V0VGlja2V0Q2FjaGVSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMSMAoEdmlldxgCIAEoDjIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNhY2hlVmlldyJNChZHZXRUaWNrZXRDYWNoZVJlc3BvbnNlEjMKBWNhY2hlGAEgASgLMiQuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuVGlja2V0Q2FjaGUicwoXQnVpbGRUaWNrZXRDYWNoZVJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoAxIVCg1pbmNsdWRlX2NhY2hlGAIgASgIEjAKBHZpZXcYAyABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DYWNoZVZpZXciUgoYQnVpbGRUaWNrZXRDYWNoZVJlc3BvbnNlEjYKBnJlc3VsdBgBIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHQicwoXQ2hlY2tUaWNrZXRDYWNoZVJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoAxIVCg1pbmNsdWRlX2NhY2hlGAIgASgIEjAKBHZpZXcYAyABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DYWNoZVZpZXciUgoYQ2hlY2tUaWNrZXRDYWNoZVJlc3BvbnNlEjYKBnJlc3VsdBgBIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHQidAoYVXBkYXRlVGlja2V0Q2FjaGVSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMSFQoNaW5jbHVkZV9jYWNoZRgCIAEoCBIwCgR2aWV3GAMgASgOMiIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVWaWV3IlMKGVVwZGF0ZVRpY2tldENhY2hlUmVzcG9uc2USNgoGcmVzdWx0GAEgASgLMiYuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuUmVmcmVzaFJlc3VsdCKTAQoeQ2hlY2tUaWNrZXRDYWNoZVRpbWVvdXRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMSFwoPbWF4X2FnZV9zZWNvbmRzGAIgASgDEhUKDWluY2x1ZGVfY2FjaGUYAyABKAgSMAoEdmlldxgEIAEoDjIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNhY2hlVmlldyJZCh9DaGVja1RpY2tldENhY2hlVGltZW91dFJlc3BvbnNlEjYKBnJlc3VsdBgBIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHQieAoYQnVpbGRDYWNoZUlmRW1wdHlSZXF1ZXN0EhMKC2NvbmN1cnJlbmN5GAEgASgFEhUKDWluY2x1ZGVfY2FjaGUYAiABKAgSMAoEdmlldxgDIAEoDjIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNhY2hlVmlldyLrAgoZQnVpbGRDYWNoZUlmRW1wdHlSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgDEjgKBnJlc3VsdBgCIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHRIABIzCgVlcnJvchgDIAEoCzIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1bGtFcnJvckgAEgwKBGRvbmUYBCABKAMSDQoFdG90YWwYBSABKAMSDgoGZmFpbGVkGAYgASgDEhkKEXNraXBwZWRfbm90X2VtcHR5GAcgASgIEjQKB3NraXBwZWQYCCABKA4yIy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5Ta2lwUmVhc29uEh0KFXNraXBwZWRfYXV0aF9yZXF1aXJlZBgJIAEoAxIXCg9za2lwcGVkX2JhY2tvZmYYCiABKAMSDwoHc3RvcHBlZBgLIAEoCUIHCgVldmVudCLOAQoZUmVmcmVzaFN0YWxlQ2FjaGVzUmVxdWVzdBIXCg9tYXhfYWdlX3NlY29uZHMYASABKAMSEwoLY29uY3VycmVuY3kYAiABKAUSEwoLc2hhcmRfaW5kZXgYAyABKAUSEwoLc2hhcmRfY291bnQYBCABKAUSEAoIdXNlcl9pZHMYBSADKAMSFQoNaW5jbHVkZV9jYWNoZRgGIAEoCBIwCgR2aWV3GAcgASgOMiIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVWaWV3ItECChpSZWZyZXNoU3RhbGVDYWNoZXNSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgDEjgKBnJlc3VsdBgCIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHRIABIzCgVlcnJvchgDIAEoCzIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1bGtFcnJvckgAEgwKBGRvbmUYBCABKAMSDQoFdG90YWwYBSABKAMSDgoGZmFpbGVkGAYgASgDEjQKB3NraXBwZWQYByABKA4yIy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5Ta2lwUmVhc29uEh0KFXNraXBwZWRfYXV0aF9yZXF1aXJlZBgIIAEoAxIXCg9za2lwcGVkX2JhY2tvZmYYCSABKAMSDwoHc3RvcHBlZBgKIAEoCUIHCgVldmVudCItChpQdXJnZU9ycGhhbmVkQ2FjaGVzUmVxdWVzdBIPCgdkcnlfcnVuGAEgASgIIkgKG1B1cmdlT3JwaGFuZWRDYWNoZXNSZXNwb25zZRIYChByZW1vdmVkX3VzZXJfaWRzGAEgAygDEg8KB2RyeV9ydW4YAiABKAgqaAoJQ2FjaGVWaWV3EhoKFkNBQ0hFX1ZJRVdfVU5TUEVDSUZJRUQQABIWChJDQUNIRV9WSUVXX1NVTU1BUlkQARITCg9DQUNIRV9WSUVXX0ZVTEwQAhISCg5DQUNIRV9WSUVXX1JBVxADKpABCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIRCg1PVVRDT01FX0JVSUxUEAESEwoPT1VUQ09NRV9VUERBVEVEEAISFQoRT1VUQ09NRV9VTkNIQU5HRUQQAxIRCg1PVVRDT01FX0ZSRVNIEAQSGgoWT1VUQ09NRV9OT19WQUxJRF9UT0tFThAFKnAKCVN5bmNTdGF0ZRIaChZTWU5DX1NUQVRFX1VOU1BFQ0lGSUVEEAASEQoNU1lOQ19TVEFURV9PSxABEhYKElNZTkNfU1RBVEVfRkFJTElORxACEhwKGFNZTkNfU1RBVEVfQVVUSF9SRVFVSVJFRBADKmEKClNraXBSZWFzb24SGwoXU0tJUF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlTS0lQX1JFQVNPTl9BVVRIX1JFUVVJUkVEEAESFwoTU0tJUF9SRUFTT05fQkFDS09GRhACMu8JChJUaWNrZXRDYWNoZVNlcnZpY2UScQoOR2V0VGlja2V0Q2FjaGUSLi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5HZXRUaWNrZXRDYWNoZVJlcXVlc3QaLy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5HZXRUaWNrZXRDYWNoZVJlc3BvbnNlEncKEEJ1aWxkVGlja2V0Q2FjaGUSMC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWlsZFRpY2tldENhY2hlUmVxdWVzdBoxLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1aWxkVGlja2V0Q2FjaGVSZXNwb25zZRJ3ChBDaGVja1RpY2tldENhY2hlEjAuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2hlY2tUaWNrZXRDYWNoZVJlcXVlc3QaMS5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DaGVja1RpY2tldENhY2hlUmVzcG9uc2USegoRVXBkYXRlVGlja2V0Q2FjaGUSMS5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5VcGRhdGVUaWNrZXRDYWNoZVJlcXVlc3QaMi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5VcGRhdGVUaWNrZXRDYWNoZVJlc3BvbnNlEowBChdDaGVja1RpY2tldENhY2hlVGltZW91dBI3LmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNoZWNrVGlja2V0Q2FjaGVUaW1lb3V0UmVxdWVzdBo4LmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNoZWNrVGlja2V0Q2FjaGVUaW1lb3V0UmVzcG9uc2USfAoRQnVpbGRDYWNoZUlmRW1wdHkSMS5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWlsZENhY2hlSWZFbXB0eVJlcXVlc3QaMi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWlsZENhY2hlSWZFbXB0eVJlc3BvbnNlMAESfwoSUmVmcmVzaFN0YWxlQ2FjaGVzEjIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuUmVmcmVzaFN0YWxlQ2FjaGVzUmVxdWVzdBozLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hTdGFsZUNhY2hlc1Jlc3BvbnNlMAESgAEKE1B1cmdlT3JwaGFuZWRDYWNoZXMSMy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5QdXJnZU9ycGhhbmVkQ2FjaGVzUmVxdWVzdBo0LmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlB1cmdlT3JwaGFuZWRDYWNoZXNSZXNwb25zZRJuCg1HZXRTeW5jU3RhdHVzEi0uYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuR2V0U3luY1N0YXR1c1JlcXVlc3QaLi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5HZXRTeW5jU3RhdHVzUmVzcG9uc2USdwoQTGlzdFN5bmNTdGF0dXNlcxIwLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkxpc3RTeW5jU3RhdHVzZXNSZXF1ZXN0GjEuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuTGlzdFN5bmNTdGF0dXNlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * CachedPass is one entry of a cache list, in the shape the cache documents
@@ -276,6 +276,182 @@ export const BulkErrorSchema: GenMessage<BulkError> = /*@__PURE__*/
   messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 4);
 
 /**
+ * SyncStatus is one rider's sync state.
+ *
+ * @generated from message bytemark.ticketcache.v1.SyncStatus
+ */
+export type SyncStatus = Message<"bytemark.ticketcache.v1.SyncStatus"> & {
+  /**
+   * The rider.
+   *
+   * @generated from field: int64 user_id = 1;
+   */
+  userId: bigint;
+
+  /**
+   * Where the rider's refreshes stand.
+   *
+   * @generated from field: bytemark.ticketcache.v1.SyncState state = 2;
+   */
+  state: SyncState;
+
+  /**
+   * When a refresh last called Bytemark for the rider.
+   *
+   * @generated from field: google.protobuf.Timestamp last_attempt_at = 3;
+   */
+  lastAttemptAt?: Timestamp | undefined;
+
+  /**
+   * When a refresh last succeeded; unset when none has yet.
+   *
+   * @generated from field: google.protobuf.Timestamp last_success_at = 4;
+   */
+  lastSuccessAt?: Timestamp | undefined;
+
+  /**
+   * Failed attempts since the last success.
+   *
+   * @generated from field: int32 consecutive_failures = 5;
+   */
+  consecutiveFailures: number;
+
+  /**
+   * Why the last attempt failed (status code name and message); unset when OK.
+   *
+   * @generated from field: bytemark.ticketcache.v1.BulkError last_error = 6;
+   */
+  lastError?: BulkError | undefined;
+
+  /**
+   * FAILING only: bulk runs skip the rider until then.
+   *
+   * @generated from field: google.protobuf.Timestamp next_attempt_at = 7;
+   */
+  nextAttemptAt?: Timestamp | undefined;
+
+  /**
+   * The cache timestamp after the last success; unset when unknown.
+   *
+   * @generated from field: google.protobuf.Timestamp cache_timestamp = 8;
+   */
+  cacheTimestamp?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message bytemark.ticketcache.v1.SyncStatus.
+ * Use `create(SyncStatusSchema)` to create a new message.
+ */
+export const SyncStatusSchema: GenMessage<SyncStatus> = /*@__PURE__*/
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 5);
+
+/**
+ * GetSyncStatusRequest names the rider.
+ *
+ * @generated from message bytemark.ticketcache.v1.GetSyncStatusRequest
+ */
+export type GetSyncStatusRequest = Message<"bytemark.ticketcache.v1.GetSyncStatusRequest"> & {
+  /**
+   * The rider; must be > 0.
+   *
+   * @generated from field: int64 user_id = 1;
+   */
+  userId: bigint;
+};
+
+/**
+ * Describes the message bytemark.ticketcache.v1.GetSyncStatusRequest.
+ * Use `create(GetSyncStatusRequestSchema)` to create a new message.
+ */
+export const GetSyncStatusRequestSchema: GenMessage<GetSyncStatusRequest> = /*@__PURE__*/
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 6);
+
+/**
+ * GetSyncStatusResponse carries the rider's sync state.
+ *
+ * @generated from message bytemark.ticketcache.v1.GetSyncStatusResponse
+ */
+export type GetSyncStatusResponse = Message<"bytemark.ticketcache.v1.GetSyncStatusResponse"> & {
+  /**
+   * The rider's sync state.
+   *
+   * @generated from field: bytemark.ticketcache.v1.SyncStatus status = 1;
+   */
+  status?: SyncStatus | undefined;
+};
+
+/**
+ * Describes the message bytemark.ticketcache.v1.GetSyncStatusResponse.
+ * Use `create(GetSyncStatusResponseSchema)` to create a new message.
+ */
+export const GetSyncStatusResponseSchema: GenMessage<GetSyncStatusResponse> = /*@__PURE__*/
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 7);
+
+/**
+ * ListSyncStatusesRequest asks for one page of sync states.
+ *
+ * @generated from message bytemark.ticketcache.v1.ListSyncStatusesRequest
+ */
+export type ListSyncStatusesRequest = Message<"bytemark.ticketcache.v1.ListSyncStatusesRequest"> & {
+  /**
+   * Only riders in this state; unspecified means every state.
+   *
+   * @generated from field: bytemark.ticketcache.v1.SyncState state = 1;
+   */
+  state: SyncState;
+
+  /**
+   * Statuses per page: 0 means 100; values above 1000 are treated as 1000.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page; empty for the first page. Only
+   * valid with the same state filter.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message bytemark.ticketcache.v1.ListSyncStatusesRequest.
+ * Use `create(ListSyncStatusesRequestSchema)` to create a new message.
+ */
+export const ListSyncStatusesRequestSchema: GenMessage<ListSyncStatusesRequest> = /*@__PURE__*/
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 8);
+
+/**
+ * ListSyncStatusesResponse is one page, in user id order.
+ *
+ * @generated from message bytemark.ticketcache.v1.ListSyncStatusesResponse
+ */
+export type ListSyncStatusesResponse = Message<"bytemark.ticketcache.v1.ListSyncStatusesResponse"> & {
+  /**
+   * The page's statuses, ascending by user_id.
+   *
+   * @generated from field: repeated bytemark.ticketcache.v1.SyncStatus statuses = 1;
+   */
+  statuses: SyncStatus[];
+
+  /**
+   * Token of the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message bytemark.ticketcache.v1.ListSyncStatusesResponse.
+ * Use `create(ListSyncStatusesResponseSchema)` to create a new message.
+ */
+export const ListSyncStatusesResponseSchema: GenMessage<ListSyncStatusesResponse> = /*@__PURE__*/
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 9);
+
+/**
  * GetTicketCacheRequest names the user whose cache to read.
  *
  * @generated from message bytemark.ticketcache.v1.GetTicketCacheRequest
@@ -301,7 +477,7 @@ export type GetTicketCacheRequest = Message<"bytemark.ticketcache.v1.GetTicketCa
  * Use `create(GetTicketCacheRequestSchema)` to create a new message.
  */
 export const GetTicketCacheRequestSchema: GenMessage<GetTicketCacheRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 5);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 10);
 
 /**
  * GetTicketCacheResponse carries the stored cache.
@@ -322,7 +498,7 @@ export type GetTicketCacheResponse = Message<"bytemark.ticketcache.v1.GetTicketC
  * Use `create(GetTicketCacheResponseSchema)` to create a new message.
  */
 export const GetTicketCacheResponseSchema: GenMessage<GetTicketCacheResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 6);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 11);
 
 /**
  * BuildTicketCacheRequest names the user whose cache to build.
@@ -357,7 +533,7 @@ export type BuildTicketCacheRequest = Message<"bytemark.ticketcache.v1.BuildTick
  * Use `create(BuildTicketCacheRequestSchema)` to create a new message.
  */
 export const BuildTicketCacheRequestSchema: GenMessage<BuildTicketCacheRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 7);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 12);
 
 /**
  * BuildTicketCacheResponse carries the refresh result.
@@ -378,7 +554,7 @@ export type BuildTicketCacheResponse = Message<"bytemark.ticketcache.v1.BuildTic
  * Use `create(BuildTicketCacheResponseSchema)` to create a new message.
  */
 export const BuildTicketCacheResponseSchema: GenMessage<BuildTicketCacheResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 8);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 13);
 
 /**
  * CheckTicketCacheRequest names the user whose cache to check.
@@ -413,7 +589,7 @@ export type CheckTicketCacheRequest = Message<"bytemark.ticketcache.v1.CheckTick
  * Use `create(CheckTicketCacheRequestSchema)` to create a new message.
  */
 export const CheckTicketCacheRequestSchema: GenMessage<CheckTicketCacheRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 9);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 14);
 
 /**
  * CheckTicketCacheResponse carries the refresh result.
@@ -434,7 +610,7 @@ export type CheckTicketCacheResponse = Message<"bytemark.ticketcache.v1.CheckTic
  * Use `create(CheckTicketCacheResponseSchema)` to create a new message.
  */
 export const CheckTicketCacheResponseSchema: GenMessage<CheckTicketCacheResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 10);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 15);
 
 /**
  * UpdateTicketCacheRequest names the user whose cache to update.
@@ -469,7 +645,7 @@ export type UpdateTicketCacheRequest = Message<"bytemark.ticketcache.v1.UpdateTi
  * Use `create(UpdateTicketCacheRequestSchema)` to create a new message.
  */
 export const UpdateTicketCacheRequestSchema: GenMessage<UpdateTicketCacheRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 11);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 16);
 
 /**
  * UpdateTicketCacheResponse carries the refresh result.
@@ -490,7 +666,7 @@ export type UpdateTicketCacheResponse = Message<"bytemark.ticketcache.v1.UpdateT
  * Use `create(UpdateTicketCacheResponseSchema)` to create a new message.
  */
 export const UpdateTicketCacheResponseSchema: GenMessage<UpdateTicketCacheResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 12);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 17);
 
 /**
  * CheckTicketCacheTimeoutRequest names the user and the maximum cache age.
@@ -533,7 +709,7 @@ export type CheckTicketCacheTimeoutRequest = Message<"bytemark.ticketcache.v1.Ch
  * Use `create(CheckTicketCacheTimeoutRequestSchema)` to create a new message.
  */
 export const CheckTicketCacheTimeoutRequestSchema: GenMessage<CheckTicketCacheTimeoutRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 13);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 18);
 
 /**
  * CheckTicketCacheTimeoutResponse carries the refresh result.
@@ -554,7 +730,7 @@ export type CheckTicketCacheTimeoutResponse = Message<"bytemark.ticketcache.v1.C
  * Use `create(CheckTicketCacheTimeoutResponseSchema)` to create a new message.
  */
 export const CheckTicketCacheTimeoutResponseSchema: GenMessage<CheckTicketCacheTimeoutResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 14);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 19);
 
 /**
  * BuildCacheIfEmptyRequest configures the bootstrap run.
@@ -589,7 +765,7 @@ export type BuildCacheIfEmptyRequest = Message<"bytemark.ticketcache.v1.BuildCac
  * Use `create(BuildCacheIfEmptyRequestSchema)` to create a new message.
  */
 export const BuildCacheIfEmptyRequestSchema: GenMessage<BuildCacheIfEmptyRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 15);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 20);
 
 /**
  * BuildCacheIfEmptyResponse is one progress event of a bootstrap run.
@@ -628,7 +804,7 @@ export type BuildCacheIfEmptyResponse = Message<"bytemark.ticketcache.v1.BuildCa
   } | { case: undefined; value?: undefined };
 
   /**
-   * Users finished so far (successfully or not).
+   * Users finished so far (refreshed, failed or skipped).
    *
    * @generated from field: int64 done = 4;
    */
@@ -655,6 +831,37 @@ export type BuildCacheIfEmptyResponse = Message<"bytemark.ticketcache.v1.BuildCa
    * @generated from field: bool skipped_not_empty = 7;
    */
   skippedNotEmpty: boolean;
+
+  /**
+   * Why this user was skipped without calling Bytemark; unspecified when it
+   * was refreshed or failed (then `event` says which).
+   *
+   * @generated from field: bytemark.ticketcache.v1.SkipReason skipped = 8;
+   */
+  skipped: SkipReason;
+
+  /**
+   * Users skipped so far because they are AUTH_REQUIRED.
+   *
+   * @generated from field: int64 skipped_auth_required = 9;
+   */
+  skippedAuthRequired: bigint;
+
+  /**
+   * Users skipped so far because they are FAILING and backing off.
+   *
+   * @generated from field: int64 skipped_backoff = 10;
+   */
+  skippedBackoff: bigint;
+
+  /**
+   * Set on the last event of a run that stopped early: most riders failed
+   * the same way (a general Bytemark outage), so it started no more riders
+   * and put none of those into backoff. user_id is 0 on that event.
+   *
+   * @generated from field: string stopped = 11;
+   */
+  stopped: string;
 };
 
 /**
@@ -662,7 +869,7 @@ export type BuildCacheIfEmptyResponse = Message<"bytemark.ticketcache.v1.BuildCa
  * Use `create(BuildCacheIfEmptyResponseSchema)` to create a new message.
  */
 export const BuildCacheIfEmptyResponseSchema: GenMessage<BuildCacheIfEmptyResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 16);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 21);
 
 /**
  * RefreshStaleCachesRequest configures the refresh run.
@@ -727,7 +934,7 @@ export type RefreshStaleCachesRequest = Message<"bytemark.ticketcache.v1.Refresh
  * Use `create(RefreshStaleCachesRequestSchema)` to create a new message.
  */
 export const RefreshStaleCachesRequestSchema: GenMessage<RefreshStaleCachesRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 17);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 22);
 
 /**
  * RefreshStaleCachesResponse is one progress event of a refresh run.
@@ -766,7 +973,7 @@ export type RefreshStaleCachesResponse = Message<"bytemark.ticketcache.v1.Refres
   } | { case: undefined; value?: undefined };
 
   /**
-   * Users finished so far (successfully or not).
+   * Users finished so far (refreshed, failed or skipped).
    *
    * @generated from field: int64 done = 4;
    */
@@ -785,6 +992,37 @@ export type RefreshStaleCachesResponse = Message<"bytemark.ticketcache.v1.Refres
    * @generated from field: int64 failed = 6;
    */
   failed: bigint;
+
+  /**
+   * Why this user was skipped without calling Bytemark; unspecified when it
+   * was refreshed or failed (then `event` says which).
+   *
+   * @generated from field: bytemark.ticketcache.v1.SkipReason skipped = 7;
+   */
+  skipped: SkipReason;
+
+  /**
+   * Users skipped so far because they are AUTH_REQUIRED.
+   *
+   * @generated from field: int64 skipped_auth_required = 8;
+   */
+  skippedAuthRequired: bigint;
+
+  /**
+   * Users skipped so far because they are FAILING and backing off.
+   *
+   * @generated from field: int64 skipped_backoff = 9;
+   */
+  skippedBackoff: bigint;
+
+  /**
+   * Set on the last event of a run that stopped early: most riders failed
+   * the same way (a general Bytemark outage), so it started no more riders
+   * and put none of those into backoff. user_id is 0 on that event.
+   *
+   * @generated from field: string stopped = 10;
+   */
+  stopped: string;
 };
 
 /**
@@ -792,7 +1030,7 @@ export type RefreshStaleCachesResponse = Message<"bytemark.ticketcache.v1.Refres
  * Use `create(RefreshStaleCachesResponseSchema)` to create a new message.
  */
 export const RefreshStaleCachesResponseSchema: GenMessage<RefreshStaleCachesResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 18);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 23);
 
 /**
  * PurgeOrphanedCachesRequest configures the purge.
@@ -813,7 +1051,7 @@ export type PurgeOrphanedCachesRequest = Message<"bytemark.ticketcache.v1.PurgeO
  * Use `create(PurgeOrphanedCachesRequestSchema)` to create a new message.
  */
 export const PurgeOrphanedCachesRequestSchema: GenMessage<PurgeOrphanedCachesRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 19);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 24);
 
 /**
  * PurgeOrphanedCachesResponse lists the orphaned caches.
@@ -841,7 +1079,7 @@ export type PurgeOrphanedCachesResponse = Message<"bytemark.ticketcache.v1.Purge
  * Use `create(PurgeOrphanedCachesResponseSchema)` to create a new message.
  */
 export const PurgeOrphanedCachesResponseSchema: GenMessage<PurgeOrphanedCachesResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 20);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 25);
 
 /**
  * CacheView chooses how much of each cached pass a response carries
@@ -941,6 +1179,83 @@ export enum Outcome {
  */
 export const OutcomeSchema: GenEnum<Outcome> = /*@__PURE__*/
   enumDesc(file_bytemark_ticketcache_v1_ticket_cache, 1);
+
+/**
+ * SyncState is where a rider's refreshes stand.
+ *
+ * @generated from enum bytemark.ticketcache.v1.SyncState
+ */
+export enum SyncState {
+  /**
+   * Not set. As a ListSyncStatuses filter: every state.
+   *
+   * @generated from enum value: SYNC_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The last refresh that called Bytemark succeeded.
+   *
+   * @generated from enum value: SYNC_STATE_OK = 1;
+   */
+  OK = 1,
+
+  /**
+   * Bytemark failed for this rider (UNAVAILABLE-class); bulk runs skip it
+   * until next_attempt_at (exponential backoff with jitter).
+   *
+   * @generated from enum value: SYNC_STATE_FAILING = 2;
+   */
+  FAILING = 2,
+
+  /**
+   * The rider has no usable token (none stored, or invalid_grant); bulk runs
+   * skip it until its bytemark_tokens row changes (a new login).
+   *
+   * @generated from enum value: SYNC_STATE_AUTH_REQUIRED = 3;
+   */
+  AUTH_REQUIRED = 3,
+}
+
+/**
+ * Describes the enum bytemark.ticketcache.v1.SyncState.
+ */
+export const SyncStateSchema: GenEnum<SyncState> = /*@__PURE__*/
+  enumDesc(file_bytemark_ticketcache_v1_ticket_cache, 2);
+
+/**
+ * SkipReason says why a bulk run did not call Bytemark for a rider.
+ *
+ * @generated from enum bytemark.ticketcache.v1.SkipReason
+ */
+export enum SkipReason {
+  /**
+   * The rider was not skipped.
+   *
+   * @generated from enum value: SKIP_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The rider is AUTH_REQUIRED and its token row has not changed since.
+   *
+   * @generated from enum value: SKIP_REASON_AUTH_REQUIRED = 1;
+   */
+  AUTH_REQUIRED = 1,
+
+  /**
+   * The rider is FAILING and its next_attempt_at has not come yet.
+   *
+   * @generated from enum value: SKIP_REASON_BACKOFF = 2;
+   */
+  BACKOFF = 2,
+}
+
+/**
+ * Describes the enum bytemark.ticketcache.v1.SkipReason.
+ */
+export const SkipReasonSchema: GenEnum<SkipReason> = /*@__PURE__*/
+  enumDesc(file_bytemark_ticketcache_v1_ticket_cache, 3);
 
 /**
  * TicketCacheService keeps, per user, a cached copy of the user's Bytemark
@@ -1046,6 +1361,29 @@ export const TicketCacheService: GenService<{
     methodKind: "unary";
     input: typeof PurgeOrphanedCachesRequestSchema;
     output: typeof PurgeOrphanedCachesResponseSchema;
+  },
+  /**
+   * GetSyncStatus returns a rider's sync state: how its last refreshes went
+   * and when bulk runs will call Bytemark for it again. No Bytemark call.
+   * NOT_FOUND for a rider the service has never refreshed.
+   *
+   * @generated from rpc bytemark.ticketcache.v1.TicketCacheService.GetSyncStatus
+   */
+  getSyncStatus: {
+    methodKind: "unary";
+    input: typeof GetSyncStatusRequestSchema;
+    output: typeof GetSyncStatusResponseSchema;
+  },
+  /**
+   * ListSyncStatuses pages through riders' sync states in user id order,
+   * optionally of one state (AIP-158 pagination). No Bytemark call.
+   *
+   * @generated from rpc bytemark.ticketcache.v1.TicketCacheService.ListSyncStatuses
+   */
+  listSyncStatuses: {
+    methodKind: "unary";
+    input: typeof ListSyncStatusesRequestSchema;
+    output: typeof ListSyncStatusesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_bytemark_ticketcache_v1_ticket_cache, 0);
