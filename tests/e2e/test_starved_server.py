@@ -23,8 +23,8 @@ from devtools.harness import SandboxProcess, ServerProcess, start_server
 
 RIDERS = 64
 CONCURRENCY = 16
-TIMEOUT_SECONDS = 1.0
-STOPPED_SECONDS = 2.5  # past the timeout
+TIMEOUT_SECONDS = 2.0  # generous: the sandbox shares this busy machine
+STOPPED_SECONDS = 4.5  # well past the timeout
 
 
 @pytest.fixture(scope="module")
