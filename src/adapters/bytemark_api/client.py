@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from adapters.bytemark_api.loop_lag import LoopLag, timeout_excluding_loop_lag
+from adapters.bytemark_api.loop_lag import LoopLag, TimeoutExcludingLoopLag
 from adapters.bytemark_api.rate_limit import RateLimiter
 from adapters.bytemark_api.responses import (
     PassesPage,
@@ -230,7 +230,7 @@ class BytemarkClient:
         started = time.perf_counter()
         try:
             # Bytemark's time only: an answer that waited for our late loop has not timed out.
-            async with timeout_excluding_loop_lag(self._timeout_seconds, self._loop_lag):
+            async with TimeoutExcludingLoopLag(self._timeout_seconds, self._loop_lag):
                 # No redirects: a bearer token must not follow a Location header anywhere.
                 async with self._session.request(method, url, allow_redirects=False, **request) as response:
                     status = response.status

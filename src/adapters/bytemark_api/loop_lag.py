@@ -10,8 +10,7 @@ attempts are in flight, and the deadline is pushed back by exactly that lateness
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from types import TracebackType
 
 #: How often the ticker checks the loop's lateness while attempts are in flight.
 TICK_SECONDS = 0.05
@@ -56,31 +55,37 @@ class LoopLag:
         self._handle = self._loop.call_at(self._due, self._tick)
 
 
-@asynccontextmanager
-async def timeout_excluding_loop_lag(seconds: float, lag: LoopLag) -> AsyncIterator[None]:
+class TimeoutExcludingLoopLag:
     """Like `asyncio.timeout(seconds)`, raising TimeoutError, except that time the loop was
-    late during the block does not count towards `seconds`."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    lag.acquire()
-    late_before = lag.late_seconds(started)
-    handle: asyncio.TimerHandle | None = None
-    try:
-        async with asyncio.timeout(None) as scope:
+    late during the block does not count towards `seconds`. A class, not a generator: it
+    wraps every Bytemark attempt, so its few microseconds count."""
 
-            def check() -> None:
-                nonlocal handle
-                now = loop.time()
-                spent = now - started - (lag.late_seconds(now) - late_before)
-                if spent >= seconds:
-                    scope.reschedule(now)  # expire now, as asyncio.timeout would
-                else:
-                    handle = loop.call_at(now + seconds - spent, check)
+    __slots__ = ("_seconds", "_lag", "_loop", "_scope", "_started", "_late_before", "_handle")
 
-            handle = loop.call_at(started + seconds, check)
-            try:
-                yield
-            finally:
-                handle.cancel()
-    finally:
-        lag.release()
+    def __init__(self, seconds: float, lag: LoopLag) -> None:
+        self._seconds = seconds
+        self._lag = lag
+
+    async def __aenter__(self) -> None:
+        self._loop = loop = asyncio.get_running_loop()
+        self._scope = asyncio.Timeout(None)
+        await self._scope.__aenter__()
+        self._started = loop.time()
+        self._lag.acquire()
+        self._late_before = self._lag.late_seconds(self._started)
+        self._handle = loop.call_at(self._started + self._seconds, self._check)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._handle.cancel()
+        self._lag.release()
+        await self._scope.__aexit__(exc_type, exc, tb)  # turns its own cancellation into TimeoutError
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        spent = now - self._started - (self._lag.late_seconds(now) - self._late_before)
+        if spent >= self._seconds:
+            self._scope.reschedule(now)  # expire now, as asyncio.timeout would
+        else:
+            self._handle = self._loop.call_at(now + self._seconds - spent, self._check)
