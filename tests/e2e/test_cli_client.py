@@ -187,3 +187,20 @@ def test_run_bootstrap_on_a_store_with_caches_skips(server: ServerProcess, sandb
     assert done.returncode == 0, done.stderr
     [event] = json_lines(done.stdout)
     assert event["skipped_not_empty"] is True
+
+
+def test_sync_status_of_a_rider_and_of_every_rider_in_a_state(
+    server: ServerProcess, sandbox: SandboxProcess
+) -> None:
+    user_id = server.seed_user(sandbox)
+    refresh = run_cli("refresh-stale", "--user", str(user_id), "--json", "--server", server.address)
+    assert refresh.returncode == 0, refresh.stderr
+    one = run_cli("sync-status", str(user_id), "--json", "--server", server.address)
+    assert one.returncode == 0, one.stderr
+    [status] = json_lines(one.stdout)
+    assert status["user_id"] == user_id and status["state"] == "SYNC_STATE_OK"
+    listed = run_cli("sync-status", "--state", "ok", "--json", "--server", server.address)
+    assert listed.returncode == 0, listed.stderr
+    assert user_id in {s["user_id"] for s in json_lines(listed.stdout)}
+    assert run_cli("sync-status", "--server", server.address).returncode == 2  # a rider or a state
+    assert run_cli("sync-status", "987654321", "--server", server.address).stderr.startswith("NOT_FOUND: ")

@@ -14,9 +14,11 @@ CLIENT_COMMANDS = (
     "bootstrap",
     "refresh-stale",
     "purge-orphans",
+    "sync-status",
 )
 RUN_COMMAND = "run"
 VIEWS = ("summary", "full", "raw")
+SYNC_STATES = ("ok", "failing", "auth-required")
 
 
 def positive_int(text: str) -> int:
@@ -121,6 +123,10 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     refresh.add_argument("--concurrency", type=positive_int, default=0, metavar="N")
     purge = command("purge-orphans", "remove the caches of riders who no longer have a token")
     purge.add_argument("--dry-run", action="store_true", help="list them, remove nothing")
+    sync = command("sync-status", "how a rider's refreshes stand, or every rider in a state")
+    which = sync.add_mutually_exclusive_group(required=True)
+    which.add_argument("user_id", type=positive_int, nargs="?", metavar="USER")
+    which.add_argument("--state", choices=SYNC_STATES, help="list every rider in this state")
 
 
 def add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -18,6 +18,11 @@ from adapters.operator_cli.streams import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from ticket_cache_client import TicketCacheClient, TlsFiles
 
+STATE_BY_NAME = {
+    "ok": pb.SYNC_STATE_OK,
+    "failing": pb.SYNC_STATE_FAILING,
+    "auth-required": pb.SYNC_STATE_AUTH_REQUIRED,
+}
 VIEW_BY_NAME = {"summary": pb.CACHE_VIEW_SUMMARY, "full": pb.CACHE_VIEW_FULL, "raw": pb.CACHE_VIEW_RAW}
 #: How long to wait for a connection before calling the server unreachable.
 CONNECT_SECONDS = 10.0
@@ -52,6 +57,12 @@ async def _call(args: argparse.Namespace, client: TicketCacheClient, output: Out
         output.result(await client.check_timeout(args.user_id, max_age_seconds=args.max_age))
     elif command == "purge-orphans":
         output.purged(await client.purge_orphans(dry_run=args.dry_run))
+    elif command == "sync-status" and args.user_id is not None:
+        output.sync_statuses([await client.sync_status(args.user_id)])
+    elif command == "sync-status":
+        output.sync_statuses(
+            [status async for status in client.sync_statuses(state=STATE_BY_NAME[args.state])]
+        )
     elif command == "bootstrap":
         return await show_stream(output, command, client.bootstrap(concurrency=args.concurrency))
     elif command == "refresh-stale":

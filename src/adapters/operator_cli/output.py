@@ -55,6 +55,7 @@ class Output(Protocol):
     def result(self, result: pb.RefreshResult) -> None: ...
     def cache(self, cache: pb.TicketCache) -> None: ...
     def purged(self, response: pb.PurgeOrphanedCachesResponse) -> None: ...
+    def sync_statuses(self, statuses: list[pb.SyncStatus]) -> None: ...
     def stream(self, command: str) -> StreamView: ...
 
 
@@ -78,6 +79,10 @@ class JsonOutput:
 
     def purged(self, response: pb.PurgeOrphanedCachesResponse) -> None:
         self.message(response)
+
+    def sync_statuses(self, statuses: list[pb.SyncStatus]) -> None:
+        for status in statuses:
+            self.message(status)
 
     def stream(self, command: str) -> StreamView:
         return JsonStream(self, command)
@@ -150,6 +155,33 @@ class HumanOutput:
         verb = "would remove" if response.dry_run else "removed"
         count = len(response.removed_user_ids)
         self.console.print(f"{verb} {count} orphaned caches: {ids}", markup=False, highlight=False)
+
+    def sync_statuses(self, statuses: list[pb.SyncStatus]) -> None:
+        table = Table(title="sync status")
+        for column in (
+            "user",
+            "state",
+            "last attempt",
+            "last success",
+            "failures",
+            "next attempt",
+            "last error",
+        ):
+            table.add_column(column, overflow="fold")
+        for s in statuses:
+            error = f"{s.last_error.code}: {s.last_error.message}" if s.HasField("last_error") else ""
+            state = pb.SyncState.Name(s.state).removeprefix("SYNC_STATE_")
+            table.add_row(
+                str(s.user_id),
+                state,
+                _when(s.last_attempt_at),
+                _when(s.last_success_at),
+                str(s.consecutive_failures),
+                _when(s.next_attempt_at),
+                error,
+            )
+        self.console.print(table)
+        self.console.print(f"{len(statuses)} riders", markup=False, highlight=False)
 
     def stream(self, command: str) -> StreamView:
         return ProgressStream(self.console, command)

@@ -171,3 +171,33 @@ class TicketCacheClient:
             metadata=self._metadata,
         )
         return response
+
+    async def sync_status(self, user_id: int, *, deadline: float | None = None) -> pb.SyncStatus:
+        """How the rider's refreshes stand (NOT_FOUND for a rider never refreshed)."""
+        response: pb.GetSyncStatusResponse = await self.stub.GetSyncStatus(
+            pb.GetSyncStatusRequest(user_id=user_id),
+            timeout=self._deadline(deadline),
+            metadata=self._metadata,
+        )
+        return response.status
+
+    async def sync_statuses(
+        self,
+        *,
+        state: pb.SyncState.ValueType = pb.SYNC_STATE_UNSPECIFIED,
+        page_size: int = 500,
+        deadline: float | None = None,
+    ) -> AsyncIterator[pb.SyncStatus]:
+        """Every rider's sync state (only `state`, when given), in user id order, page by page;
+        `deadline` bounds each page's call."""
+        page_token = ""
+        while True:
+            request = pb.ListSyncStatusesRequest(state=state, page_size=page_size, page_token=page_token)
+            response: pb.ListSyncStatusesResponse = await self.stub.ListSyncStatuses(
+                request, timeout=self._deadline(deadline), metadata=self._metadata
+            )
+            for status in response.statuses:
+                yield status
+            page_token = response.next_page_token
+            if not page_token:
+                return
