@@ -60,14 +60,18 @@ class SyncTracker:
         self.policy = policy
 
     async def tracked(self, user_id: int, attempt: Attempt) -> RefreshResult:
-        """A unary refresh: always attempted, its status written at once."""
-        previous = await self.store.get(user_id)
+        """A unary refresh: always attempted, its status written at once. The previous status is
+        read only when the new one depends on it (a failure), not for a success."""
         try:
             result = await attempt(user_id)
         except UpstreamUnavailable as error:
+            previous = await self._previous(user_id)
             await self.write([self.after_failure(previous, user_id, error)])
             raise
-        status = await self.after_result(previous, result)
+        if result.outcome is Outcome.NO_VALID_TOKEN:
+            status = await self.after_result(await self._previous(user_id), result)
+        else:
+            status = await self.after_result(None, result)  # a success starts afresh
         if status is not None:
             await self.write([status])
         return result
@@ -107,6 +111,13 @@ class SyncTracker:
             return None
         updated_at = int(token.updated_at.timestamp()) if token.updated_at is not None else None
         return TokenRow(token_fingerprint(token.access_token, token.refresh_token), updated_at)
+
+    async def _previous(self, user_id: int) -> SyncStatus | None:
+        try:
+            return await self.store.get(user_id)
+        except StoreUnavailable as exc:  # the refresh's own answer matters more than the count
+            log.warning("sync status not read", extra={"user_id": user_id, "reason": exc.reason})
+            return None
 
     async def write(self, statuses: list[SyncStatus]) -> None:
         """Statuses are advisory: a store blip here never fails the refresh that produced them."""

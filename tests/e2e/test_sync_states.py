@@ -173,3 +173,23 @@ async def test_every_status_page_holds_and_no_rider_is_lost_or_repeated(
         await stub.ListSyncStatuses(pb.ListSyncStatusesRequest(page_size=-1))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (raised.value.details() or "").startswith("page_size")
+
+
+async def test_a_bytemark_outage_stops_the_run_and_backs_nobody_off(
+    stub: pb_grpc.TicketCacheServiceStub, sandbox: SandboxProcess, sync_server: ServerProcess
+) -> None:
+    riders = [sync_server.seed_user(sandbox, passes=1, expired=0) for _ in range(40)]
+    sandbox.add_faults({"endpoint": "v1", "kind": "500", "times": -1})  # Bytemark down for everyone
+    try:
+        request = pb.RefreshStaleCachesRequest(max_age_seconds=1, concurrency=4, user_ids=riders)
+        events = [event async for event in stub.RefreshStaleCaches(request)]
+    finally:
+        sandbox.clear_faults()
+
+    last = events[-1]
+    assert last.user_id == 0 and "general outage" in last.stopped and "GET /passes" in last.stopped
+    assert last.done < len(riders)  # it stopped starting riders
+    for user_id in riders:  # nobody went into backoff: these riders were never refreshed before
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.GetSyncStatus(pb.GetSyncStatusRequest(user_id=user_id))
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND

@@ -75,14 +75,21 @@ class FakeSyncStateStore:
     def __init__(self) -> None:
         self.statuses: dict[int, SyncStatus] = {}
         self.writes = 0  # round trips
+        self.down = False
 
     async def get(self, user_id: int) -> SyncStatus | None:
+        if self.down:
+            raise StoreUnavailable("SQLite", "disk I/O error")
         return self.statuses.get(user_id)
 
     async def get_many(self, user_ids: Sequence[int]) -> dict[int, SyncStatus]:
+        if self.down:
+            raise StoreUnavailable("SQLite", "disk I/O error")
         return {u: self.statuses[u] for u in user_ids if u in self.statuses}
 
     async def put_many(self, statuses: Sequence[SyncStatus]) -> None:
+        if self.down:
+            raise StoreUnavailable("SQLite", "disk I/O error")
         self.writes += 1
         self.statuses.update((s.user_id, s) for s in statuses)
 

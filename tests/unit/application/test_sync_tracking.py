@@ -131,6 +131,17 @@ async def test_explicit_calls_always_try_whatever_the_state(world: World) -> Non
     assert (await world.use_cases.get_sync_status(1)).state is SyncState.OK
 
 
+async def test_a_sync_store_blip_never_changes_the_answer_of_a_refresh(world: World) -> None:
+    add_users(world, [1, 2])
+    world.sync_states.down = True
+    assert (await world.use_cases.check(1)).outcome is Outcome.BUILT
+    world.bytemark.failing_users["tok-2"] = "HTTP 500"
+    with pytest.raises(UpstreamUnavailable):
+        await world.use_cases.check(2)
+    world.sync_states.down = False
+    assert world.sync_states.statuses == {}
+
+
 async def test_a_fresh_cache_is_no_attempt_and_leaves_the_status_alone(world: World) -> None:
     add_users(world, [1])
     await world.use_cases.check(1)
