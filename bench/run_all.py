@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("diff.py", "read.py", "bootstrap.py", "sync_state_cost.py", "memory.py")
+BENCHMARKS = ("diff.py", "read.py", "bootstrap.py", "sync_state_cost.py", "memory.py", "mongo.py")
 
 
 def main() -> int:
