@@ -87,6 +87,38 @@ async def test_zero_date_expiry_reads_as_no_expiry(token_store: Store, store_eng
     assert token.expires_at is None
 
 
+async def test_counts_riders_whose_token_expired_or_expires_before_a_moment(
+    token_store: Store, store_engine: StoreEngine
+) -> None:
+    moment = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+    rows = [
+        (1, "t", "2026-11-29 08:00:00"),  # expired
+        (2, "t", "2026-11-30 11:59:59"),  # expires before the moment
+        (3, "t", "2026-11-30 12:00:01"),  # after it
+        (4, "t", None),  # no expiry known
+        (5, "", "2026-11-29 08:00:00"),  # no token at all
+        (6, "t", "0000-00-00 00:00:00"),  # legacy zero date: no expiry
+    ]
+    for user_id, token, expires_at in rows:
+        await store_engine.raw.execute(
+            "INSERT INTO bytemark_tokens (user_id, token, token_expires_at) VALUES (?, ?, ?)",
+            [user_id, token, expires_at],
+        )
+
+    assert await token_store.count_tokens_expiring_before(moment) == 2
+
+
+async def test_get_token_reports_when_the_row_was_last_updated(
+    token_store: Store, store_engine: StoreEngine
+) -> None:
+    await store_engine.raw.execute(
+        "INSERT INTO bytemark_tokens (user_id, token, updated_at) VALUES (?, ?, ?)",
+        [9, "t", "2026-11-29 08:30:00"],
+    )
+    token = await token_store.get_token(9)
+    assert token is not None and token.updated_at == datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
+
+
 # --- writing -------------------------------------------------------------------------------
 
 
