@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Protocol
 
+from adapters import event_loop
 from adapters.container import build_container, migrate_stores, resolve
 from adapters.grpc_api.server import TlsConfig, create_server, graceful_shutdown
 from adapters.observability.logs import configure_logging
 from adapters.observability.metrics import start_metrics_server
 from adapters.operator_cli.arguments import CLIENT_COMMANDS, RUN_COMMAND, add_client_commands, add_run_command
 from adapters.settings import SERVE_REQUIRED, ConfigError, Settings, load_settings, split_host_port
+from adapters.workers import serve_in_workers
 from application.errors import StoreUnavailable
 
 log = logging.getLogger("bytemark_ticket_cache")
@@ -71,6 +73,7 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
                 auth_token=auth.get_secret_value() if auth else None,
                 tls=_tls_config(settings),
                 max_message_bytes=settings.grpc_max_message_bytes,
+                reuse_port=settings.grpc_workers > 1,
             )
         except (RuntimeError, OSError) as exc:  # grpc raises RuntimeError when it cannot bind
             raise StartupError(
@@ -156,15 +159,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from adapters.operator_cli.jobs import run_job
 
         return run_job(args, settings)
+    if args.command == "serve" and settings.grpc_workers > 1:
+        return serve_in_workers(settings, lambda worker: _run(lambda: serve(worker), worker))
     runners: dict[str, Callable[[], Awaitable[None]]] = {
         "serve": lambda: serve(settings),
         "migrate": lambda: run_migrate(settings),
     }
     for name, plugin in plugins.items():
         runners[name] = functools.partial(plugin.run, args, settings)
+    return _run(runners[args.command], settings)
+
+
+def _run(command: Callable[[], Awaitable[None]], settings: Settings) -> int:
+    """Run a command on the configured event loop; the exit code, with operator errors as one line."""
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(runners[args.command]())  # type: ignore[arg-type]
+            event_loop.run(command(), settings.grpc_event_loop)  # type: ignore[arg-type]
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
