@@ -46,9 +46,10 @@ async def _sequential_sample(address: str, sample: int) -> float:
     return elapsed / sample
 
 
-async def _full_run(address: str, concurrency: int) -> tuple[float, BulkRun]:
+async def _full_run(address: str, concurrency: int, max_batch: int) -> tuple[float, BulkRun]:
     started = time.perf_counter()
-    run = await drain_bulk(address, "BuildCacheIfEmpty", pb.BuildCacheIfEmptyRequest(concurrency=concurrency))
+    request = pb.BuildCacheIfEmptyRequest(concurrency=concurrency, max_batch=max_batch)
+    run = await drain_bulk(address, "BuildCacheIfEmpty", request)
     if run.skipped_not_empty:
         raise RuntimeError("store not empty")
     return time.perf_counter() - started, run
@@ -66,7 +67,7 @@ def _maybe_profile(pid: int, directory: Path) -> subprocess.Popen[bytes] | None:
     return proc
 
 
-def run(users: int, latency_ms: float, concurrency: int, sample: int) -> dict[str, object]:
+def run(users: int, latency_ms: float, concurrency: int, sample: int, max_batch: int) -> dict[str, object]:
     directory = work_dir("bootstrap")
     log(f"bootstrap: sandbox with {users} users, {latency_ms:g} ms per call")
     sandbox = start_sandbox(directory, users=users, latency_ms=latency_ms)
@@ -83,7 +84,7 @@ def run(users: int, latency_ms: float, concurrency: int, sample: int) -> dict[st
         server_proc, sandbox_proc = psutil.Process(server.pid), psutil.Process(sandbox.proc.pid)
         cpu_before = (server_proc.cpu_times(), sandbox_proc.cpu_times())
         profiler = _maybe_profile(server.pid, directory)
-        seconds, bootstrap = asyncio.run(_full_run(server.address, concurrency))
+        seconds, bootstrap = asyncio.run(_full_run(server.address, concurrency, max_batch))
         cpu_after = (server_proc.cpu_times(), sandbox_proc.cpu_times())
         if profiler is not None:
             profiler.send_signal(2)
@@ -101,6 +102,7 @@ def run(users: int, latency_ms: float, concurrency: int, sample: int) -> dict[st
             users=users,
             latency_ms=latency_ms,
             concurrency=concurrency,
+            max_batch=max_batch,
             seconds=round(seconds, 3),
             ratio_vs_sequential=round(sequential_seconds / seconds, 2),
             ratio_vs_limit=round(ideal_seconds / seconds, 3),
@@ -124,8 +126,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--sample", type=int, default=100)
+    # progress users per stream message in the full run (0: one message per user)
+    parser.add_argument("--max-batch", type=int, default=int(os.environ.get("BENCH_MAX_BATCH", "0")))
     args = parser.parse_args()
-    run(args.users, args.latency_ms, args.concurrency, args.sample)
+    run(args.users, args.latency_ms, args.concurrency, args.sample, args.max_batch)
 
 
 if __name__ == "__main__":

@@ -190,8 +190,10 @@ async def drain_bulk(address: str, method: str, request: Any, on_failure: Any = 
         async for event in getattr(stub, method)(request):
             run.done, run.failed = int(event.done), int(event.failed)
             run.skipped_not_empty = run.skipped_not_empty or getattr(event, "skipped_not_empty", False)
-            if event.HasField("error"):
-                failure = (int(event.user_id), event.error.code, event.error.message)
+            for user in (*getattr(event, "batch", ()), event):  # max_batch: users in `batch`
+                if not user.HasField("error"):
+                    continue
+                failure = (int(user.user_id), user.error.code, user.error.message)
                 run.failures.append(failure)
                 log(f"{method}: FAILED user {failure[0]}: {failure[1]} {failure[2]}")
                 if on_failure is not None:

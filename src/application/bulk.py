@@ -39,7 +39,7 @@ async def run_bulk(
     completed = False
     try:
         while (item := await finished.get())[0] != 0:
-            yield tally.progress(*item, total=total)
+            yield tally.progress(*item, total=total, more_ready=not finished.empty())
         await feeder  # surface a failure of the id stream itself (e.g. store unavailable)
         if stopped := halted():
             yield tally.stopped(stopped, total=total)
@@ -130,6 +130,7 @@ class _Tally:
         error: ApplicationError | None,
         *,
         total: int,
+        more_ready: bool = False,
     ) -> BulkProgress:
         self.done += 1
         skipped = result if isinstance(result, Skipped) else None
@@ -149,6 +150,7 @@ class _Tally:
             self.failed,
             skipped=skipped,
             skipped_by_reason=dict(self.skips),
+            more_ready=more_ready,
         )
 
     def stopped(self, reason: str, *, total: int) -> BulkProgress:

@@ -44,6 +44,8 @@ class BulkProgress:
     skipped: Skipped | None = None
     skipped_by_reason: Mapping[SkipReason, int] = field(default_factory=dict)
     stopped: str = ""
+    #: Another event is already waiting: a transport may send them together.
+    more_ready: bool = False
 
 
 @dataclass(frozen=True, slots=True)

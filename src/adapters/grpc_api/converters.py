@@ -33,6 +33,8 @@ SKIP_REASON_TO_PROTO: dict[SkipReason, pb.SkipReason.ValueType] = {
 _KNOWN_VIEWS = frozenset(pb.CacheView.values())
 
 BulkEvent = pb.BuildCacheIfEmptyResponse | pb.RefreshStaleCachesResponse
+#: Most users one batched progress event carries.
+MAX_BATCH = 1000
 
 
 def resolve_view(view: int) -> pb.CacheView.ValueType:
@@ -77,13 +79,25 @@ class ProtoConverter:
         self, target: BulkEvent, progress: BulkProgress, view: pb.CacheView.ValueType | None
     ) -> None:
         """One stream event: the user's result or error plus the running totals."""
+        self.write_user_event(target, progress, view)
+        _write_totals(target, progress)
+
+    def add_to_batch(
+        self, target: BulkEvent, progress: BulkProgress, view: pb.CacheView.ValueType | None
+    ) -> pb.BulkUserEvent:
+        """One more user in a batched event; the event's totals become this user's."""
+        event = target.batch.add()
+        self.write_user_event(event, progress, view)
+        _write_totals(target, progress)
+        return event
+
+    def write_user_event(
+        self,
+        target: BulkEvent | pb.BulkUserEvent,
+        progress: BulkProgress,
+        view: pb.CacheView.ValueType | None,
+    ) -> None:
         target.user_id = progress.user_id or 0
-        target.done = progress.done
-        target.total = progress.total
-        target.failed = progress.failed
-        target.skipped_auth_required = progress.skipped_by_reason.get(SkipReason.AUTH_REQUIRED, 0)
-        target.skipped_backoff = progress.skipped_by_reason.get(SkipReason.BACKOFF, 0)
-        target.stopped = progress.stopped
         if progress.skipped is not None:
             target.skipped = SKIP_REASON_TO_PROTO[progress.skipped.reason]
         if progress.result is not None:
@@ -124,6 +138,22 @@ def sync_status_page_response(page: SyncStatusPage) -> pb.ListSyncStatusesRespon
     for status in page.statuses:
         write_sync_status(response.statuses.add(), status)
     return response
+
+
+def max_batch(value: int) -> int:
+    """A bulk request's max_batch: 0 (one user per event) up to MAX_BATCH."""
+    if not 0 <= value <= MAX_BATCH:
+        raise InvalidArgument("max_batch", f"must be between 0 and {MAX_BATCH}, got {value}")
+    return value
+
+
+def _write_totals(target: BulkEvent, progress: BulkProgress) -> None:
+    target.done = progress.done
+    target.total = progress.total
+    target.failed = progress.failed
+    target.skipped_auth_required = progress.skipped_by_reason.get(SkipReason.AUTH_REQUIRED, 0)
+    target.skipped_backoff = progress.skipped_by_reason.get(SkipReason.BACKOFF, 0)
+    target.stopped = progress.stopped
 
 
 def purge_response(result: PurgeResult) -> pb.PurgeOrphanedCachesResponse:

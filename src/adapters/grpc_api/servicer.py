@@ -8,7 +8,7 @@ concurrency means "server default" and is passed on as None.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, TypeAlias, TypeVar
 
@@ -17,6 +17,7 @@ import grpc
 from adapters.grpc_api.converters import (
     ProtoConverter,
     cache_view,
+    max_batch,
     purge_response,
     resolve_view,
     sync_state_filter,
@@ -48,6 +49,7 @@ _RefreshResponse = TypeVar(
     pb.UpdateTicketCacheResponse,
     pb.CheckTicketCacheTimeoutResponse,
 )
+_BulkResponse = TypeVar("_BulkResponse", pb.BuildCacheIfEmptyResponse, pb.RefreshStaleCachesResponse)
 
 
 class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
@@ -120,21 +122,22 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
         # timeout scope must not span the generator's yields.
         async with AbortOnError(context):
             view = cache_view(request.view, request.include_cache)
+            batch = max_batch(request.max_batch)
             # Closed on every exit (done, error, client cancel, shutdown) so the run starts no new work.
             async with aclosing(self._use_cases.build_if_empty(request.concurrency or None)) as events:
-                done = 0
-                while (progress := await self._next(events, context, "BuildCacheIfEmpty", done)) is not None:
-                    done = progress.done
-                    response = pb.BuildCacheIfEmptyResponse(skipped_not_empty=progress.skipped_not_empty)
-                    self._converter.write_progress(response, progress, view)
-                    _log_failure("BuildCacheIfEmpty", response, progress)
-                    yield response
+                responses = self._responses(
+                    events, context, "BuildCacheIfEmpty", view, batch, pb.BuildCacheIfEmptyResponse
+                )
+                async with aclosing(responses):
+                    async for response in responses:
+                        yield response
 
     async def RefreshStaleCaches(
         self, request: pb.RefreshStaleCachesRequest, context: Context
     ) -> AsyncIterator[pb.RefreshStaleCachesResponse]:
         async with AbortOnError(context):
             view = cache_view(request.view, request.include_cache)
+            batch = max_batch(request.max_batch)
             stream = self._use_cases.refresh_stale(
                 max_age_seconds=request.max_age_seconds or None,
                 concurrency=request.concurrency or None,
@@ -143,13 +146,47 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
                 user_ids=list(request.user_ids),
             )
             async with aclosing(stream) as events:
-                done = 0
-                while (progress := await self._next(events, context, "RefreshStaleCaches", done)) is not None:
-                    done = progress.done
-                    response = pb.RefreshStaleCachesResponse()
-                    self._converter.write_progress(response, progress, view)
-                    _log_failure("RefreshStaleCaches", response, progress)
-                    yield response
+                responses = self._responses(
+                    events, context, "RefreshStaleCaches", view, batch, pb.RefreshStaleCachesResponse
+                )
+                async with aclosing(responses):
+                    async for response in responses:
+                        yield response
+
+    async def _responses(
+        self,
+        events: AsyncIterator[BulkProgress],
+        context: Context,
+        method: str,
+        view: pb.CacheView.ValueType | None,
+        batch: int,
+        response_type: Callable[[], _BulkResponse],
+    ) -> AsyncGenerator[_BulkResponse, None]:
+        """One response per event, or with `batch` > 0 the users already finished together (up to
+        `batch` per response): fewer, larger messages, each a write through gRPC's core."""
+        pending: _BulkResponse | None = None
+        done = 0
+        while (progress := await self._next(events, context, method, done)) is not None:
+            done = progress.done
+            if batch and progress.user_id is not None:
+                pending = pending or response_type()
+                event = self._converter.add_to_batch(pending, progress, view)
+                _log_failure(method, event, progress)
+                if not progress.more_ready or len(pending.batch) >= batch:
+                    yield pending
+                    pending = None
+                continue
+            if pending is not None:
+                yield pending
+                pending = None
+            response = response_type()
+            if progress.skipped_not_empty and isinstance(response, pb.BuildCacheIfEmptyResponse):
+                response.skipped_not_empty = True
+            self._converter.write_progress(response, progress, view)
+            _log_failure(method, response, progress)
+            yield response
+        if pending is not None:
+            yield pending
 
     async def _next(
         self, events: AsyncIterator[BulkProgress], context: Context, method: str, done: int
@@ -192,7 +229,9 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
 
 
 def _log_failure(
-    method: str, event: pb.BuildCacheIfEmptyResponse | pb.RefreshStaleCachesResponse, progress: BulkProgress
+    method: str,
+    event: pb.BuildCacheIfEmptyResponse | pb.RefreshStaleCachesResponse | pb.BulkUserEvent,
+    progress: BulkProgress,
 ) -> None:
     """The one log line of a failed user: the very code and message its stream event carries,
     and the traceback when the failure was a bug."""

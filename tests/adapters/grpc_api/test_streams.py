@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import grpc
@@ -188,3 +189,45 @@ async def test_an_unknown_view_on_a_stream_is_an_invalid_argument(grpc_server: R
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "view" in (raised.value.details() or "")
+
+
+def ready(progress: BulkProgress, more_ready: bool) -> BulkProgress:
+    return dataclasses.replace(progress, more_ready=more_ready)
+
+
+async def test_with_max_batch_users_already_finished_share_one_event(grpc_server: RunningServer) -> None:
+    first, second, third = three_user_run()
+    # users 1 and 2 finished together; 3 came later
+    grpc_server.use_cases.events = [ready(first, True), ready(second, False), ready(third, False)]
+
+    events = [
+        event
+        async for event in grpc_server.stub.RefreshStaleCaches(pb.RefreshStaleCachesRequest(max_batch=10))
+    ]
+
+    assert [[(u.user_id, u.WhichOneof("event")) for u in e.batch] for e in events] == [
+        [(1, "result"), (2, "error")],
+        [(3, "result")],
+    ]
+    assert [(e.user_id, e.done, e.total, e.failed) for e in events] == [(0, 2, 3, 1), (0, 3, 3, 1)]
+    assert events[0].batch[1].error.code == "UNAVAILABLE"
+
+
+async def test_a_batch_never_holds_more_than_max_batch_users(grpc_server: RunningServer) -> None:
+    grpc_server.use_cases.events = [ready(p, True) for p in three_user_run()]
+
+    events = [
+        event
+        async for event in grpc_server.stub.BuildCacheIfEmpty(pb.BuildCacheIfEmptyRequest(max_batch=2))
+    ]
+
+    assert [[u.user_id for u in e.batch] for e in events] == [[1, 2], [3]]
+    assert events[-1].done == 3
+
+
+async def test_a_max_batch_out_of_range_is_invalid_argument_naming_it(grpc_server: RunningServer) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        async for _ in grpc_server.stub.RefreshStaleCaches(pb.RefreshStaleCachesRequest(max_batch=1001)):
+            pass
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "max_batch" in (raised.value.details() or "")

@@ -541,6 +541,48 @@ class ListSyncStatusesResponse(_message.Message):
 Global___ListSyncStatusesResponse: _TypeAlias = ListSyncStatusesResponse  # noqa: Y015
 
 @_typing.final
+class BulkUserEvent(_message.Message):
+    """BulkUserEvent is one user's outcome within a batched progress event."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.int
+    """The user."""
+    skipped: Global___SkipReason.ValueType
+    """Why this user was skipped without calling Bytemark; unspecified when it
+    was refreshed or failed (then `event` says which).
+    """
+    @_builtins.property
+    def result(self) -> Global___RefreshResult:
+        """The user's refresh result."""
+
+    @_builtins.property
+    def error(self) -> Global___BulkError:
+        """Why the user's refresh failed."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.int = ...,
+        result: Global___RefreshResult | None = ...,
+        error: Global___BulkError | None = ...,
+        skipped: Global___SkipReason.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result", "skipped", b"skipped", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["result", "error"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___BulkUserEvent: _TypeAlias = BulkUserEvent  # noqa: Y015
+
+@_typing.final
 class GetTicketCacheRequest(_message.Message):
     """GetTicketCacheRequest names the user whose cache to read."""
 
@@ -821,22 +863,29 @@ class BuildCacheIfEmptyRequest(_message.Message):
     CONCURRENCY_FIELD_NUMBER: _builtins.int
     INCLUDE_CACHE_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    MAX_BATCH_FIELD_NUMBER: _builtins.int
     concurrency: _builtins.int
     """Users built at once; 0 means the server default (BULK_CONCURRENCY)."""
     include_cache: _builtins.bool
     """Send each stored cache back in the results."""
     view: Global___CacheView.ValueType
     """How much of each entry to send when include_cache is set."""
+    max_batch: _builtins.int
+    """Up to this many users per progress event, in `batch` (0..1000); 0 means
+    one user per event, in user_id and result or error. Only users that have
+    already finished share an event: none waits for a batch to fill.
+    """
     def __init__(
         self,
         *,
         concurrency: _builtins.int = ...,
         include_cache: _builtins.bool = ...,
         view: Global___CacheView.ValueType = ...,
+        max_batch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "include_cache", b"include_cache", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "include_cache", b"include_cache", "max_batch", b"max_batch", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -859,6 +908,7 @@ class BuildCacheIfEmptyResponse(_message.Message):
     SKIPPED_AUTH_REQUIRED_FIELD_NUMBER: _builtins.int
     SKIPPED_BACKOFF_FIELD_NUMBER: _builtins.int
     STOPPED_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """The user this event is about; 0 for the skipped_not_empty event."""
     done: _builtins.int
@@ -892,6 +942,12 @@ class BuildCacheIfEmptyResponse(_message.Message):
     def error(self) -> Global___BulkError:
         """Why the user's refresh failed."""
 
+    @_builtins.property
+    def batch(self) -> _containers.RepeatedCompositeFieldContainer[Global___BulkUserEvent]:
+        """With max_batch set: the users finished since the previous event, in the
+        order they finished; done, total and failed count them in.
+        """
+
     def __init__(
         self,
         *,
@@ -906,10 +962,11 @@ class BuildCacheIfEmptyResponse(_message.Message):
         skipped_auth_required: _builtins.int = ...,
         skipped_backoff: _builtins.int = ...,
         stopped: _builtins.str = ...,
+        batch: _abc.Iterable[Global___BulkUserEvent] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "skipped_not_empty", b"skipped_not_empty", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "skipped_not_empty", b"skipped_not_empty", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["result", "error"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
@@ -930,6 +987,7 @@ class RefreshStaleCachesRequest(_message.Message):
     USER_IDS_FIELD_NUMBER: _builtins.int
     INCLUDE_CACHE_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    MAX_BATCH_FIELD_NUMBER: _builtins.int
     max_age_seconds: _builtins.int
     """Maximum cache age in seconds before a cache is updated; 0 means the
     server default (CACHE_TIMEOUT_SECONDS).
@@ -946,6 +1004,11 @@ class RefreshStaleCachesRequest(_message.Message):
     """Send each stored cache back in the results."""
     view: Global___CacheView.ValueType
     """How much of each entry to send when include_cache is set."""
+    max_batch: _builtins.int
+    """Up to this many users per progress event, in `batch` (0..1000); 0 means
+    one user per event, in user_id and result or error. Only users that have
+    already finished share an event: none waits for a batch to fill.
+    """
     @_builtins.property
     def user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """Refresh only these users (bounded); empty means every user with a token."""
@@ -960,10 +1023,11 @@ class RefreshStaleCachesRequest(_message.Message):
         user_ids: _abc.Iterable[_builtins.int] | None = ...,
         include_cache: _builtins.bool = ...,
         view: Global___CacheView.ValueType = ...,
+        max_batch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "include_cache", b"include_cache", "max_age_seconds", b"max_age_seconds", "shard_count", b"shard_count", "shard_index", b"shard_index", "user_ids", b"user_ids", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "include_cache", b"include_cache", "max_age_seconds", b"max_age_seconds", "max_batch", b"max_batch", "shard_count", b"shard_count", "shard_index", b"shard_index", "user_ids", b"user_ids", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -985,6 +1049,7 @@ class RefreshStaleCachesResponse(_message.Message):
     SKIPPED_AUTH_REQUIRED_FIELD_NUMBER: _builtins.int
     SKIPPED_BACKOFF_FIELD_NUMBER: _builtins.int
     STOPPED_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """The user this event is about."""
     done: _builtins.int
@@ -1014,6 +1079,12 @@ class RefreshStaleCachesResponse(_message.Message):
     def error(self) -> Global___BulkError:
         """Why the user's refresh failed."""
 
+    @_builtins.property
+    def batch(self) -> _containers.RepeatedCompositeFieldContainer[Global___BulkUserEvent]:
+        """With max_batch set: the users finished since the previous event, in the
+        order they finished; done, total and failed count them in.
+        """
+
     def __init__(
         self,
         *,
@@ -1027,10 +1098,11 @@ class RefreshStaleCachesResponse(_message.Message):
         skipped_auth_required: _builtins.int = ...,
         skipped_backoff: _builtins.int = ...,
         stopped: _builtins.str = ...,
+        batch: _abc.Iterable[Global___BulkUserEvent] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["result", "error"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file bytemark/ticketcache/v1/ticket_cache.proto.
  */
 export const file_bytemark_ticketcache_v1_ticket_cache: GenFile = /*@__PURE__*/
-  fileDesc("CipieXRlbWFyay90aWNrZXRjYWNoZS92MS90aWNrZXRfY2FjaGUucHJvdG8SF2J5dGVtYXJrLnRpY2tldGNhY2hlLnYxIt8BCgpDYWNoZWRQYXNzEhEKCXBhc3NfdXVpZBgBIAEoCRItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgDIAEoCRIaChJmcmVlX3RpY2tldF9zdGF0dXMYBCABKAUSKgoHcGF5bG9hZBgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIABIWCgxwYXlsb2FkX2pzb24YBiABKAlIABIUCgxwYXlsb2FkX2hhc2gYByABKAlCCQoHY29udGVudCLJAQoLVGlja2V0Q2FjaGUSDwoHdXNlcl9pZBgBIAEoAxItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YAyABKAMSMwoGcGFzc2VzGAQgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVkUGFzcxI0CgdwYXNzZXM0GAUgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVkUGFzcyJxCg1SZWZyZXNoQ291bnRzEg4KBnBhc3NlcxgBIAEoBRIPCgdwYXNzZXM0GAIgASgFEgsKA25ldxgDIAEoBRIPCgdjaGFuZ2VkGAQgASgFEg8KB3JlbW92ZWQYBSABKAUSEAoIbmV3X2ZyZWUYBiABKAUi8gEKDVJlZnJlc2hSZXN1bHQSDwoHdXNlcl9pZBgBIAEoAxIxCgdvdXRjb21lGAIgASgOMiAuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuT3V0Y29tZRI2CgZjb3VudHMYAyABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoQ291bnRzEjAKDHJlZnJlc2hlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoFY2FjaGUYBSABKAsyJC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5UaWNrZXRDYWNoZSIqCglCdWxrRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIvoCCgpTeW5jU3RhdHVzEg8KB3VzZXJfaWQYASABKAMSMQoFc3RhdGUYAiABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5TeW5jU3RhdGUSMwoPbGFzdF9hdHRlbXB0X2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X3N1Y2Nlc3NfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGAUgASgFEjYKCmxhc3RfZXJyb3IYBiABKAsyIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWxrRXJyb3ISMwoPbmV4dF9hdHRlbXB0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9jYWNoZV90aW1lc3RhbXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIicKFEdldFN5bmNTdGF0dXNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMiTAoVR2V0U3luY1N0YXR1c1Jlc3BvbnNlEjMKBnN0YXR1cxgBIAEoCzIjLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlN5bmNTdGF0dXMicwoXTGlzdFN5bmNTdGF0dXNlc1JlcXVlc3QSMQoFc3RhdGUYASABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5TeW5jU3RhdGUSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiagoYTGlzdFN5bmNTdGF0dXNlc1Jlc3BvbnNlEjUKCHN0YXR1c2VzGAEgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuU3luY1N0YXR1cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiWgoVR2V0VGlja2V0Q2FjaGVSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMSMAoEdmlldxgCIAEoDjIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNhY2hlVmlldyJNChZHZXRUaWNrZXRDYWNoZVJlc3BvbnNlEjMKBWNhY2hlGAEgASgLMiQuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuVGlja2V0Q2FjaGUicwoXQnVpbGRUaWNrZXRDYWNoZVJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoAxIVCg1pbmNsdWRlX2NhY2hlGAIgASgIEjAKBHZpZXcYAyABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DYWNoZVZpZXciUgoYQnVpbGRUaWNrZXRDYWNoZVJlc3BvbnNlEjYKBnJlc3VsdBgBIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHQicwoXQ2hlY2tUaWNrZXRDYWNoZVJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoAxIVCg1pbmNsdWRlX2NhY2hlGAIgASgIEjAKBHZpZXcYAyABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DYWNoZVZpZXciUgoYQ2hlY2tUaWNrZXRDYWNoZVJlc3BvbnNlEjYKBnJlc3VsdBgBIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHQidAoYVXBkYXRlVGlja2V0Q2FjaGVSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMSFQoNaW5jbHVkZV9jYWNoZRgCIAEoCBIwCgR2aWV3GAMgASgOMiIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVWaWV3IlMKGVVwZGF0ZVRpY2tldENhY2hlUmVzcG9uc2USNgoGcmVzdWx0GAEgASgLMiYuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuUmVmcmVzaFJlc3VsdCKTAQoeQ2hlY2tUaWNrZXRDYWNoZVRpbWVvdXRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMSFwoPbWF4X2FnZV9zZWNvbmRzGAIgASgDEhUKDWluY2x1ZGVfY2FjaGUYAyABKAgSMAoEdmlldxgEIAEoDjIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNhY2hlVmlldyJZCh9DaGVja1RpY2tldENhY2hlVGltZW91dFJlc3BvbnNlEjYKBnJlc3VsdBgBIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHQieAoYQnVpbGRDYWNoZUlmRW1wdHlSZXF1ZXN0EhMKC2NvbmN1cnJlbmN5GAEgASgFEhUKDWluY2x1ZGVfY2FjaGUYAiABKAgSMAoEdmlldxgDIAEoDjIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNhY2hlVmlldyLrAgoZQnVpbGRDYWNoZUlmRW1wdHlSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgDEjgKBnJlc3VsdBgCIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHRIABIzCgVlcnJvchgDIAEoCzIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1bGtFcnJvckgAEgwKBGRvbmUYBCABKAMSDQoFdG90YWwYBSABKAMSDgoGZmFpbGVkGAYgASgDEhkKEXNraXBwZWRfbm90X2VtcHR5GAcgASgIEjQKB3NraXBwZWQYCCABKA4yIy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5Ta2lwUmVhc29uEh0KFXNraXBwZWRfYXV0aF9yZXF1aXJlZBgJIAEoAxIXCg9za2lwcGVkX2JhY2tvZmYYCiABKAMSDwoHc3RvcHBlZBgLIAEoCUIHCgVldmVudCLOAQoZUmVmcmVzaFN0YWxlQ2FjaGVzUmVxdWVzdBIXCg9tYXhfYWdlX3NlY29uZHMYASABKAMSEwoLY29uY3VycmVuY3kYAiABKAUSEwoLc2hhcmRfaW5kZXgYAyABKAUSEwoLc2hhcmRfY291bnQYBCABKAUSEAoIdXNlcl9pZHMYBSADKAMSFQoNaW5jbHVkZV9jYWNoZRgGIAEoCBIwCgR2aWV3GAcgASgOMiIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVWaWV3ItECChpSZWZyZXNoU3RhbGVDYWNoZXNSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgDEjgKBnJlc3VsdBgCIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHRIABIzCgVlcnJvchgDIAEoCzIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1bGtFcnJvckgAEgwKBGRvbmUYBCABKAMSDQoFdG90YWwYBSABKAMSDgoGZmFpbGVkGAYgASgDEjQKB3NraXBwZWQYByABKA4yIy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5Ta2lwUmVhc29uEh0KFXNraXBwZWRfYXV0aF9yZXF1aXJlZBgIIAEoAxIXCg9za2lwcGVkX2JhY2tvZmYYCSABKAMSDwoHc3RvcHBlZBgKIAEoCUIHCgVldmVudCItChpQdXJnZU9ycGhhbmVkQ2FjaGVzUmVxdWVzdBIPCgdkcnlfcnVuGAEgASgIIkgKG1B1cmdlT3JwaGFuZWRDYWNoZXNSZXNwb25zZRIYChByZW1vdmVkX3VzZXJfaWRzGAEgAygDEg8KB2RyeV9ydW4YAiABKAgqaAoJQ2FjaGVWaWV3EhoKFkNBQ0hFX1ZJRVdfVU5TUEVDSUZJRUQQABIWChJDQUNIRV9WSUVXX1NVTU1BUlkQARITCg9DQUNIRV9WSUVXX0ZVTEwQAhISCg5DQUNIRV9WSUVXX1JBVxADKpABCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIRCg1PVVRDT01FX0JVSUxUEAESEwoPT1VUQ09NRV9VUERBVEVEEAISFQoRT1VUQ09NRV9VTkNIQU5HRUQQAxIRCg1PVVRDT01FX0ZSRVNIEAQSGgoWT1VUQ09NRV9OT19WQUxJRF9UT0tFThAFKnAKCVN5bmNTdGF0ZRIaChZTWU5DX1NUQVRFX1VOU1BFQ0lGSUVEEAASEQoNU1lOQ19TVEFURV9PSxABEhYKElNZTkNfU1RBVEVfRkFJTElORxACEhwKGFNZTkNfU1RBVEVfQVVUSF9SRVFVSVJFRBADKmEKClNraXBSZWFzb24SGwoXU0tJUF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlTS0lQX1JFQVNPTl9BVVRIX1JFUVVJUkVEEAESFwoTU0tJUF9SRUFTT05fQkFDS09GRhACMu8JChJUaWNrZXRDYWNoZVNlcnZpY2UScQoOR2V0VGlja2V0Q2FjaGUSLi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5HZXRUaWNrZXRDYWNoZVJlcXVlc3QaLy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5HZXRUaWNrZXRDYWNoZVJlc3BvbnNlEncKEEJ1aWxkVGlja2V0Q2FjaGUSMC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWlsZFRpY2tldENhY2hlUmVxdWVzdBoxLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1aWxkVGlja2V0Q2FjaGVSZXNwb25zZRJ3ChBDaGVja1RpY2tldENhY2hlEjAuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2hlY2tUaWNrZXRDYWNoZVJlcXVlc3QaMS5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DaGVja1RpY2tldENhY2hlUmVzcG9uc2USegoRVXBkYXRlVGlja2V0Q2FjaGUSMS5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5VcGRhdGVUaWNrZXRDYWNoZVJlcXVlc3QaMi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5VcGRhdGVUaWNrZXRDYWNoZVJlc3BvbnNlEowBChdDaGVja1RpY2tldENhY2hlVGltZW91dBI3LmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNoZWNrVGlja2V0Q2FjaGVUaW1lb3V0UmVxdWVzdBo4LmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNoZWNrVGlja2V0Q2FjaGVUaW1lb3V0UmVzcG9uc2USfAoRQnVpbGRDYWNoZUlmRW1wdHkSMS5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWlsZENhY2hlSWZFbXB0eVJlcXVlc3QaMi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWlsZENhY2hlSWZFbXB0eVJlc3BvbnNlMAESfwoSUmVmcmVzaFN0YWxlQ2FjaGVzEjIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuUmVmcmVzaFN0YWxlQ2FjaGVzUmVxdWVzdBozLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hTdGFsZUNhY2hlc1Jlc3BvbnNlMAESgAEKE1B1cmdlT3JwaGFuZWRDYWNoZXMSMy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5QdXJnZU9ycGhhbmVkQ2FjaGVzUmVxdWVzdBo0LmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlB1cmdlT3JwaGFuZWRDYWNoZXNSZXNwb25zZRJuCg1HZXRTeW5jU3RhdHVzEi0uYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuR2V0U3luY1N0YXR1c1JlcXVlc3QaLi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5HZXRTeW5jU3RhdHVzUmVzcG9uc2USdwoQTGlzdFN5bmNTdGF0dXNlcxIwLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkxpc3RTeW5jU3RhdHVzZXNSZXF1ZXN0GjEuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuTGlzdFN5bmNTdGF0dXNlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CipieXRlbWFyay90aWNrZXRjYWNoZS92MS90aWNrZXRfY2FjaGUucHJvdG8SF2J5dGVtYXJrLnRpY2tldGNhY2hlLnYxIt8BCgpDYWNoZWRQYXNzEhEKCXBhc3NfdXVpZBgBIAEoCRItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgDIAEoCRIaChJmcmVlX3RpY2tldF9zdGF0dXMYBCABKAUSKgoHcGF5bG9hZBgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIABIWCgxwYXlsb2FkX2pzb24YBiABKAlIABIUCgxwYXlsb2FkX2hhc2gYByABKAlCCQoHY29udGVudCLJAQoLVGlja2V0Q2FjaGUSDwoHdXNlcl9pZBgBIAEoAxItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YAyABKAMSMwoGcGFzc2VzGAQgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVkUGFzcxI0CgdwYXNzZXM0GAUgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVkUGFzcyJxCg1SZWZyZXNoQ291bnRzEg4KBnBhc3NlcxgBIAEoBRIPCgdwYXNzZXM0GAIgASgFEgsKA25ldxgDIAEoBRIPCgdjaGFuZ2VkGAQgASgFEg8KB3JlbW92ZWQYBSABKAUSEAoIbmV3X2ZyZWUYBiABKAUi8gEKDVJlZnJlc2hSZXN1bHQSDwoHdXNlcl9pZBgBIAEoAxIxCgdvdXRjb21lGAIgASgOMiAuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuT3V0Y29tZRI2CgZjb3VudHMYAyABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoQ291bnRzEjAKDHJlZnJlc2hlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoFY2FjaGUYBSABKAsyJC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5UaWNrZXRDYWNoZSIqCglCdWxrRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIvoCCgpTeW5jU3RhdHVzEg8KB3VzZXJfaWQYASABKAMSMQoFc3RhdGUYAiABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5TeW5jU3RhdGUSMwoPbGFzdF9hdHRlbXB0X2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X3N1Y2Nlc3NfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGAUgASgFEjYKCmxhc3RfZXJyb3IYBiABKAsyIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWxrRXJyb3ISMwoPbmV4dF9hdHRlbXB0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9jYWNoZV90aW1lc3RhbXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIicKFEdldFN5bmNTdGF0dXNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAMiTAoVR2V0U3luY1N0YXR1c1Jlc3BvbnNlEjMKBnN0YXR1cxgBIAEoCzIjLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlN5bmNTdGF0dXMicwoXTGlzdFN5bmNTdGF0dXNlc1JlcXVlc3QSMQoFc3RhdGUYASABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5TeW5jU3RhdGUSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiagoYTGlzdFN5bmNTdGF0dXNlc1Jlc3BvbnNlEjUKCHN0YXR1c2VzGAEgAygLMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuU3luY1N0YXR1cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkizgEKDUJ1bGtVc2VyRXZlbnQSDwoHdXNlcl9pZBgBIAEoAxI4CgZyZXN1bHQYAiABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoUmVzdWx0SAASMwoFZXJyb3IYAyABKAsyIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWxrRXJyb3JIABI0Cgdza2lwcGVkGAQgASgOMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuU2tpcFJlYXNvbkIHCgVldmVudCJaChVHZXRUaWNrZXRDYWNoZVJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoAxIwCgR2aWV3GAIgASgOMiIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVWaWV3Ik0KFkdldFRpY2tldENhY2hlUmVzcG9uc2USMwoFY2FjaGUYASABKAsyJC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5UaWNrZXRDYWNoZSJzChdCdWlsZFRpY2tldENhY2hlUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgDEhUKDWluY2x1ZGVfY2FjaGUYAiABKAgSMAoEdmlldxgDIAEoDjIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNhY2hlVmlldyJSChhCdWlsZFRpY2tldENhY2hlUmVzcG9uc2USNgoGcmVzdWx0GAEgASgLMiYuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuUmVmcmVzaFJlc3VsdCJzChdDaGVja1RpY2tldENhY2hlUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgDEhUKDWluY2x1ZGVfY2FjaGUYAiABKAgSMAoEdmlldxgDIAEoDjIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNhY2hlVmlldyJSChhDaGVja1RpY2tldENhY2hlUmVzcG9uc2USNgoGcmVzdWx0GAEgASgLMiYuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuUmVmcmVzaFJlc3VsdCJ0ChhVcGRhdGVUaWNrZXRDYWNoZVJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoAxIVCg1pbmNsdWRlX2NhY2hlGAIgASgIEjAKBHZpZXcYAyABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DYWNoZVZpZXciUwoZVXBkYXRlVGlja2V0Q2FjaGVSZXNwb25zZRI2CgZyZXN1bHQYASABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoUmVzdWx0IpMBCh5DaGVja1RpY2tldENhY2hlVGltZW91dFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoAxIXCg9tYXhfYWdlX3NlY29uZHMYAiABKAMSFQoNaW5jbHVkZV9jYWNoZRgDIAEoCBIwCgR2aWV3GAQgASgOMiIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2FjaGVWaWV3IlkKH0NoZWNrVGlja2V0Q2FjaGVUaW1lb3V0UmVzcG9uc2USNgoGcmVzdWx0GAEgASgLMiYuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuUmVmcmVzaFJlc3VsdCKLAQoYQnVpbGRDYWNoZUlmRW1wdHlSZXF1ZXN0EhMKC2NvbmN1cnJlbmN5GAEgASgFEhUKDWluY2x1ZGVfY2FjaGUYAiABKAgSMAoEdmlldxgDIAEoDjIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNhY2hlVmlldxIRCgltYXhfYmF0Y2gYBCABKAUiogMKGUJ1aWxkQ2FjaGVJZkVtcHR5UmVzcG9uc2USDwoHdXNlcl9pZBgBIAEoAxI4CgZyZXN1bHQYAiABKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoUmVzdWx0SAASMwoFZXJyb3IYAyABKAsyIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWxrRXJyb3JIABIMCgRkb25lGAQgASgDEg0KBXRvdGFsGAUgASgDEg4KBmZhaWxlZBgGIAEoAxIZChFza2lwcGVkX25vdF9lbXB0eRgHIAEoCBI0Cgdza2lwcGVkGAggASgOMiMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuU2tpcFJlYXNvbhIdChVza2lwcGVkX2F1dGhfcmVxdWlyZWQYCSABKAMSFwoPc2tpcHBlZF9iYWNrb2ZmGAogASgDEg8KB3N0b3BwZWQYCyABKAkSNQoFYmF0Y2gYDCADKAsyJi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWxrVXNlckV2ZW50QgcKBWV2ZW50IuEBChlSZWZyZXNoU3RhbGVDYWNoZXNSZXF1ZXN0EhcKD21heF9hZ2Vfc2Vjb25kcxgBIAEoAxITCgtjb25jdXJyZW5jeRgCIAEoBRITCgtzaGFyZF9pbmRleBgDIAEoBRITCgtzaGFyZF9jb3VudBgEIAEoBRIQCgh1c2VyX2lkcxgFIAMoAxIVCg1pbmNsdWRlX2NhY2hlGAYgASgIEjAKBHZpZXcYByABKA4yIi5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DYWNoZVZpZXcSEQoJbWF4X2JhdGNoGAggASgFIogDChpSZWZyZXNoU3RhbGVDYWNoZXNSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgDEjgKBnJlc3VsdBgCIAEoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hSZXN1bHRIABIzCgVlcnJvchgDIAEoCzIiLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1bGtFcnJvckgAEgwKBGRvbmUYBCABKAMSDQoFdG90YWwYBSABKAMSDgoGZmFpbGVkGAYgASgDEjQKB3NraXBwZWQYByABKA4yIy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5Ta2lwUmVhc29uEh0KFXNraXBwZWRfYXV0aF9yZXF1aXJlZBgIIAEoAxIXCg9za2lwcGVkX2JhY2tvZmYYCSABKAMSDwoHc3RvcHBlZBgKIAEoCRI1CgViYXRjaBgLIAMoCzImLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkJ1bGtVc2VyRXZlbnRCBwoFZXZlbnQiLQoaUHVyZ2VPcnBoYW5lZENhY2hlc1JlcXVlc3QSDwoHZHJ5X3J1bhgBIAEoCCJIChtQdXJnZU9ycGhhbmVkQ2FjaGVzUmVzcG9uc2USGAoQcmVtb3ZlZF91c2VyX2lkcxgBIAMoAxIPCgdkcnlfcnVuGAIgASgIKmgKCUNhY2hlVmlldxIaChZDQUNIRV9WSUVXX1VOU1BFQ0lGSUVEEAASFgoSQ0FDSEVfVklFV19TVU1NQVJZEAESEwoPQ0FDSEVfVklFV19GVUxMEAISEgoOQ0FDSEVfVklFV19SQVcQAyqQAQoHT3V0Y29tZRIXChNPVVRDT01FX1VOU1BFQ0lGSUVEEAASEQoNT1VUQ09NRV9CVUlMVBABEhMKD09VVENPTUVfVVBEQVRFRBACEhUKEU9VVENPTUVfVU5DSEFOR0VEEAMSEQoNT1VUQ09NRV9GUkVTSBAEEhoKFk9VVENPTUVfTk9fVkFMSURfVE9LRU4QBSpwCglTeW5jU3RhdGUSGgoWU1lOQ19TVEFURV9VTlNQRUNJRklFRBAAEhEKDVNZTkNfU1RBVEVfT0sQARIWChJTWU5DX1NUQVRFX0ZBSUxJTkcQAhIcChhTWU5DX1NUQVRFX0FVVEhfUkVRVUlSRUQQAyphCgpTa2lwUmVhc29uEhsKF1NLSVBfUkVBU09OX1VOU1BFQ0lGSUVEEAASHQoZU0tJUF9SRUFTT05fQVVUSF9SRVFVSVJFRBABEhcKE1NLSVBfUkVBU09OX0JBQ0tPRkYQAjLvCQoSVGlja2V0Q2FjaGVTZXJ2aWNlEnEKDkdldFRpY2tldENhY2hlEi4uYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuR2V0VGlja2V0Q2FjaGVSZXF1ZXN0Gi8uYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuR2V0VGlja2V0Q2FjaGVSZXNwb25zZRJ3ChBCdWlsZFRpY2tldENhY2hlEjAuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQnVpbGRUaWNrZXRDYWNoZVJlcXVlc3QaMS5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5CdWlsZFRpY2tldENhY2hlUmVzcG9uc2USdwoQQ2hlY2tUaWNrZXRDYWNoZRIwLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkNoZWNrVGlja2V0Q2FjaGVSZXF1ZXN0GjEuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQ2hlY2tUaWNrZXRDYWNoZVJlc3BvbnNlEnoKEVVwZGF0ZVRpY2tldENhY2hlEjEuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuVXBkYXRlVGlja2V0Q2FjaGVSZXF1ZXN0GjIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuVXBkYXRlVGlja2V0Q2FjaGVSZXNwb25zZRKMAQoXQ2hlY2tUaWNrZXRDYWNoZVRpbWVvdXQSNy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DaGVja1RpY2tldENhY2hlVGltZW91dFJlcXVlc3QaOC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5DaGVja1RpY2tldENhY2hlVGltZW91dFJlc3BvbnNlEnwKEUJ1aWxkQ2FjaGVJZkVtcHR5EjEuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQnVpbGRDYWNoZUlmRW1wdHlSZXF1ZXN0GjIuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuQnVpbGRDYWNoZUlmRW1wdHlSZXNwb25zZTABEn8KElJlZnJlc2hTdGFsZUNhY2hlcxIyLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLlJlZnJlc2hTdGFsZUNhY2hlc1JlcXVlc3QaMy5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5SZWZyZXNoU3RhbGVDYWNoZXNSZXNwb25zZTABEoABChNQdXJnZU9ycGhhbmVkQ2FjaGVzEjMuYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuUHVyZ2VPcnBoYW5lZENhY2hlc1JlcXVlc3QaNC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5QdXJnZU9ycGhhbmVkQ2FjaGVzUmVzcG9uc2USbgoNR2V0U3luY1N0YXR1cxItLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkdldFN5bmNTdGF0dXNSZXF1ZXN0Gi4uYnl0ZW1hcmsudGlja2V0Y2FjaGUudjEuR2V0U3luY1N0YXR1c1Jlc3BvbnNlEncKEExpc3RTeW5jU3RhdHVzZXMSMC5ieXRlbWFyay50aWNrZXRjYWNoZS52MS5MaXN0U3luY1N0YXR1c2VzUmVxdWVzdBoxLmJ5dGVtYXJrLnRpY2tldGNhY2hlLnYxLkxpc3RTeW5jU3RhdHVzZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * CachedPass is one entry of a cache list, in the shape the cache documents
@@ -452,6 +452,58 @@ export const ListSyncStatusesResponseSchema: GenMessage<ListSyncStatusesResponse
   messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 9);
 
 /**
+ * BulkUserEvent is one user's outcome within a batched progress event.
+ *
+ * @generated from message bytemark.ticketcache.v1.BulkUserEvent
+ */
+export type BulkUserEvent = Message<"bytemark.ticketcache.v1.BulkUserEvent"> & {
+  /**
+   * The user.
+   *
+   * @generated from field: int64 user_id = 1;
+   */
+  userId: bigint;
+
+  /**
+   * The user's result or why the user failed.
+   *
+   * @generated from oneof bytemark.ticketcache.v1.BulkUserEvent.event
+   */
+  event: {
+    /**
+     * The user's refresh result.
+     *
+     * @generated from field: bytemark.ticketcache.v1.RefreshResult result = 2;
+     */
+    value: RefreshResult;
+    case: "result";
+  } | {
+    /**
+     * Why the user's refresh failed.
+     *
+     * @generated from field: bytemark.ticketcache.v1.BulkError error = 3;
+     */
+    value: BulkError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Why this user was skipped without calling Bytemark; unspecified when it
+   * was refreshed or failed (then `event` says which).
+   *
+   * @generated from field: bytemark.ticketcache.v1.SkipReason skipped = 4;
+   */
+  skipped: SkipReason;
+};
+
+/**
+ * Describes the message bytemark.ticketcache.v1.BulkUserEvent.
+ * Use `create(BulkUserEventSchema)` to create a new message.
+ */
+export const BulkUserEventSchema: GenMessage<BulkUserEvent> = /*@__PURE__*/
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 10);
+
+/**
  * GetTicketCacheRequest names the user whose cache to read.
  *
  * @generated from message bytemark.ticketcache.v1.GetTicketCacheRequest
@@ -477,7 +529,7 @@ export type GetTicketCacheRequest = Message<"bytemark.ticketcache.v1.GetTicketCa
  * Use `create(GetTicketCacheRequestSchema)` to create a new message.
  */
 export const GetTicketCacheRequestSchema: GenMessage<GetTicketCacheRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 10);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 11);
 
 /**
  * GetTicketCacheResponse carries the stored cache.
@@ -498,7 +550,7 @@ export type GetTicketCacheResponse = Message<"bytemark.ticketcache.v1.GetTicketC
  * Use `create(GetTicketCacheResponseSchema)` to create a new message.
  */
 export const GetTicketCacheResponseSchema: GenMessage<GetTicketCacheResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 11);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 12);
 
 /**
  * BuildTicketCacheRequest names the user whose cache to build.
@@ -533,7 +585,7 @@ export type BuildTicketCacheRequest = Message<"bytemark.ticketcache.v1.BuildTick
  * Use `create(BuildTicketCacheRequestSchema)` to create a new message.
  */
 export const BuildTicketCacheRequestSchema: GenMessage<BuildTicketCacheRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 12);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 13);
 
 /**
  * BuildTicketCacheResponse carries the refresh result.
@@ -554,7 +606,7 @@ export type BuildTicketCacheResponse = Message<"bytemark.ticketcache.v1.BuildTic
  * Use `create(BuildTicketCacheResponseSchema)` to create a new message.
  */
 export const BuildTicketCacheResponseSchema: GenMessage<BuildTicketCacheResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 13);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 14);
 
 /**
  * CheckTicketCacheRequest names the user whose cache to check.
@@ -589,7 +641,7 @@ export type CheckTicketCacheRequest = Message<"bytemark.ticketcache.v1.CheckTick
  * Use `create(CheckTicketCacheRequestSchema)` to create a new message.
  */
 export const CheckTicketCacheRequestSchema: GenMessage<CheckTicketCacheRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 14);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 15);
 
 /**
  * CheckTicketCacheResponse carries the refresh result.
@@ -610,7 +662,7 @@ export type CheckTicketCacheResponse = Message<"bytemark.ticketcache.v1.CheckTic
  * Use `create(CheckTicketCacheResponseSchema)` to create a new message.
  */
 export const CheckTicketCacheResponseSchema: GenMessage<CheckTicketCacheResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 15);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 16);
 
 /**
  * UpdateTicketCacheRequest names the user whose cache to update.
@@ -645,7 +697,7 @@ export type UpdateTicketCacheRequest = Message<"bytemark.ticketcache.v1.UpdateTi
  * Use `create(UpdateTicketCacheRequestSchema)` to create a new message.
  */
 export const UpdateTicketCacheRequestSchema: GenMessage<UpdateTicketCacheRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 16);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 17);
 
 /**
  * UpdateTicketCacheResponse carries the refresh result.
@@ -666,7 +718,7 @@ export type UpdateTicketCacheResponse = Message<"bytemark.ticketcache.v1.UpdateT
  * Use `create(UpdateTicketCacheResponseSchema)` to create a new message.
  */
 export const UpdateTicketCacheResponseSchema: GenMessage<UpdateTicketCacheResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 17);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 18);
 
 /**
  * CheckTicketCacheTimeoutRequest names the user and the maximum cache age.
@@ -709,7 +761,7 @@ export type CheckTicketCacheTimeoutRequest = Message<"bytemark.ticketcache.v1.Ch
  * Use `create(CheckTicketCacheTimeoutRequestSchema)` to create a new message.
  */
 export const CheckTicketCacheTimeoutRequestSchema: GenMessage<CheckTicketCacheTimeoutRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 18);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 19);
 
 /**
  * CheckTicketCacheTimeoutResponse carries the refresh result.
@@ -730,7 +782,7 @@ export type CheckTicketCacheTimeoutResponse = Message<"bytemark.ticketcache.v1.C
  * Use `create(CheckTicketCacheTimeoutResponseSchema)` to create a new message.
  */
 export const CheckTicketCacheTimeoutResponseSchema: GenMessage<CheckTicketCacheTimeoutResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 19);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 20);
 
 /**
  * BuildCacheIfEmptyRequest configures the bootstrap run.
@@ -758,6 +810,15 @@ export type BuildCacheIfEmptyRequest = Message<"bytemark.ticketcache.v1.BuildCac
    * @generated from field: bytemark.ticketcache.v1.CacheView view = 3;
    */
   view: CacheView;
+
+  /**
+   * Up to this many users per progress event, in `batch` (0..1000); 0 means
+   * one user per event, in user_id and result or error. Only users that have
+   * already finished share an event: none waits for a batch to fill.
+   *
+   * @generated from field: int32 max_batch = 4;
+   */
+  maxBatch: number;
 };
 
 /**
@@ -765,7 +826,7 @@ export type BuildCacheIfEmptyRequest = Message<"bytemark.ticketcache.v1.BuildCac
  * Use `create(BuildCacheIfEmptyRequestSchema)` to create a new message.
  */
 export const BuildCacheIfEmptyRequestSchema: GenMessage<BuildCacheIfEmptyRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 20);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 21);
 
 /**
  * BuildCacheIfEmptyResponse is one progress event of a bootstrap run.
@@ -862,6 +923,14 @@ export type BuildCacheIfEmptyResponse = Message<"bytemark.ticketcache.v1.BuildCa
    * @generated from field: string stopped = 11;
    */
   stopped: string;
+
+  /**
+   * With max_batch set: the users finished since the previous event, in the
+   * order they finished; done, total and failed count them in.
+   *
+   * @generated from field: repeated bytemark.ticketcache.v1.BulkUserEvent batch = 12;
+   */
+  batch: BulkUserEvent[];
 };
 
 /**
@@ -869,7 +938,7 @@ export type BuildCacheIfEmptyResponse = Message<"bytemark.ticketcache.v1.BuildCa
  * Use `create(BuildCacheIfEmptyResponseSchema)` to create a new message.
  */
 export const BuildCacheIfEmptyResponseSchema: GenMessage<BuildCacheIfEmptyResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 21);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 22);
 
 /**
  * RefreshStaleCachesRequest configures the refresh run.
@@ -927,6 +996,15 @@ export type RefreshStaleCachesRequest = Message<"bytemark.ticketcache.v1.Refresh
    * @generated from field: bytemark.ticketcache.v1.CacheView view = 7;
    */
   view: CacheView;
+
+  /**
+   * Up to this many users per progress event, in `batch` (0..1000); 0 means
+   * one user per event, in user_id and result or error. Only users that have
+   * already finished share an event: none waits for a batch to fill.
+   *
+   * @generated from field: int32 max_batch = 8;
+   */
+  maxBatch: number;
 };
 
 /**
@@ -934,7 +1012,7 @@ export type RefreshStaleCachesRequest = Message<"bytemark.ticketcache.v1.Refresh
  * Use `create(RefreshStaleCachesRequestSchema)` to create a new message.
  */
 export const RefreshStaleCachesRequestSchema: GenMessage<RefreshStaleCachesRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 22);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 23);
 
 /**
  * RefreshStaleCachesResponse is one progress event of a refresh run.
@@ -1023,6 +1101,14 @@ export type RefreshStaleCachesResponse = Message<"bytemark.ticketcache.v1.Refres
    * @generated from field: string stopped = 10;
    */
   stopped: string;
+
+  /**
+   * With max_batch set: the users finished since the previous event, in the
+   * order they finished; done, total and failed count them in.
+   *
+   * @generated from field: repeated bytemark.ticketcache.v1.BulkUserEvent batch = 11;
+   */
+  batch: BulkUserEvent[];
 };
 
 /**
@@ -1030,7 +1116,7 @@ export type RefreshStaleCachesResponse = Message<"bytemark.ticketcache.v1.Refres
  * Use `create(RefreshStaleCachesResponseSchema)` to create a new message.
  */
 export const RefreshStaleCachesResponseSchema: GenMessage<RefreshStaleCachesResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 23);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 24);
 
 /**
  * PurgeOrphanedCachesRequest configures the purge.
@@ -1051,7 +1137,7 @@ export type PurgeOrphanedCachesRequest = Message<"bytemark.ticketcache.v1.PurgeO
  * Use `create(PurgeOrphanedCachesRequestSchema)` to create a new message.
  */
 export const PurgeOrphanedCachesRequestSchema: GenMessage<PurgeOrphanedCachesRequest> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 24);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 25);
 
 /**
  * PurgeOrphanedCachesResponse lists the orphaned caches.
@@ -1079,7 +1165,7 @@ export type PurgeOrphanedCachesResponse = Message<"bytemark.ticketcache.v1.Purge
  * Use `create(PurgeOrphanedCachesResponseSchema)` to create a new message.
  */
 export const PurgeOrphanedCachesResponseSchema: GenMessage<PurgeOrphanedCachesResponse> = /*@__PURE__*/
-  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 25);
+  messageDesc(file_bytemark_ticketcache_v1_ticket_cache, 26);
 
 /**
  * CacheView chooses how much of each cached pass a response carries
