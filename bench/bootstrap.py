@@ -46,7 +46,7 @@ async def _sequential_sample(address: str, sample: int) -> float:
     return elapsed / sample
 
 
-async def _full_run(address: str, concurrency: int, max_batch: int) -> tuple[float, BulkRun]:
+async def _full_run(address: str, concurrency: int, max_batch: int = 0) -> tuple[float, BulkRun]:
     started = time.perf_counter()
     request = pb.BuildCacheIfEmptyRequest(concurrency=concurrency, max_batch=max_batch)
     run = await drain_bulk(address, "BuildCacheIfEmpty", request)
