@@ -193,3 +193,20 @@ async def test_a_bytemark_outage_stops_the_run_and_backs_nobody_off(
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await stub.GetSyncStatus(pb.GetSyncStatusRequest(user_id=user_id))
         assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_token_about_to_expire_is_exchanged_before_fetching(
+    stub: pb_grpc.TicketCacheServiceStub, sandbox: SandboxProcess, sync_server: ServerProcess
+) -> None:
+    user_id = sync_server.seed_user(sandbox)
+    soon = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 30))  # within the 60 s margin
+    sync_server.query("UPDATE bytemark_tokens SET token_expires_at = ? WHERE user_id = ?", (soon, user_id))
+    old_token = sync_server.query("SELECT token FROM bytemark_tokens WHERE user_id = ?", (user_id,))[0][0]
+
+    result = (await stub.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=user_id))).result
+
+    assert result.outcome == pb.OUTCOME_BUILT
+    # The sandbox still accepts the old access token, so only the margin can have caused the exchange.
+    assert sandbox.stats()["users"][str(user_id)]["token"] == 1
+    new_token = sync_server.query("SELECT token FROM bytemark_tokens WHERE user_id = ?", (user_id,))[0][0]
+    assert new_token != old_token  # the rotated tokens were stored back
