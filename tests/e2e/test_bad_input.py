@@ -244,6 +244,34 @@ def test_purge_orphaned_caches_answers_either_way(
     assert_answered(status, [], OK)
 
 
+KNOWN_SYNC_STATES = frozenset(pb.SyncState.values())
+sync_states = st.one_of(st.sampled_from([0, 1, 2, 3, 4, -1, INT32_MAX]), st.integers(-(2**31), INT32_MAX))
+page_tokens = st.one_of(st.just(""), st.text(max_size=40))
+
+
+@HYPOTHESIS
+@given(user_id=int64s)
+def test_get_sync_status_rejects_every_bad_user_id_naming_the_field(
+    client: pb_grpc.TicketCacheServiceStub, user_id: int
+) -> None:
+    status = call(client, "GetSyncStatus", pb.GetSyncStatusRequest(user_id=user_id))
+    assert_answered(status, user_id_problems(user_id), OK_OR_NOT_FOUND)
+
+
+@HYPOTHESIS
+@given(state=sync_states, page_size=int32s, page_token=page_tokens)
+def test_list_sync_statuses_rejects_every_bad_filter_page_size_and_token_naming_the_field(
+    client: pb_grpc.TicketCacheServiceStub, state: int, page_size: int, page_token: str
+) -> None:
+    request = pb.ListSyncStatusesRequest(state=state, page_size=page_size, page_token=page_token)  # type: ignore[arg-type]
+    problems = (
+        ([] if state in KNOWN_SYNC_STATES else ["state"])
+        + ([] if page_size >= 0 else ["page_size"])
+        + ([] if page_token == "" else ["page_token"])  # this server issued none of these
+    )
+    assert_answered(call(client, "ListSyncStatuses", request), problems, OK)
+
+
 def test_every_request_message_of_the_service_is_covered_by_a_property_test() -> None:
     covered = {
         "GetTicketCache",
@@ -254,6 +282,8 @@ def test_every_request_message_of_the_service_is_covered_by_a_property_test() ->
         "BuildCacheIfEmpty",
         "RefreshStaleCaches",
         "PurgeOrphanedCaches",
+        "GetSyncStatus",
+        "ListSyncStatuses",
     }
     assert set(SERVICE_DESCRIPTOR.methods_by_name) == covered
 
@@ -327,7 +357,15 @@ def test_a_hundred_kilobyte_header_is_refused_as_resource_exhausted(
 # --- odd pass payloads: cached exactly, hashed as Node does -------------------------------------
 
 INDEX_LIKE_KEYS = {
-    "10": 1, "2": 2, "b": 3, "1": 4, "01": 5, "4294967295": 6, "4294967294": 7, "-1": 8, "a": 9
+    "10": 1,
+    "2": 2,
+    "b": 3,
+    "1": 4,
+    "01": 5,
+    "4294967295": 6,
+    "4294967294": 7,
+    "-1": 8,
+    "a": 9,
 }
 
 
@@ -350,7 +388,7 @@ ODD_PAYLOADS: dict[str, dict[str, Any]] = {
     "unicode": {
         "status": "USABLE",
         "name": "Tarjeta 🎫 günstig 票 \u0301e \u2028\u2029 \x7f",
-        "controls": "\x00\x01\x1f\b\f\n\r\t\"\\/",
+        "controls": '\x00\x01\x1f\b\f\n\r\t"\\/',
         "emoji_key_🚇": "👩\u200d👩\u200d👧",
     },
     "numbers": {
