@@ -1,7 +1,7 @@
 """GRPC_EVENT_LOOP: run the service on uvloop (libuv) or on the standard asyncio loop.
 
-uvloop cuts the event loop's own share of a refresh (callbacks, socket reads and writes; measured
-in bench/RESULTS.md, round 3). Where it cannot be imported the service falls back to asyncio."""
+uvloop is opt-in: its effect on a refresh stayed inside the shared machine's noise (bench/RESULTS.md,
+round 3). Where it cannot be imported the service falls back to asyncio."""
 
 from __future__ import annotations
 

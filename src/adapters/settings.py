@@ -196,10 +196,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_default=True)
 
     grpc_listen: HostPort = "127.0.0.1:50051"
-    #: uvloop (libuv, the default) or asyncio (the standard loop); uvloop falls back to asyncio.
+    #: asyncio (the standard loop, the default) or uvloop (libuv); uvloop falls back to asyncio.
     grpc_event_loop: Annotated[
         Literal["uvloop", "asyncio"], BeforeValidator(_choice("uvloop", "asyncio", upper=False))
-    ] = "uvloop"
+    ] = "asyncio"
     #: Server processes sharing GRPC_LISTEN's port through SO_REUSEPORT (1 = this process serves).
     grpc_workers: Annotated[int, BeforeValidator(_int_between(1, 64))] = 1
     grpc_max_message_bytes: Annotated[int, BeforeValidator(_int_between(MIB, 2**31 - 1))] = 64 * MIB

@@ -1,4 +1,4 @@
-"""GRPC_EVENT_LOOP: uvloop by default, asyncio on request, and asyncio when uvloop is missing."""
+"""GRPC_EVENT_LOOP: asyncio by default, uvloop on request, and asyncio when uvloop is missing."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ async def running_loop_type() -> type:
     return type(asyncio.get_running_loop())
 
 
-def test_uvloop_is_the_default_and_runs_the_service_loop() -> None:
+def test_asyncio_is_the_default() -> None:
     choice = load_settings({}).grpc_event_loop
-    assert choice == "uvloop"
-    assert event_loop.run(running_loop_type(), choice) is uvloop.Loop
-
-
-def test_asyncio_is_chosen_by_name() -> None:
-    choice = load_settings({"GRPC_EVENT_LOOP": "ASYNCIO"}).grpc_event_loop
+    assert choice == "asyncio"
     assert not issubclass(event_loop.run(running_loop_type(), choice), uvloop.Loop)
+
+
+def test_uvloop_is_chosen_by_name_and_runs_the_service_loop() -> None:
+    choice = load_settings({"GRPC_EVENT_LOOP": "UVLOOP"}).grpc_event_loop
+    assert event_loop.run(running_loop_type(), choice) is uvloop.Loop
 
 
 def test_a_missing_uvloop_falls_back_to_asyncio_with_a_warning(
