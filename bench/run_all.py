@@ -12,7 +12,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("diff.py", "read.py", "bootstrap.py", "sync_state_cost.py", "memory.py", "mongo.py")
+BENCHMARKS = (
+    "diff.py",
+    "read.py",
+    "bootstrap.py",
+    "change_feed.py",
+    "sync_state_cost.py",
+    "memory.py",
+    "mongo.py",
+)
 
 
 def main() -> int:

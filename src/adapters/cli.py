@@ -62,9 +62,14 @@ async def wait_for_stop_signal() -> None:
 async def serve(settings: Settings, *, ready_message: str = "") -> None:
     container = build_container(settings)
     server = health = None
+    background: list[asyncio.Task[None]] = []
     try:
         await migrate_stores(container)
         use_cases = await resolve(container.use_cases)
+        relay, feed = await resolve(container.relay), await resolve(container.change_feed)
+        background = [asyncio.create_task(relay.run(), name="outbox-relay")]
+        if feed is not None:
+            background.append(asyncio.create_task(feed.sweep_forever(), name="change-feed-sweep"))
         auth = settings.grpc_auth_token
         try:
             server, port, health = await create_server(
@@ -93,6 +98,9 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
             log.info("shutting down: NOT_SERVING, refusing new calls", extra={"grace_seconds": grace})
             await graceful_shutdown(server, health, grace=grace)
             log.info("gRPC server stopped")
+        for task in background:  # pending records stay stored; the next start delivers them
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await container.shutdown_resources()  # type: ignore[misc]
 
 

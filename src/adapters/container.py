@@ -25,23 +25,29 @@ from adapters.clock import SystemClock
 from adapters.crypto.token_cipher import TokenCipher
 from adapters.mongo.cache_store import MongoCacheStore
 from adapters.mongo.database import CLIENT_FACTORIES, MongoDatabase
+from adapters.mongo.outbox import MongoOutbox
 from adapters.mongo.sync_state_store import MongoSyncStateStore
 from adapters.mongo.ticket_log import MongoTicketLog
 from adapters.mysql.database import MysqlDatabase
 from adapters.mysql.refresh_log import MysqlRefreshLog
 from adapters.mysql.token_store import MysqlTokenStore
 from adapters.observability.instrumented_use_cases import InstrumentedUseCases
-from adapters.observability.metrics import observe_bytemark_call
+from adapters.observability.metrics import OutboxMetrics, observe_bytemark_call
+from adapters.outbox_codec import OutboxCodec
 from adapters.settings import Settings
 from adapters.slack.notifier import NullNotifier, SlackNotifier
 from adapters.sqlite.cache_store import SqliteCacheStore
+from adapters.sqlite.change_feed import SqliteChangeFeed
 from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.outbox import SqliteOutbox
 from adapters.sqlite.refresh_log import SqliteRefreshLog
 from adapters.sqlite.sync_state_store import SqliteSyncStateStore
 from adapters.sqlite.ticket_log import SqliteTicketLog
 from adapters.sqlite.token_store import SqliteTokenStore
+from application.change_feed import ChangeFeed
 from application.errors import StoreUnavailable
 from application.refresh import RefreshDependencies
+from application.relay import OutboxRelay
 from application.sync_tracking import SyncPolicy
 from application.use_cases import TicketCacheUseCases
 from domain.free_tickets import FreeTicketPolicy
@@ -176,10 +182,27 @@ class Container(containers.DeclarativeContainer):
         mysql=providers.Singleton(MysqlRefreshLog, mysql),
         sqlite=providers.Singleton(SqliteRefreshLog, sqlite),
     )
+    outbox_codec = providers.Singleton(OutboxCodec, cipher)
+    sqlite_outbox = providers.Singleton(SqliteOutbox, sqlite, outbox_codec)
+    mongo_outbox = providers.Singleton(
+        MongoOutbox, mongo, outbox_codec, settings.provided.mongodb_cache_collection
+    )
+    outbox = providers.Selector(
+        providers.Callable(_cache_backend, settings),
+        sqlite=sqlite_outbox,
+        mongo=mongo_outbox,
+    )
+    change_feed_store = providers.Selector(
+        providers.Callable(_cache_backend, settings),
+        sqlite=providers.Singleton(SqliteChangeFeed, sqlite),
+        mongo=providers.Object(None),
+    )
     cache_store = providers.Selector(
         providers.Callable(_cache_backend, settings),
-        mongo=providers.Singleton(MongoCacheStore, mongo, settings.provided.mongodb_cache_collection),
-        sqlite=providers.Singleton(SqliteCacheStore, sqlite),
+        mongo=providers.Singleton(
+            MongoCacheStore, mongo, settings.provided.mongodb_cache_collection, outbox=mongo_outbox
+        ),
+        sqlite=providers.Singleton(SqliteCacheStore, sqlite, outbox=sqlite_outbox),
     )
     ticket_log = providers.Selector(
         providers.Callable(_cache_backend, settings),
@@ -218,6 +241,18 @@ class Container(containers.DeclarativeContainer):
         token_refresher=bytemark,
         notifier=notifier,
         clock=clock,
+        outbox=outbox,
+    )
+    #: Runs in `serve` (deliveries that failed, or that another process left behind).
+    relay = providers.Singleton(
+        OutboxRelay, outbox, ticket_log, refresh_log, token_store, observer=providers.Singleton(OutboxMetrics)
+    )
+    change_feed = providers.Selector(
+        providers.Callable(_cache_backend, settings),
+        sqlite=providers.Singleton(
+            ChangeFeed, change_feed_store, clock, settings.provided.change_feed_retention_days
+        ),
+        mongo=providers.Object(None),
     )
     core_use_cases = providers.Singleton(
         TicketCacheUseCases,
@@ -229,6 +264,8 @@ class Container(containers.DeclarativeContainer):
         sync_states=sync_state_store,
         sync_policy=providers.Callable(_sync_policy, settings),
         token_refresh_margin_seconds=settings.provided.token_refresh_margin_seconds,
+        relay=relay,
+        change_feed=change_feed,
     )
     #: What transports use (the CLI's `serve` resolves it): the use cases with metrics recorded.
     use_cases = providers.Singleton(InstrumentedUseCases, core_use_cases)
@@ -250,10 +287,14 @@ async def migrate_stores(container: Container) -> list[str]:
         "cache_store": container.cache_store,
         "ticket_log": container.ticket_log,
         "sync_state_store": container.sync_state_store,
+        "outbox": container.outbox,
+        "change_feed_store": container.change_feed_store,  # None on MongoDB (no feed there yet)
     }
     done = []
     for name, provider in stores.items():
         store = await resolve(provider)
+        if store is None:
+            continue
         await store.create_schema()
         done.append(f"{name}: {type(store).__name__}")
     return done

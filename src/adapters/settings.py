@@ -236,6 +236,7 @@ class Settings(BaseSettings):
     bulk_concurrency: Annotated[int, BeforeValidator(_int_between(1, 512))] = 64
     #: Unset keeps expired passes4 entries forever (Node); N drops those unlisted for N days.
     passes4_retention_days: Annotated[int, BeforeValidator(_int_between(1, 36_500))] | None = None
+    change_feed_retention_days: Annotated[int, BeforeValidator(_int_between(1, 365))] = 7
     free_ticket_product_uuids: Annotated[tuple[str, ...], BeforeValidator(_uuid_list)] = (
         DEFAULT_FREE_TICKET_PRODUCT_UUIDS
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
+from application.change_feed import ChangeBatch
 from application.results import BulkProgress, PurgeResult, RefreshResult
 from application.sync_queries import SyncOverview, SyncStatusPage
 from domain.model import TicketCache
@@ -45,3 +46,7 @@ class TicketCacheApi(Protocol):
     ) -> SyncStatusPage: ...
 
     async def sync_overview(self) -> SyncOverview: ...
+
+    def watch_changes(
+        self, start_cursor: str, user_ids: Sequence[int]
+    ) -> AsyncGenerator[ChangeBatch, None]: ...

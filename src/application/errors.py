@@ -124,3 +124,18 @@ class SyncStatusNotFound(ApplicationError):
     def __init__(self, user_id: int) -> None:
         super().__init__(f"no sync status for user {user_id}: the service has never refreshed this rider")
         self.user_id = user_id
+
+
+class CursorExpired(ApplicationError):
+    """A change-feed cursor older than the retention window: resync with GetTicketCache."""
+
+    def __init__(self, retention_days: int | None = None) -> None:
+        window = f" ({retention_days} days)" if retention_days else ""
+        super().__init__(
+            f"start_cursor is older than the change feed's retention{window}: read the current caches"
+            " with GetTicketCache, then watch again without a cursor"
+        )
+
+
+class Unsupported(ApplicationError):
+    """The configured stores cannot do what was asked."""

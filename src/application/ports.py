@@ -9,6 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken
+from domain.changes import PassChange
 from domain.model import CachedPass, FetchedPasses, TicketCache, TicketLogEntry
 from domain.sync_state import SyncState, SyncStatus
 
@@ -69,6 +71,9 @@ class TokenStore(Protocol):
 
     async def count_users_with_token(self, shard: Shard | None = None) -> int: ...
 
+    async def deliver_tokens(self, record_id: str, user_id: int, token: RotatedToken) -> None:
+        """`save_tokens` once per `record_id`: a record delivered before is ignored."""
+
     async def users_with_token(self, user_ids: Sequence[int]) -> set[int]:
         """The subset of `user_ids` that has a non-empty token."""
 
@@ -82,10 +87,17 @@ class CacheStore(Protocol):
 
     async def get(self, user_id: int) -> TicketCache | None: ...
 
-    async def save(self, cache: TicketCache, expected_version: int | None) -> TicketCache:
+    async def save(
+        self,
+        cache: TicketCache,
+        expected_version: int | None,
+        records: Sequence[OutboxRecord] = (),
+        changes: Sequence[PassChange] = (),
+    ) -> TicketCache:
         """Compare-and-set write. `expected_version` None: the user must have no cache yet;
         otherwise the stored version must equal it. Writes `cache` with version
-        `(expected_version or 0) + 1` and returns what was stored.
+        `(expected_version or 0) + 1` and returns what was stored; the outbox `records` and the
+        feed's `changes` are stored in the same atomic step, or nothing is.
         Raises WriteConflict when the condition does not hold."""
 
     async def is_empty(self) -> bool: ...
@@ -93,8 +105,8 @@ class CacheStore(Protocol):
     def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
         """User ids of all caches, ascending, in batches."""
 
-    async def delete(self, user_id: int) -> bool:
-        """Remove the user's cache; True when one was removed."""
+    async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
+        """Remove the user's cache, and record the feed's `changes` with it; True when one was removed."""
 
 
 class SyncStateStore(Protocol):
@@ -120,12 +132,35 @@ class SyncStateStore(Protocol):
 class TicketLog(Protocol):
     async def append(self, entries: Sequence[TicketLogEntry]) -> None: ...
 
+    async def deliver(self, record_id: str, entry: TicketLogEntry) -> None:
+        """Append `entry` once per `record_id`: a record delivered before is ignored."""
+
 
 class RefreshLog(Protocol):
     """Table `bytemark_ticket_refresh_log`, read by the loyalty notifier."""
 
     async def record_free_ticket_reward(self, user_id: int) -> None:
         """One row: activity_type 2 (free-ticket reward), status 0 (pending)."""
+
+    async def deliver_free_ticket_reward(self, record_id: str, user_id: int) -> None:
+        """`record_free_ticket_reward` once per `record_id`: a record delivered before is ignored."""
+
+
+class Outbox(Protocol):
+    """Records waiting for delivery, stored with the caches (see CacheStore.save)."""
+
+    async def add(self, records: Sequence[OutboxRecord]) -> None:
+        """Store records that belong to no cache write (a rotated token), durably."""
+
+    async def pending(self, limit: int) -> list[OutboxRecord]:
+        """Undelivered records, oldest first (per user in the order they were written)."""
+
+    async def mark_delivered(self, records: Sequence[OutboxRecord]) -> None: ...
+
+    async def newest_token(self, user_id: int) -> RotatedToken | None:
+        """The user's most recent rotated token not yet delivered to the token store."""
+
+    async def backlog(self) -> OutboxBacklog: ...
 
 
 class PassesSource(Protocol):

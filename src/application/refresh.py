@@ -18,10 +18,18 @@ from application.errors import (
     UpstreamUnavailable,
     WriteConflict,
 )
+from application.outbox import (
+    OutboxRecord,
+    RotatedToken,
+    free_ticket_reward_record,
+    ticket_log_record,
+    token_record,
+)
 from application.ports import (
     CacheStore,
     Clock,
     Notifier,
+    Outbox,
     PassesSource,
     RefreshLog,
     TicketLog,
@@ -29,9 +37,11 @@ from application.ports import (
     TokenStore,
     UserToken,
 )
+from application.relay import OutboxRelay
 from application.results import RefreshResult
 from application.single_flight import SingleFlight
 from domain.cache_diff import CacheUpdate, build_cache, update_cache
+from domain.changes import PassChange, cache_changes
 from domain.free_tickets import FreeTicketPolicy
 from domain.model import FetchedPasses, Outcome, RefreshCounts, TicketCache
 from domain.timeout import is_stale
@@ -40,7 +50,7 @@ log = logging.getLogger(__name__)
 
 # One retry after a lost compare-and-set: re-read, re-diff the same fetched lists, write again.
 _CAS_ATTEMPTS = 2
-# Waits before re-trying a ticket-log / refresh-log write that found its store unavailable.
+# Waits before re-trying a token write when even the outbox could not take it.
 _RECORD_RETRY_DELAYS = (0.1, 0.5)
 T = TypeVar("T")
 
@@ -60,6 +70,15 @@ class RefreshDependencies:
     token_refresher: TokenRefresher
     notifier: Notifier
     clock: Clock
+    outbox: Outbox
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """What one compare-and-set stores besides the cache: outbox records and feed changes."""
+
+    records: tuple[OutboxRecord, ...] = ()
+    changes: tuple[PassChange, ...] = ()
 
 
 class _Run(Enum):
@@ -85,8 +104,10 @@ class UserRefresher:
         cache_timeout_seconds: int,
         passes4_retention_days: int | None = None,
         token_refresh_margin_seconds: int = 60,
+        relay: OutboxRelay | None = None,
     ) -> None:
         self._deps = deps
+        self._relay = relay or OutboxRelay(deps.outbox, deps.ticket_log, deps.refresh_log, deps.tokens)
         self._free_tickets = free_tickets
         self.cache_timeout_seconds = cache_timeout_seconds
         self._passes4_retention_days = passes4_retention_days
@@ -140,8 +161,10 @@ class UserRefresher:
         except _NoValidToken as no_token:
             return self._no_valid_token(user_id, str(no_token))
 
-        def snapshot(_current: TicketCache | None) -> tuple[TicketCache, None]:
-            return build_cache(user_id, fetched, self._deps.clock.now()), None
+        def snapshot(current: TicketCache | None) -> tuple[TicketCache, _Write, None]:
+            now = self._deps.clock.now()
+            built = build_cache(user_id, fetched, now)
+            return built, _Write(changes=cache_changes(user_id, current, built, now)), None
 
         stored, _ = await self._compare_and_set(user_id, snapshot)
         counts = RefreshCounts(passes=len(stored.passes), passes4=len(stored.passes4))
@@ -153,45 +176,43 @@ class UserRefresher:
         except _NoValidToken as no_token:
             return self._no_valid_token(user_id, str(no_token))
 
-        def diff(current: TicketCache | None) -> tuple[TicketCache, CacheUpdate]:
+        def diff(current: TicketCache | None) -> tuple[TicketCache, _Write, CacheUpdate]:
             if current is None:
                 raise CacheNotFound(user_id)  # purged while we fetched
-            update = update_cache(
-                current, fetched, self._deps.clock.now(), self._free_tickets, self._passes4_retention_days
-            )
-            return update.cache, update
+            now = self._deps.clock.now()
+            update = update_cache(current, fetched, now, self._free_tickets, self._passes4_retention_days)
+            records = [ticket_log_record(entry, now) for entry in update.log_entries]
+            if update.new_free_passes:
+                records.append(free_ticket_reward_record(user_id, now))
+            changes = cache_changes(user_id, current, update.cache, now)
+            return update.cache, _Write(tuple(records), changes), update
 
         stored, update = await self._compare_and_set(user_id, diff)
-        await self._record(update)
+        if update.new_free_passes:
+            await self._deps.notifier.free_tickets_found(user_id, update.new_free_passes)
         return RefreshResult(user_id, update.outcome, update.counts, stored.timestamp, stored)
 
     async def _compare_and_set(
-        self, user_id: int, compose: Callable[[TicketCache | None], tuple[TicketCache, T]]
+        self, user_id: int, compose: Callable[[TicketCache | None], tuple[TicketCache, _Write, T]]
     ) -> tuple[TicketCache, T]:
-        """Write what `compose` makes of the stored cache, conditional on its version. After a
-        lost race, re-read and compose again once (the fetched lists are reused); then give up."""
+        """Write what `compose` makes of the stored cache, with its outbox records and feed
+        changes, conditional on its version; then hand the records to the relay. After a lost
+        race, re-read and compose again once (the fetched lists are reused); then give up."""
         for attempt in range(_CAS_ATTEMPTS):
             current = await self._deps.caches.get(user_id)
-            cache, detail = compose(current)
+            cache, write, detail = compose(current)
             expected = current.version if current is not None else None
             try:
-                return await self._deps.caches.save(cache, expected), detail
+                stored = await self._deps.caches.save(cache, expected, write.records, write.changes)
             except WriteConflict:
                 if attempt + 1 == _CAS_ATTEMPTS:
                     raise
                 log.info("cache write race lost, retrying", extra={"user_id": user_id})
+                continue
+            # Committed with the cache: a store that is down now gets them from the relay later.
+            await self._relay.deliver_soon(write.records)
+            return stored, detail
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _record(self, update: CacheUpdate) -> None:
-        """After the cache is stored: the audit log, the loyalty row and the Slack notice.
-        The cache write is the commit point, so a store blip here is retried briefly: once the
-        diff is stored, the next refresh will not see these changes again."""
-        user_id = update.cache.user_id
-        if update.log_entries:
-            await _with_store_retries(lambda: self._deps.ticket_log.append(update.log_entries))
-        if update.new_free_passes:
-            await _with_store_retries(lambda: self._deps.refresh_log.record_free_ticket_reward(user_id))
-            await self._deps.notifier.free_tickets_found(user_id, update.new_free_passes)
 
     def _no_valid_token(self, user_id: int, reason: str) -> RefreshResult:
         return RefreshResult(user_id, Outcome.NO_VALID_TOKEN, RefreshCounts(), 0, None, reason)
@@ -201,7 +222,7 @@ class UserRefresher:
     async def _fetch(self, user_id: int) -> FetchedPasses:
         """Both lists with the stored token; on 401 one refresh-token exchange, then one retry.
         A token about to expire is exchanged first, saving the 401 round trip."""
-        token = await self._deps.tokens.get_token(user_id)
+        token = await self._token(user_id)
         if token is None:
             raise _NoValidToken("no Bytemark token stored")
         if self._expires_soon(token) and token.refresh_token:
@@ -230,6 +251,13 @@ class UserRefresher:
         expires_at = token.expires_at if token.expires_at.tzinfo else token.expires_at.replace(tzinfo=UTC)
         return expires_at - now <= self._refresh_margin
 
+    async def _token(self, user_id: int) -> UserToken | None:
+        """A rotated token still waiting in the outbox is newer than the token store's."""
+        pending = await self._deps.outbox.newest_token(user_id)
+        if pending is None:
+            return await self._deps.tokens.get_token(user_id)
+        return UserToken(user_id, pending.access_token, pending.refresh_token, pending.expires_at)
+
     async def _refresh_token(self, token: UserToken) -> str:
         if not token.refresh_token:
             raise _NoValidToken("access token rejected (401) and no refresh token stored")
@@ -242,17 +270,25 @@ class UserRefresher:
         if grant.expires_in:
             now = datetime.fromtimestamp(self._deps.clock.now(), tz=UTC)
             expires_at = (now + timedelta(seconds=grant.expires_in)).replace(tzinfo=None)
-        # Bytemark rotates the refresh token on every exchange: losing this write to a brief
-        # store blip would leave the rider with a dead grant, so it gets the audit retries.
-        await _with_store_retries(
-            lambda: self._deps.tokens.save_tokens(
-                token.user_id,
-                grant.access_token,
-                grant.refresh_token or token.refresh_token,
-                expires_at,
-            )
-        )
+        rotated = RotatedToken(grant.access_token, grant.refresh_token or token.refresh_token, expires_at)
+        await self._keep_rotated_token(token.user_id, rotated)
         return grant.access_token
+
+    async def _keep_rotated_token(self, user_id: int, rotated: RotatedToken) -> None:
+        """Bytemark has retired the old refresh token: the new one goes to the outbox first (it
+        is durable there and read from there until delivered), then on to the token store."""
+        record = token_record(user_id, rotated, self._deps.clock.now())
+        try:
+            await self._deps.outbox.add([record])
+        except StoreUnavailable:
+            log.warning("outbox unavailable; storing the rotated token directly", extra={"user_id": user_id})
+            await _with_store_retries(
+                lambda: self._deps.tokens.save_tokens(
+                    user_id, rotated.access_token, rotated.refresh_token, rotated.expires_at
+                )
+            )
+            return
+        await self._relay.deliver_soon([record])
 
 
 async def _with_store_retries(write: Callable[[], Awaitable[None]]) -> None:

@@ -6,9 +6,11 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
 from application.bulk import run_bulk
-from application.errors import CacheNotFound
+from application.change_feed import ChangeBatch, ChangeFeed
+from application.errors import CacheNotFound, Unsupported
 from application.ports import BulkJob, SyncStateStore
 from application.refresh import RefreshDependencies, UserRefresher
+from application.relay import OutboxRelay
 from application.results import BulkProgress, PurgeResult, RefreshResult, Skipped
 from application.sync_queries import SyncOverview, SyncQueries, SyncStatusPage
 from application.sync_tracking import Attempt, SyncPolicy, SyncTracker
@@ -19,6 +21,7 @@ from application.validation import (
     validate_user_id,
     validate_user_ids,
 )
+from domain.changes import cache_changes
 from domain.free_tickets import FreeTicketPolicy
 from domain.model import TicketCache
 from domain.sync_state import SyncState, SyncStatus
@@ -38,14 +41,19 @@ class TicketCacheUseCases:
         sync_states: SyncStateStore,
         sync_policy: SyncPolicy | None = None,
         token_refresh_margin_seconds: int = 60,
+        relay: OutboxRelay | None = None,
+        change_feed: ChangeFeed | None = None,
     ) -> None:
         self._deps = deps
+        self.change_feed = change_feed
+        self.relay = relay or OutboxRelay(deps.outbox, deps.ticket_log, deps.refresh_log, deps.tokens)
         self._refresher = UserRefresher(
             deps,
             free_tickets,
             cache_timeout_seconds,
             passes4_retention_days,
             token_refresh_margin_seconds=token_refresh_margin_seconds,
+            relay=self.relay,
         )
         self._bulk_concurrency = bulk_concurrency
         self._sync = SyncTracker(sync_states, deps.tokens, deps.clock, sync_policy or SyncPolicy())
@@ -159,8 +167,20 @@ class TicketCacheUseCases:
             orphans += await self._orphans_in(batch)
         if not dry_run:
             for user_id in orphans:
-                await self._deps.caches.delete(user_id)
+                # the feed's subscribers see every pass of a purged cache removed
+                cache = await self._deps.caches.get(user_id)
+                removed = cache_changes(user_id, cache, None, self._deps.clock.now())
+                await self._deps.caches.delete(user_id, removed)
         return PurgeResult(user_ids=tuple(orphans), dry_run=dry_run)
+
+    async def watch_changes(
+        self, start_cursor: str, user_ids: Sequence[int]
+    ) -> AsyncGenerator[ChangeBatch, None]:
+        if self.change_feed is None:
+            raise Unsupported("the change feed needs the SQLite cache store for now")
+        async with aclosing(self.change_feed.watch(start_cursor, user_ids)) as batches:
+            async for batch in batches:
+                yield batch
 
     async def _orphans_in(self, user_ids: list[int]) -> list[int]:
         with_token = await self._deps.tokens.users_with_token(user_ids)

@@ -17,11 +17,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from adapters.crypto import TokenCipher
 from adapters.mongo.cache_store import MongoCacheStore
 from adapters.mongo.database import CLIENT_FACTORIES, MongoDatabase
+from adapters.mongo.outbox import MongoOutbox
 from adapters.mongo.ticket_log import MongoTicketLog
+from adapters.outbox_codec import OutboxCodec
 from adapters.sqlite.cache_store import SqliteCacheStore
 from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.outbox import SqliteOutbox
 from adapters.sqlite.ticket_log import SqliteTicketLog
 
 CACHE_COLLECTION = "bytemarkticketscaches"
@@ -45,7 +49,8 @@ class SqliteBackend:
 
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
-        self.cache_store = SqliteCacheStore(db)
+        self.outbox = SqliteOutbox(db, OutboxCodec(TokenCipher(bytes(range(32)))))
+        self.cache_store = SqliteCacheStore(db, outbox=self.outbox)
         self.ticket_log = SqliteTicketLog(db)
 
     async def create_schema(self) -> None:
@@ -76,12 +81,14 @@ class MongoBackend:
     def __init__(self, name: str, db: MongoDatabase) -> None:
         self.name = name
         self.db = db
-        self.cache_store = MongoCacheStore(db)
+        self.outbox = MongoOutbox(db, OutboxCodec(TokenCipher(bytes(range(32)))), CACHE_COLLECTION)
+        self.cache_store = MongoCacheStore(db, outbox=self.outbox)
         self.ticket_log = MongoTicketLog(db)
 
     async def create_schema(self) -> None:
         await self.cache_store.create_schema()
         await self.ticket_log.create_schema()
+        await self.outbox.create_schema()
 
     async def insert_legacy_cache(self, user_id: int, timestamp: int, passes: list[dict[str, Any]]) -> None:
         # Mongoose stored JS numbers, i.e. doubles, and knew nothing of `version`.
@@ -100,7 +107,7 @@ class MongoBackend:
         return any(list(index["key"]) == [("user_id", 1)] for index in indexes.values())
 
     async def drop_collections(self) -> None:
-        for name in (CACHE_COLLECTION, LOG_COLLECTION):
+        for name in (CACHE_COLLECTION, LOG_COLLECTION, "bytemarkticketsoutbox"):
             await self.db.collection(name).drop()
 
 

@@ -30,7 +30,7 @@ from tests.contract.cache_fixtures import BACKEND_KINDS, Backend, open_backend
 MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 TEST_KEY = bytes(range(32))
 OTHER_KEY = bytes(range(100, 132))
-TABLES = ("bytemark_tokens", "bytemark_ticket_refresh_log")
+TABLES = ("bytemark_tokens", "bytemark_ticket_refresh_log", "bytemark_outbox_delivered")
 
 ENGINES = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)]
 

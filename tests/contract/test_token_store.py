@@ -12,6 +12,7 @@ from adapters.crypto import TokenCipher
 from adapters.mysql.token_store import MysqlTokenStore
 from adapters.sqlite.token_store import SqliteTokenStore
 from application.errors import TokenDecryptionError
+from application.outbox import RotatedToken, token_record
 from application.ports import Shard
 from tests.contract.conftest import OTHER_KEY, TEST_KEY, RawSql, StoreEngine
 
@@ -430,3 +431,15 @@ def test_cipher_output_is_randomised_and_never_shows_the_key() -> None:
 def test_cipher_rejects_corrupted_values(stored: str) -> None:
     with pytest.raises(TokenDecryptionError, match="user 3"):
         TokenCipher(TEST_KEY).decrypt(stored, 3)
+
+
+async def test_a_token_record_delivered_twice_is_saved_once_and_never_rolls_back_a_newer_one(
+    token_store: Store,
+) -> None:
+    first = token_record(31, RotatedToken("at-1", "rt-1", None), 1)
+    second = token_record(31, RotatedToken("at-2", "rt-2", None), 2)
+    for record in (first, second, first):
+        assert record.token is not None
+        await token_store.deliver_tokens(record.record_id, 31, record.token)
+    token = await token_store.get_token(31)
+    assert token is not None and (token.access_token, token.refresh_token) == ("at-2", "rt-2")

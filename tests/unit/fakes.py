@@ -14,7 +14,9 @@ from application.errors import (
     UpstreamUnavailable,
     WriteConflict,
 )
+from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken, Target
 from application.ports import BulkSummary, Shard, TokenGrant, UserToken
+from domain.changes import PassChange
 from domain.model import CachedPass, FetchedPasses, Payload, TicketCache, TicketLogEntry
 from domain.sync_state import SyncState, SyncStatus
 
@@ -34,6 +36,8 @@ class FakeTokenStore:
     def __init__(self) -> None:
         self.tokens: dict[int, UserToken] = {}
         self.saves: list[tuple[int, str, str | None, datetime | None]] = []
+        self.delivered: set[str] = set()
+        self.unavailable = False
 
     def put(
         self,
@@ -53,6 +57,13 @@ class FakeTokenStore:
     ) -> None:
         self.saves.append((user_id, access_token, refresh_token, expires_at))
         self.tokens[user_id] = UserToken(user_id, access_token, refresh_token, expires_at)
+
+    async def deliver_tokens(self, record_id: str, user_id: int, token: RotatedToken) -> None:
+        if self.unavailable:
+            raise StoreUnavailable("FakeTokenStore", "down")
+        if record_id not in self.delivered:
+            self.delivered.add(record_id)
+            await self.save_tokens(user_id, token.access_token, token.refresh_token, token.expires_at)
 
     async def iter_user_ids_with_token(
         self, shard: Shard | None = None, batch_size: int = 1000
@@ -109,13 +120,21 @@ class FakeCacheStore:
         self.saves = 0
         self.conflicts_to_inject = 0
         self.unavailable = False
+        self.outbox = FakeOutbox()
+        self.changes: list[PassChange] = []
 
     async def get(self, user_id: int) -> TicketCache | None:
         if self.unavailable:
             raise StoreUnavailable("FakeCacheStore", "down")
         return self.caches.get(user_id)
 
-    async def save(self, cache: TicketCache, expected_version: int | None) -> TicketCache:
+    async def save(
+        self,
+        cache: TicketCache,
+        expected_version: int | None,
+        records: Sequence[OutboxRecord] = (),
+        changes: Sequence[PassChange] = (),
+    ) -> TicketCache:
         current = self.caches.get(cache.user_id)
         if self.conflicts_to_inject:
             self.conflicts_to_inject -= 1
@@ -126,6 +145,8 @@ class FakeCacheStore:
             raise WriteConflict(cache.user_id, expected_version)
         stored = replace(cache, version=(expected_version or 0) + 1)
         self.caches[cache.user_id] = stored
+        self.outbox.records.extend(records)
+        self.changes.extend(changes)
         self.saves += 1
         return stored
 
@@ -136,24 +157,68 @@ class FakeCacheStore:
         for user_id in sorted(self.caches):
             yield user_id
 
-    async def delete(self, user_id: int) -> bool:
-        return self.caches.pop(user_id, None) is not None
+    async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
+        removed = self.caches.pop(user_id, None) is not None
+        if removed:
+            self.changes.extend(changes)
+        return removed
+
+
+class FakeOutbox:
+    def __init__(self) -> None:
+        self.records: list[OutboxRecord] = []
+
+    async def add(self, records: Sequence[OutboxRecord]) -> None:
+        self.records.extend(records)
+
+    async def pending(self, limit: int) -> list[OutboxRecord]:
+        return self.records[:limit]
+
+    async def mark_delivered(self, records: Sequence[OutboxRecord]) -> None:
+        done = {record.record_id for record in records}
+        self.records = [record for record in self.records if record.record_id not in done]
+
+    async def newest_token(self, user_id: int) -> RotatedToken | None:
+        tokens = [r.token for r in self.records if r.user_id == user_id and r.target is Target.TOKEN]
+        return tokens[-1] if tokens else None
+
+    async def backlog(self) -> OutboxBacklog:
+        pending = {target: sum(r.target is target for r in self.records) for target in Target}
+        return OutboxBacklog(pending, min((r.created_at for r in self.records), default=None))
 
 
 class FakeTicketLog:
     def __init__(self) -> None:
         self.entries: list[TicketLogEntry] = []
+        self.delivered: set[str] = set()
+        self.unavailable = False
 
     async def append(self, entries: Sequence[TicketLogEntry]) -> None:
         self.entries.extend(entries)
+
+    async def deliver(self, record_id: str, entry: TicketLogEntry) -> None:
+        if self.unavailable:
+            raise StoreUnavailable("FakeTicketLog", "down")
+        if record_id not in self.delivered:
+            self.delivered.add(record_id)
+            self.entries.append(entry)
 
 
 class FakeRefreshLog:
     def __init__(self) -> None:
         self.free_ticket_rewards: list[int] = []
+        self.delivered: set[str] = set()
+        self.unavailable = False
 
     async def record_free_ticket_reward(self, user_id: int) -> None:
         self.free_ticket_rewards.append(user_id)
+
+    async def deliver_free_ticket_reward(self, record_id: str, user_id: int) -> None:
+        if self.unavailable:
+            raise StoreUnavailable("FakeRefreshLog", "down")
+        if record_id not in self.delivered:
+            self.delivered.add(record_id)
+            self.free_ticket_rewards.append(user_id)
 
 
 @dataclass

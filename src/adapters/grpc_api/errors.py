@@ -15,6 +15,7 @@ from application.errors import (
     CacheNotFound,
     CacheNotStorable,
     CacheTooLarge,
+    CursorExpired,
     DeadlineExceeded,
     InternalError,
     InvalidArgument,
@@ -22,6 +23,7 @@ from application.errors import (
     StoreUnavailable,
     SyncStatusNotFound,
     TokenDecryptionError,
+    Unsupported,
     UpstreamUnavailable,
     WriteConflict,
 )
@@ -34,6 +36,8 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),  # its message starts with the field name
     (CacheNotFound, grpc.StatusCode.NOT_FOUND),
     (SyncStatusNotFound, grpc.StatusCode.NOT_FOUND),
+    (CursorExpired, grpc.StatusCode.OUT_OF_RANGE),
+    (Unsupported, grpc.StatusCode.UNIMPLEMENTED),
     (UpstreamUnavailable, grpc.StatusCode.UNAVAILABLE),
     (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
     # Bytemark still refused the token after the refresh-and-retry: retry later.

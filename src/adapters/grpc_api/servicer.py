@@ -14,6 +14,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import grpc
 
+from adapters.grpc_api.change_events import change_batch_response
 from adapters.grpc_api.converters import (
     ProtoConverter,
     cache_view,
@@ -204,6 +205,24 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
                 "(riders it already handled are skipped)",
             )
             raise  # abort() raises; this line is for type checkers
+
+    async def WatchChanges(
+        self, request: pb.WatchChangesRequest, context: Context
+    ) -> AsyncIterator[pb.WatchChangesResponse]:
+        # Reads the store at its own pace: a slow subscriber only delays its own stream.
+        async with AbortOnError(context):
+            changes = self._use_cases.watch_changes(request.start_cursor, list(request.user_ids))
+            async with aclosing(changes) as batches:
+                while True:
+                    try:
+                        batch = await self._drain.next(batches)
+                    except Draining:
+                        await context.abort(
+                            grpc.StatusCode.UNAVAILABLE,
+                            "server shutting down: watch again from the last cursor received",
+                        )
+                        raise
+                    yield change_batch_response(batch)
 
     async def PurgeOrphanedCaches(
         self, request: pb.PurgeOrphanedCachesRequest, context: Context

@@ -8,29 +8,36 @@ session or transaction: FerretDB v1 has none, and a replica never holds a lock.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from adapters.mongo import outbox as outbox_fields
 from adapters.mongo.bson_compat import bson_safe
 from adapters.mongo.database import MongoDatabase
+from adapters.mongo.outbox import MongoOutbox
 from adapters.mongo.refusals import encoded_within_limit, refusals_as_errors
 from adapters.mongo.write_lock import WriteLocks
 from application.errors import StoreUnavailable, WriteConflict
+from application.outbox import OutboxRecord
+from domain.changes import PassChange
 from domain.model import TicketCache
 
-_WITHOUT_ID = {"_id": 0}
+_CACHE_FIELDS = {"_id": 0, outbox_fields.FIELD: 0}
 _USER_ID_ONLY = {"_id": 0, "user_id": 1}
 
 
 class MongoCacheStore:
-    def __init__(self, db: MongoDatabase, collection: str = "bytemarkticketscaches") -> None:
+    def __init__(
+        self, db: MongoDatabase, collection: str = "bytemarkticketscaches", outbox: MongoOutbox | None = None
+    ) -> None:
         self._db = db
         self._collection_name = collection
         self._locks = WriteLocks(db, f"{collection}_locks")
+        self._outbox = outbox
 
     async def create_schema(self) -> None:
         """Unique index on user_id; idempotent. Says what to fix when the old service left duplicate
@@ -72,25 +79,41 @@ class MongoCacheStore:
 
     async def get(self, user_id: int) -> TicketCache | None:
         with self._db.errors_as_unavailable():
-            document = await self._collection().find_one({"user_id": user_id}, _WITHOUT_ID)
+            document = await self._collection().find_one({"user_id": user_id}, _CACHE_FIELDS)
         return None if document is None else TicketCache.from_document(document)
 
-    async def save(self, cache: TicketCache, expected_version: int | None) -> TicketCache:
+    async def save(
+        self,
+        cache: TicketCache,
+        expected_version: int | None,
+        records: Sequence[OutboxRecord] = (),
+        changes: Sequence[PassChange] = (),
+    ) -> TicketCache:
+        """One single-document write: the cache fields, and its outbox records appended to
+        `_outbox` (the relay removes them once delivered; other fields are left as they are)."""
         stored = replace(cache, version=(expected_version or 0) + 1)
         collection = self._collection()
         document: Any = None
         with self._db.errors_as_unavailable(), refusals_as_errors(cache.user_id, lambda: len(document.raw)):
-            document = encoded_within_limit(cache.user_id, bson_safe(stored.to_document()))
+            fields = bson_safe(stored.to_document())
+            pending = bson_safe(self._outbox.documents(records)) if records and self._outbox else []
+            if pending:
+                fields[outbox_fields.FLAG] = True
             if expected_version is None:
+                if pending:
+                    fields[outbox_fields.FIELD] = pending
+                document = encoded_within_limit(cache.user_id, fields)
                 try:
                     await collection.insert_one(document)
                 except DuplicateKeyError as exc:
                     raise WriteConflict(cache.user_id, expected_version) from exc
             else:
+                document = encoded_within_limit(cache.user_id, fields)
+                update: dict[str, Any] = {"$set": document}
+                if pending:
+                    update["$push"] = {outbox_fields.FIELD: {"$each": pending}}
                 async with self._locks.held(cache.user_id, expected_version):
-                    result = await collection.replace_one(
-                        _cas_filter(cache.user_id, expected_version), document
-                    )
+                    result = await collection.update_one(_cas_filter(cache.user_id, expected_version), update)
                 if result.matched_count != 1:
                     raise WriteConflict(cache.user_id, expected_version)
         return stored
@@ -115,9 +138,12 @@ class MongoCacheStore:
                 return
             query = {"user_id": {"$gt": documents[-1]["user_id"]}}
 
-    async def delete(self, user_id: int) -> bool:
+    async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
+        """Never a cache whose outbox records are still pending: they would be lost with it."""
         with self._db.errors_as_unavailable():
-            result = await self._collection().delete_one({"user_id": user_id})
+            result = await self._collection().delete_one(
+                {"user_id": user_id, outbox_fields.FLAG: {"$ne": True}}
+            )
         return bool(result.deleted_count)
 
     def _collection(self) -> Any:

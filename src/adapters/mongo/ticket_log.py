@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 from adapters.mongo.bson_compat import bson_safe
 from adapters.mongo.database import MongoDatabase
@@ -27,6 +29,15 @@ class MongoTicketLog:
         documents = [bson_safe(entry.to_document()) for entry in entries]
         with self._db.errors_as_unavailable():
             await self._collection().insert_many(documents, ordered=True)
+
+    async def deliver(self, record_id: str, entry: TicketLogEntry) -> None:
+        """The record id is the document's `_id`: a second delivery is a duplicate key, ignored."""
+        document = bson_safe({"_id": ObjectId(record_id), **entry.to_document()})
+        with self._db.errors_as_unavailable():
+            try:
+                await self._collection().insert_one(document)
+            except DuplicateKeyError:
+                pass
 
     async def entries_for_user(self, user_id: int) -> list[dict[str, Any]]:
         """The user's log documents without `_id`, oldest first (ObjectIds are generated in insertion

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncmy
@@ -116,6 +117,22 @@ class MysqlDatabase:
 
         return await self._run(work, retry=idempotent)
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[MysqlTransaction]:
+        """Statements on one connection between BEGIN and COMMIT. When the block raises, the
+        connection is closed instead of reused, and the server rolls the transaction back."""
+        pool, conn = await self._acquire()
+        tx = MysqlTransaction(self, conn)
+        try:
+            await tx.run(conn.begin())
+            yield tx
+            await tx.run(conn.commit())
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            pool.release(conn)
+
     async def _ensure_pool(self) -> asyncmy.Pool:
         if self._pool is not None:
             return self._pool
@@ -197,6 +214,49 @@ class MysqlDatabase:
         if self.target.password:
             text = text.replace(self.target.password, "***")
         return f"{type(exc).__name__}: {text}"[:_MAX_REASON]
+
+
+class MysqlTransaction:
+    """The statements of one open transaction; any failure is StoreUnavailable (never retried:
+    the caller's transaction is gone with it)."""
+
+    def __init__(self, db: MysqlDatabase, conn: Connection) -> None:
+        self._db = db
+        self._conn = conn
+
+    async def run(self, step: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self._db._query_timeout):
+                return await step
+        except TimeoutError:
+            raise self._db._unavailable("query failed", _QueryTimeout(self._db._query_timeout)) from None
+        except (MySQLError, OSError) as exc:
+            raise self._db._unavailable("query failed", exc) from None
+
+    async def execute(self, sql: str, params: Params = None, *, idempotent: bool = False) -> int:
+        async def work() -> int:
+            cursor = self._conn.cursor()
+            try:
+                return int(await cursor.execute(sql, _args(params)))
+            finally:
+                await cursor.close()
+
+        return await self.run(work())
+
+    async def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        async def work() -> list[tuple[Any, ...]]:
+            cursor = self._conn.cursor()
+            try:
+                await cursor.execute(sql, _args(params))
+                return [tuple(row) for row in await cursor.fetchall()]
+            finally:
+                await cursor.close()
+
+        return await self.run(work())
+
+    async def fetchone(self, sql: str, params: Params = None) -> tuple[Any, ...] | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
 
 class _QueryTimeout(TimeoutError):

@@ -9,6 +9,8 @@ from typing import Any
 class MysqlDialect:
     """pyformat placeholders; DATETIME as naive UTC datetimes."""
 
+    insert_ignore = "INSERT IGNORE"
+
     def sql(self, statement: str) -> str:
         # pyformat placeholders; a literal % (the shard modulo) is written %%
         return statement.replace("%", "%%").replace("?", "%s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.mysql.dialect import MysqlDialect
+from adapters.sql import delivered
 from adapters.sql.refresh_log_table import RefreshLogTable
 
 _SCHEMA = """
@@ -21,3 +22,4 @@ CREATE TABLE IF NOT EXISTS bytemark_ticket_refresh_log (
 class MysqlRefreshLog(MysqlDialect, RefreshLogTable):
     async def create_schema(self) -> None:
         await self._db.execute(_SCHEMA, idempotent=True)
+        await self._db.execute(delivered.SCHEMA, idempotent=True)

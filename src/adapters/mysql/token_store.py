@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.mysql.dialect import MysqlDialect
+from adapters.sql import delivered
 from adapters.sql.token_table import TokenTable
 
 # TEXT, not VARCHAR(255): an encrypted JWT is a few hundred bytes longer than the token.
@@ -26,3 +27,4 @@ class MysqlTokenStore(MysqlDialect, TokenTable):
 
     async def create_schema(self) -> None:
         await self._db.execute(_SCHEMA, idempotent=True)
+        await self._db.execute(delivered.SCHEMA, idempotent=True)

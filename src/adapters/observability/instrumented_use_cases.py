@@ -7,7 +7,8 @@ gRPC servicer (which only translates) record metrics themselves. It counts:
 - cache lookups: `get_cache` found a cache (hit) or raised CacheNotFound (miss);
 - refresh outcomes and free tickets found: every RefreshResult, whether it came from a
   unary call or from one user of a bulk run;
-- bulk users by job and result (ok / failed), and bulk runs in progress by job.
+- bulk users by job and result (ok / failed), and bulk runs in progress by job;
+- change-feed subscribers open and events sent.
 
 Invalid arguments and other errors are not lookups or refreshes and are not counted here
 (the gRPC interceptor counts them by status code).
@@ -28,12 +29,15 @@ from adapters.observability.metrics import (
     CACHE_AGE_MAX_SECONDS,
     CACHE_AGE_SECONDS,
     CACHE_LOOKUPS,
+    CHANGE_FEED_EVENTS_SENT,
+    CHANGE_FEED_SUBSCRIBERS,
     FREE_TICKETS_FOUND,
     REFRESH_OUTCOMES,
     SYNC_RIDERS,
     TOKENS_EXPIRING,
 )
 from application.api import TicketCacheApi
+from application.change_feed import ChangeBatch
 from application.errors import ApplicationError, CacheNotFound
 from application.ports import BulkJob
 from application.results import BulkProgress, PurgeResult, RefreshResult
@@ -148,6 +152,18 @@ class InstrumentedUseCases:
         overview = await self._inner.sync_overview()
         record_overview(overview)
         return overview
+
+    async def watch_changes(
+        self, start_cursor: str, user_ids: Sequence[int]
+    ) -> AsyncGenerator[ChangeBatch, None]:
+        CHANGE_FEED_SUBSCRIBERS.inc()
+        try:
+            async with aclosing(self._inner.watch_changes(start_cursor, user_ids)) as batches:
+                async for batch in batches:
+                    CHANGE_FEED_EVENTS_SENT.inc(len(batch.events))
+                    yield batch
+        finally:
+            CHANGE_FEED_SUBSCRIBERS.dec()
 
 
 async def _instrumented(

@@ -7,7 +7,11 @@ Metrics live in prometheus_client's default registry, served by the METRICS_LIST
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from application.outbox import OutboxBacklog, Target
 
 # Latency buckets (seconds) for calls that range from a cache read (~1 ms) to a slow
 # Bytemark refresh with retries (~tens of seconds).
@@ -121,6 +125,33 @@ BULK_STOPPED = Counter(
 )
 
 
+# --- Outbox and change feed -----------------------------------------------------------
+
+OUTBOX_PENDING = Gauge(
+    "ticket_cache_outbox_pending_records",
+    "Outbox records stored with the caches and not yet delivered, by target"
+    " (ticket_log, refresh_log, token).",
+    ["target"],
+)
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    "ticket_cache_outbox_oldest_pending_age_seconds",
+    "Age of the oldest undelivered outbox record (0 when none is pending).",
+)
+OUTBOX_DELIVERY_FAILURES = Counter(
+    "ticket_cache_outbox_delivery_failures_total",
+    "Outbox deliveries that failed and will be retried, by target.",
+    ["target"],
+)
+CHANGE_FEED_EVENTS_SENT = Counter(
+    "ticket_cache_change_feed_events_sent_total",
+    "Change events sent to WatchChanges subscribers.",
+)
+CHANGE_FEED_SUBSCRIBERS = Gauge(
+    "ticket_cache_change_feed_subscribers",
+    "WatchChanges streams currently open.",
+)
+
+
 # --- Recording helpers ----------------------------------------------------------------
 
 
@@ -129,6 +160,19 @@ def observe_bytemark_call(endpoint: str, outcome: str, seconds: float) -> None:
     BYTEMARK_REQUEST_SECONDS.labels(endpoint).observe(seconds)
     if not outcome.startswith("2"):
         BYTEMARK_REQUEST_ERRORS.labels(endpoint, outcome).inc()
+
+
+class OutboxMetrics:
+    """The relay's observer: delivery failures and the backlog after each pass."""
+
+    def delivery_failed(self, target: Target) -> None:
+        OUTBOX_DELIVERY_FAILURES.labels(target.value).inc()
+
+    def backlog(self, backlog: OutboxBacklog) -> None:
+        for target, count in backlog.pending.items():
+            OUTBOX_PENDING.labels(target.value).set(count)
+        oldest = backlog.oldest_created_at
+        OUTBOX_OLDEST_PENDING_AGE.set(0 if oldest is None else max(0.0, time.time() - oldest))
 
 
 def start_metrics_server(host: str, port: int) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.sql.token_table import SqlDatabase
+from adapters.sql.delivered import claim
+from adapters.sql.token_table import SqlDatabase, SqlStatements
 
 # Codes the loyalty notifier reads (1 purchase, 2 free-ticket reward, 3 scheduled; 0 pending, 1 processed).
 ACTIVITY_FREE_TICKET_REWARD = 2
@@ -21,6 +22,9 @@ class RefreshLogTable:
 
     # -- what differs per engine -----------------------------------------------------------
 
+    #: How the engine spells "insert unless the key exists".
+    insert_ignore = "INSERT OR IGNORE"
+
     def sql(self, statement: str) -> str:
         """The statement in the driver's placeholder style."""
         return statement
@@ -31,9 +35,18 @@ class RefreshLogTable:
     # -- RefreshLog --------------------------------------------------------------------------
 
     async def record_free_ticket_reward(self, user_id: int) -> None:
+        await self._insert(self._db, user_id)
+
+    async def deliver_free_ticket_reward(self, record_id: str, user_id: int) -> None:
+        # the row and its record id commit together: a second delivery finds the id and stops
+        async with self._db.transaction() as tx:
+            if await claim(tx, record_id, self.insert_ignore, self.sql):
+                await self._insert(tx, user_id)
+
+    async def _insert(self, db: SqlStatements, user_id: int) -> None:
         # not retried: after a lost connection the row may already exist, and a second one would
         # make the loyalty notifier reward the user twice
-        await self._db.execute(
+        await db.execute(
             self.sql(
                 "INSERT INTO bytemark_ticket_refresh_log"
                 " (user_id, activity_type, status, scheduled_on, created_at) VALUES (?, ?, ?, NULL, ?)"

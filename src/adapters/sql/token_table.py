@@ -6,21 +6,28 @@ them and how its driver hands back DATETIME values."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from adapters.crypto import TokenCipher
+from adapters.sql.delivered import claim
+from application.outbox import RotatedToken
 from application.ports import Shard, UserToken
 
 HAS_TOKEN = "token IS NOT NULL AND token <> ''"
 
 
-class SqlDatabase(Protocol):
+class SqlStatements(Protocol):
     async def fetchone(self, sql: str, params: Any = ...) -> Any: ...
 
     async def fetchall(self, sql: str, params: Any = ...) -> Any: ...
 
     async def execute(self, sql: str, params: Any = ..., *, idempotent: bool = False) -> int: ...
+
+
+class SqlDatabase(SqlStatements, Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[SqlStatements]: ...
 
 
 class TokenTable:
@@ -29,6 +36,8 @@ class TokenTable:
 
     #: Rows per `IN (...)` list, below the engine's bound-parameter limit.
     in_chunk = 500
+    #: How the engine spells "insert unless the key exists".
+    insert_ignore = "INSERT OR IGNORE"
 
     def __init__(self, db: SqlDatabase, cipher: TokenCipher) -> None:
         self._db = db
@@ -74,6 +83,21 @@ class TokenTable:
     async def save_tokens(
         self, user_id: int, access_token: str, refresh_token: str | None, expires_at: datetime | None
     ) -> None:
+        await self._save(self._db, user_id, access_token, refresh_token, expires_at)
+
+    async def deliver_tokens(self, record_id: str, user_id: int, token: RotatedToken) -> None:
+        async with self._db.transaction() as tx:
+            if await claim(tx, record_id, self.insert_ignore, self.sql):
+                await self._save(tx, user_id, token.access_token, token.refresh_token, token.expires_at)
+
+    async def _save(
+        self,
+        db: SqlStatements,
+        user_id: int,
+        access_token: str,
+        refresh_token: str | None,
+        expires_at: datetime | None,
+    ) -> None:
         if not access_token:
             raise ValueError("access_token must not be empty")
         values = (
@@ -82,7 +106,7 @@ class TokenTable:
             self.write_datetime(expires_at),
             self.write_datetime(datetime.now(UTC)),
         )
-        row = await self._db.fetchone(
+        row = await db.fetchone(
             self.sql(
                 f"SELECT id FROM bytemark_tokens WHERE user_id = ? AND {HAS_TOKEN} ORDER BY id DESC LIMIT 1"
             ),
@@ -90,7 +114,7 @@ class TokenTable:
         )
         if row is not None:
             # setting the same values twice is harmless, so this may be retried after a lost connection
-            await self._db.execute(
+            await db.execute(
                 self.sql(
                     "UPDATE bytemark_tokens SET token = ?, refresh_token = ?, token_expires_at = ?,"
                     " updated_at = ? WHERE id = ?"
@@ -99,7 +123,7 @@ class TokenTable:
                 idempotent=True,
             )
             return
-        await self._db.execute(
+        await db.execute(
             self.sql(
                 "INSERT INTO bytemark_tokens (user_id, token, refresh_token, token_expires_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?)"

@@ -2,21 +2,29 @@
 
 Reads use a read-only connection on the loop's thread (WAL mode) and a parsed-row memo that hits
 only on identical row text; why, and why it changes no result: bench/RESULTS.md, "Design notes".
-Compare-and-set is one statement each (autocommit; no transaction held across an await): the
-insert does nothing on an existing user_id, the update matches only the expected version.
+Compare-and-set is one transaction in one hop to aiosqlite's worker thread (none is held across an
+await): the insert does nothing on an existing user_id, the update matches only the expected version;
+the outbox records and feed changes commit with it or not at all.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+from adapters.crypto import TokenCipher
+from adapters.outbox_codec import OutboxCodec
+from adapters.sqlite.change_feed import SqliteChangeFeed
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.identifiers import quoted_identifier
 from adapters.sqlite.json_codec import dumps_json, loads_json
+from adapters.sqlite.outbox import SqliteOutbox
 from application.errors import WriteConflict
+from application.outbox import OutboxRecord
+from domain.changes import PassChange
 from domain.model import CachedPass, TicketCache
 
 #: Default bound on the JSON text held by the parsed-row memo (parsed objects take a few times it).
@@ -69,8 +77,11 @@ class SqliteCacheStore:
         db: SqliteDatabase,
         table: str = "bytemark_tickets_cache",
         row_memo_bytes: int = DEFAULT_ROW_MEMO_BYTES,
+        outbox: SqliteOutbox | None = None,
     ) -> None:
         self._db = db
+        # its records commit in this store's transactions (a codec without a key: tokens never do)
+        self._outbox = outbox or SqliteOutbox(db, OutboxCodec(TokenCipher.from_base64(None)))
         self._memo = _RowMemo(row_memo_bytes)
         self._table = quoted_identifier(table)
         self._get_sql = f"SELECT timestamp, version, passes, passes4 FROM {self._table} WHERE user_id = ?"
@@ -84,6 +95,8 @@ class SqliteCacheStore:
             " passes TEXT NOT NULL,"
             " passes4 TEXT NOT NULL)"
         )
+        await self._outbox.create_schema()  # written in the same transactions as the caches
+        await SqliteChangeFeed(self._db).create_schema()
 
     async def get(self, user_id: int) -> TicketCache | None:
         rows = await self._db.read_rows(self._get_sql, (user_id,))
@@ -103,24 +116,36 @@ class SqliteCacheStore:
         self._memo.put(user_id, timestamp, version, passes, passes4, cache)
         return cache
 
-    async def save(self, cache: TicketCache, expected_version: int | None) -> TicketCache:
+    async def save(
+        self,
+        cache: TicketCache,
+        expected_version: int | None,
+        records: Sequence[OutboxRecord] = (),
+        changes: Sequence[PassChange] = (),
+    ) -> TicketCache:
         new_version = (expected_version or 0) + 1
         passes = dumps_json([p.to_document() for p in cache.passes])
         passes4 = dumps_json([p.to_document() for p in cache.passes4])
         if expected_version is None:
-            written = await self._db.execute(
+            sql = (
                 f"INSERT INTO {self._table} (user_id, timestamp, version, passes, passes4)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(user_id) DO NOTHING",
-                (cache.user_id, cache.timestamp, new_version, passes, passes4),
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(user_id) DO NOTHING"
             )
+            params: tuple[Any, ...] = (cache.user_id, cache.timestamp, new_version, passes, passes4)
         else:
-            written = await self._db.execute(
+            sql = (
                 f"UPDATE {self._table} SET timestamp = ?, version = ?, passes = ?, passes4 = ?"
-                " WHERE user_id = ? AND version = ?",
-                (cache.timestamp, new_version, passes, passes4, cache.user_id, expected_version),
+                " WHERE user_id = ? AND version = ?"
             )
-        if written != 1:
-            raise WriteConflict(cache.user_id, expected_version)
+            params = (cache.timestamp, new_version, passes, passes4, cache.user_id, expected_version)
+
+        def write(conn: sqlite3.Connection) -> None:
+            if conn.execute(sql, params).rowcount != 1:
+                raise WriteConflict(cache.user_id, expected_version)  # rolls the transaction back
+            self._outbox.insert(conn, records)
+            SqliteChangeFeed.insert(conn, changes)
+
+        await self._db.atomically(write)
         return replace(cache, version=new_version)
 
     async def is_empty(self) -> bool:
@@ -143,8 +168,13 @@ class SqliteCacheStore:
                 (rows[-1][0], batch_size),
             )
 
-    async def delete(self, user_id: int) -> bool:
+    async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
         self._memo.discard(user_id)
-        deleted = await self._db.execute(f"DELETE FROM {self._table} WHERE user_id = ?", (user_id,))
-        return deleted > 0
 
+        def remove(conn: sqlite3.Connection) -> bool:
+            if conn.execute(f"DELETE FROM {self._table} WHERE user_id = ?", (user_id,)).rowcount < 1:
+                return False
+            SqliteChangeFeed.insert(conn, changes)
+            return True
+
+        return await self._db.atomically(remove)

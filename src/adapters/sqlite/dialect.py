@@ -9,6 +9,8 @@ from typing import Any
 class SqliteDialect:
     """`?` placeholders as written; DATETIME as naive UTC text."""
 
+    insert_ignore = "INSERT OR IGNORE"
+
     def write_datetime(self, value: datetime | None) -> str | None:
         return _write_datetime(value)
 

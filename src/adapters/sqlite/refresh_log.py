@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapters.sql import delivered
 from adapters.sql.refresh_log_table import RefreshLogTable
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.dialect import SqliteDialect
@@ -27,3 +28,4 @@ class SqliteRefreshLog(SqliteDialect, RefreshLogTable):
 
     async def create_schema(self) -> None:
         await self._sqlite.executescript(_SCHEMA)
+        await self._sqlite.execute(delivered.SCHEMA)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from adapters.sql import delivered
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.identifiers import quoted_identifier
 from adapters.sqlite.json_codec import dumps_json, loads_json
@@ -37,6 +38,14 @@ class SqliteTicketLog:
             " timestamp INTEGER NOT NULL)"
         )
         await self._db.execute(f"CREATE INDEX IF NOT EXISTS {self._user_index} ON {self._table} (user_id)")
+        await self._db.execute(delivered.SCHEMA)
+
+    async def deliver(self, record_id: str, entry: TicketLogEntry) -> None:
+        async with self._db.transaction() as tx:
+            if await delivered.claim(tx, record_id, "INSERT OR IGNORE", str):
+                await tx.execute(
+                    f"INSERT INTO {self._table} ({_COLUMNS}) VALUES {_PLACEHOLDERS}", _row(entry)
+                )
 
     async def append(self, entries: Sequence[TicketLogEntry]) -> None:
         # One multi-row INSERT per chunk: a single statement is atomic in autocommit mode, which
@@ -45,16 +54,7 @@ class SqliteTicketLog:
             chunk = entries[start : start + _ROWS_PER_STATEMENT]
             params: list[Any] = []
             for entry in chunk:
-                params += (
-                    entry.user_id,
-                    entry.pass_uuid,
-                    entry.list.value,
-                    entry.change.value,
-                    _status_column(entry.status),
-                    dumps_json(entry.payload),
-                    entry.payload_hash,
-                    entry.timestamp,
-                )
+                params += _row(entry)
             values = ", ".join([_PLACEHOLDERS] * len(chunk))
             await self._db.execute(f"INSERT INTO {self._table} ({_COLUMNS}) VALUES {values}", params)
 
@@ -76,6 +76,19 @@ class SqliteTicketLog:
             }
             for row in rows
         ]
+
+
+def _row(entry: TicketLogEntry) -> tuple[Any, ...]:
+    return (
+        entry.user_id,
+        entry.pass_uuid,
+        entry.list.value,
+        entry.change.value,
+        _status_column(entry.status),
+        dumps_json(entry.payload),
+        entry.payload_hash,
+        entry.timestamp,
+    )
 
 
 def _status_column(status: Any) -> Any:

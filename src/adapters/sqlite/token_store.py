@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.crypto import TokenCipher
+from adapters.sql import delivered
 from adapters.sql.token_table import TokenTable
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.dialect import SqliteDialect
@@ -32,6 +33,7 @@ class SqliteTokenStore(SqliteDialect, TokenTable):
 
     async def create_schema(self) -> None:
         await self._sqlite.executescript(_SCHEMA)
+        await self._sqlite.execute(delivered.SCHEMA)
 
     async def read_one(self, sql: str, params: tuple[Any, ...]) -> Any:
         rows = await self._sqlite.read_rows(sql, params)  # on the loop's thread (WAL)

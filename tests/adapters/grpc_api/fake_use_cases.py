@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from application.change_feed import ChangeBatch
 from application.errors import CacheNotFound, SyncStatusNotFound
 from application.results import BulkProgress, PurgeResult, RefreshResult
 from application.sync_queries import SyncOverview, SyncStatusPage
@@ -143,6 +144,13 @@ class FakeUseCases:
     async def purge_orphans(self, dry_run: bool) -> PurgeResult:
         await self._enter("purge_orphans", dry_run)
         return PurgeResult(user_ids=(7, 9), dry_run=dry_run)
+
+    async def watch_changes(
+        self, start_cursor: str, user_ids: Sequence[int]
+    ) -> AsyncGenerator[ChangeBatch, None]:
+        """One batch, then the end (a real feed stays open)."""
+        await self._enter("watch_changes", start_cursor, list(user_ids))
+        yield ChangeBatch((), start_cursor or "v1.0")
 
     async def get_sync_status(self, user_id: int) -> SyncStatus:
         await self._enter("get_sync_status", user_id)

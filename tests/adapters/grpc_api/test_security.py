@@ -61,7 +61,7 @@ async def test_every_rpc_without_the_right_bearer_token_is_unauthenticated_befor
 ) -> None:
     codes = {method: await call_method(authed_server.channel, method, metadata) for method in METHODS}
 
-    assert len(codes) == 10  # every RPC of the service, unary and streaming, read from the descriptor
+    assert len(codes) == 11  # every RPC of the service, unary and streaming, read from the descriptor
     assert codes == {method: grpc.StatusCode.UNAUTHENTICATED for method in METHODS}
     assert authed_server.use_cases.calls == []
 

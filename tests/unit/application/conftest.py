@@ -48,6 +48,7 @@ def world() -> World:
         token_refresher=bytemark,
         notifier=notifier,
         clock=clock,
+        outbox=caches.outbox,
     )
     sync_states = FakeSyncStateStore()
     use_cases = TicketCacheUseCases(

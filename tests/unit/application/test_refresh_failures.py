@@ -41,7 +41,7 @@ async def test_a_cache_the_store_refuses_fails_the_refresh_naming_the_user_and_l
     await world.use_cases.build(USER)
     world.bytemark.give("tok-7", [a_pass("a"), a_pass("b")])
 
-    async def refuse(cache: TicketCache, expected_version: int | None) -> TicketCache:
+    async def refuse(cache: TicketCache, expected_version: int | None, *_written: object) -> TicketCache:
         raise refusal
 
     world.caches.save = refuse  # type: ignore[method-assign]

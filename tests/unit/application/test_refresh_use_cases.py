@@ -1,14 +1,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from application.errors import (
     CacheNotFound,
     InvalidArgument,
-    StoreUnavailable,
     UpstreamUnavailable,
     WriteConflict,
 )
@@ -239,55 +237,64 @@ async def test_get_cache_reads_without_calling_bytemark(world: World) -> None:
     assert cache.passes[0].pass_uuid == "a" and world.bytemark.fetches == []
 
 
-async def test_rotated_tokens_survive_a_brief_token_store_blip(world: World) -> None:
+async def test_a_rotated_token_the_token_store_refuses_is_kept_used_and_delivered_once_later(
+    world: World,
+) -> None:
     world.tokens.put(USER, "old", refresh="rt-7")
     world.bytemark.rejected_tokens.add("old")
     world.bytemark.refresh_grants["rt-7"] = TokenGrant("new", "rt-8", 3600)
     world.bytemark.give("new", [a_pass("a")])
-    failures = iter([True])
-    original = world.tokens.save_tokens
+    world.tokens.unavailable = True
 
-    async def flaky(*args: Any) -> None:
-        if next(failures, False):
-            raise StoreUnavailable("token store", "connection reset")
-        await original(*args)
-
-    world.tokens.save_tokens = flaky  # type: ignore[method-assign]
     assert (await world.use_cases.check(USER)).outcome is Outcome.BUILT
+    assert world.tokens.tokens[USER].refresh_token == "rt-7"  # not delivered yet
+    assert (await world.use_cases.check(USER)).outcome is Outcome.UNCHANGED
+    assert world.bytemark.fetches[-1] == "new"  # the pending token, not the stored one
+
+    world.tokens.unavailable = False
+    await world.use_cases.relay.deliver(await world.caches.outbox.pending(100))
+    await world.use_cases.relay.deliver([r for r in world.caches.outbox.records])  # nothing left
     assert world.tokens.tokens[USER].refresh_token == "rt-8"
+    assert len(world.tokens.saves) == 1 and world.caches.outbox.records == []
 
 
-async def test_a_brief_audit_store_blip_after_the_cache_write_is_retried_not_lost(world: World) -> None:
+async def test_logs_whose_store_is_down_do_not_fail_the_refresh_and_land_once_when_it_returns(
+    world: World,
+) -> None:
     with_user(world, [])
     await world.use_cases.build(USER)
     world.bytemark.give("tok-7", [a_pass("gift", product=FREE_PRODUCT)])
-    failures = iter([True])
-    original = world.refresh_log.record_free_ticket_reward
+    world.refresh_log.unavailable = world.ticket_log.unavailable = True
 
-    async def flaky(user_id: int) -> None:
-        if next(failures, False):
-            raise StoreUnavailable("refresh log", "connection reset")
-        await original(user_id)
-
-    world.refresh_log.record_free_ticket_reward = flaky  # type: ignore[method-assign]
     result = await world.use_cases.update(USER)
+
     assert result.outcome is Outcome.UPDATED
+    assert world.refresh_log.free_ticket_rewards == [] and world.ticket_log.entries == []
+    pending = await world.caches.outbox.pending(100)
+    world.refresh_log.unavailable = world.ticket_log.unavailable = False
+    assert await world.use_cases.relay.deliver(pending)
+    assert await world.use_cases.relay.deliver(pending)  # a second delivery (crash before mark) is ignored
     assert world.refresh_log.free_ticket_rewards == [USER]
     assert [e.pass_uuid for e in world.ticket_log.entries] == ["gift"]
 
 
-async def test_an_audit_store_that_stays_down_fails_the_call_after_the_cache_is_written(world: World) -> None:
+async def test_a_users_later_records_wait_behind_one_that_failed(world: World) -> None:
     with_user(world, [])
     await world.use_cases.build(USER)
-    world.bytemark.give("tok-7", [a_pass("new")])
+    world.bytemark.give("tok-7", [a_pass("gift", product=FREE_PRODUCT)])
+    world.ticket_log.unavailable = True
+    await world.use_cases.update(USER)
+    assert [r.target.value for r in world.caches.outbox.records] == ["ticket_log", "refresh_log"]
+    assert world.refresh_log.free_ticket_rewards == []
 
-    async def down(entries: object) -> None:
-        raise StoreUnavailable("ticket log", "down")
 
-    world.ticket_log.append = down  # type: ignore[method-assign,assignment]
-    with pytest.raises(StoreUnavailable):
-        await world.use_cases.update(USER)
-    assert [e.pass_uuid for e in world.caches.caches[USER].passes] == ["new"]
+async def test_the_cache_write_carries_the_diff_against_the_replaced_cache_for_the_feed(world: World) -> None:
+    with_user(world, [a_pass("a"), a_pass("b")])
+    await world.use_cases.build(USER)
+    world.bytemark.give("tok-7", [a_pass("b"), a_pass("c")])
+    await world.use_cases.build(USER)
+    kinds = [(c.pass_uuid, c.kind.value) for c in world.caches.changes]
+    assert kinds == [("a", "added"), ("b", "added"), ("c", "added"), ("a", "removed")]
 
 
 async def test_a_timeout_check_of_a_stale_cache_reads_it_once_before_fetching(world: World) -> None:

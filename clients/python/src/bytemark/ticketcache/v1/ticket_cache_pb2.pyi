@@ -155,6 +155,49 @@ SKIP_REASON_BACKOFF: SkipReason.ValueType  # 2
 """The rider is FAILING and its next_attempt_at has not come yet."""
 Global___SkipReason: _TypeAlias = SkipReason  # noqa: Y015
 
+class _PassList:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PassListEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PassList.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PASS_LIST_UNSPECIFIED: _PassList.ValueType  # 0
+    PASS_LIST_PASSES: _PassList.ValueType  # 1
+    """The v1 list (`passes`)."""
+    PASS_LIST_PASSES4: _PassList.ValueType  # 2
+    """The v4 EXPIRED list (`passes4`)."""
+
+class PassList(_PassList, metaclass=_PassListEnumTypeWrapper):
+    """Which list of a cache an entry belongs to."""
+
+PASS_LIST_UNSPECIFIED: PassList.ValueType  # 0
+PASS_LIST_PASSES: PassList.ValueType  # 1
+"""The v1 list (`passes`)."""
+PASS_LIST_PASSES4: PassList.ValueType  # 2
+"""The v4 EXPIRED list (`passes4`)."""
+Global___PassList: _TypeAlias = PassList  # noqa: Y015
+
+class _ChangeKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChangeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChangeKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHANGE_KIND_UNSPECIFIED: _ChangeKind.ValueType  # 0
+    CHANGE_KIND_ADDED: _ChangeKind.ValueType  # 1
+    CHANGE_KIND_CHANGED: _ChangeKind.ValueType  # 2
+    """Same pass_uuid in the same list, another payload_hash."""
+    CHANGE_KIND_REMOVED: _ChangeKind.ValueType  # 3
+
+class ChangeKind(_ChangeKind, metaclass=_ChangeKindEnumTypeWrapper): ...
+
+CHANGE_KIND_UNSPECIFIED: ChangeKind.ValueType  # 0
+CHANGE_KIND_ADDED: ChangeKind.ValueType  # 1
+CHANGE_KIND_CHANGED: ChangeKind.ValueType  # 2
+"""Same pass_uuid in the same list, another payload_hash."""
+CHANGE_KIND_REMOVED: ChangeKind.ValueType  # 3
+Global___ChangeKind: _TypeAlias = ChangeKind  # noqa: Y015
+
 @_typing.final
 class CachedPass(_message.Message):
     """CachedPass is one entry of a cache list, in the shape the cache documents
@@ -1159,3 +1202,99 @@ class PurgeOrphanedCachesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PurgeOrphanedCachesResponse: _TypeAlias = PurgeOrphanedCachesResponse  # noqa: Y015
+
+@_typing.final
+class ChangeEvent(_message.Message):
+    """One entry of one user's cache that was added, changed or removed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    PASS_UUID_FIELD_NUMBER: _builtins.int
+    LIST_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    FREE_TICKET_FIELD_NUMBER: _builtins.int
+    PAYLOAD_HASH_FIELD_NUMBER: _builtins.int
+    CHANGED_AT_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Resumes the feed right after this event."""
+    user_id: _builtins.int
+    pass_uuid: _builtins.str
+    list: Global___PassList.ValueType
+    kind: Global___ChangeKind.ValueType
+    free_ticket: _builtins.bool
+    """The entry's free_ticket_status is 1."""
+    payload_hash: _builtins.str
+    """The entry's payload_hash (for REMOVED: the hash it had)."""
+    @_builtins.property
+    def changed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        user_id: _builtins.int = ...,
+        pass_uuid: _builtins.str = ...,
+        list: Global___PassList.ValueType = ...,
+        kind: Global___ChangeKind.ValueType = ...,
+        free_ticket: _builtins.bool = ...,
+        payload_hash: _builtins.str = ...,
+        changed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at", "cursor", b"cursor", "free_ticket", b"free_ticket", "kind", b"kind", "list", b"list", "pass_uuid", b"pass_uuid", "payload_hash", b"payload_hash", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeEvent: _TypeAlias = ChangeEvent  # noqa: Y015
+
+@_typing.final
+class WatchChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_CURSOR_FIELD_NUMBER: _builtins.int
+    USER_IDS_FIELD_NUMBER: _builtins.int
+    start_cursor: _builtins.str
+    """Empty: start from now. Else a cursor from an earlier response or event."""
+    @_builtins.property
+    def user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Only these users' changes (at most 10,000); empty means every user."""
+
+    def __init__(
+        self,
+        *,
+        start_cursor: _builtins.str = ...,
+        user_ids: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["start_cursor", b"start_cursor", "user_ids", b"user_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchChangesRequest: _TypeAlias = WatchChangesRequest  # noqa: Y015
+
+@_typing.final
+class WatchChangesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Resumes the feed after the last event of this message (or where it stood, when there is none)."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChangeEvent]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___ChangeEvent] | None = ...,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchChangesResponse: _TypeAlias = WatchChangesResponse  # noqa: Y015

@@ -92,6 +92,11 @@ class TicketCacheServiceStub:
                 request_serializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesRequest.SerializeToString,
                 response_deserializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesResponse.FromString,
                 _registered_method=True)
+        self.WatchChanges = channel.unary_stream(
+                '/bytemark.ticketcache.v1.TicketCacheService/WatchChanges',
+                request_serializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.WatchChangesRequest.SerializeToString,
+                response_deserializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.WatchChangesResponse.FromString,
+                _registered_method=True)
 
 
 class TicketCacheServiceServicer:
@@ -190,6 +195,16 @@ class TicketCacheServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchChanges(self, request, context):
+        """Every pass added to, changed in or removed from any cache, in commit order, read from the store.
+        Without start_cursor the stream starts from now; with one it sends every change after it, then
+        stays live. A cursor older than CHANGE_FEED_RETENTION_DAYS gets OUT_OF_RANGE (resync with
+        GetTicketCache); one this service did not issue gets INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketCacheServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -242,6 +257,11 @@ def add_TicketCacheServiceServicer_to_server(servicer, server):
                     servicer.ListSyncStatuses,
                     request_deserializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesRequest.FromString,
                     response_serializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesResponse.SerializeToString,
+            ),
+            'WatchChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchChanges,
+                    request_deserializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.WatchChangesRequest.FromString,
+                    response_serializer=bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.WatchChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -522,6 +542,33 @@ class TicketCacheService:
             '/bytemark.ticketcache.v1.TicketCacheService/ListSyncStatuses',
             bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesRequest.SerializeToString,
             bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.ListSyncStatusesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/bytemark.ticketcache.v1.TicketCacheService/WatchChanges',
+            bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.WatchChangesRequest.SerializeToString,
+            bytemark_dot_ticketcache_dot_v1_dot_ticket__cache__pb2.WatchChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -85,6 +85,12 @@ class TicketCacheServiceStub:
     """ListSyncStatuses pages through riders' sync states in user id order,
     optionally of one state (AIP-158 pagination). No Bytemark call.
     """
+    WatchChanges: _grpc.UnaryStreamMultiCallable[_ticket_cache_pb2.WatchChangesRequest, _ticket_cache_pb2.WatchChangesResponse]
+    """Every pass added to, changed in or removed from any cache, in commit order, read from the store.
+    Without start_cursor the stream starts from now; with one it sends every change after it, then
+    stays live. A cursor older than CHANGE_FEED_RETENTION_DAYS gets OUT_OF_RANGE (resync with
+    GetTicketCache); one this service did not issue gets INVALID_ARGUMENT.
+    """
 
 @_typing.type_check_only
 class TicketCacheServiceAsyncStub(TicketCacheServiceStub):
@@ -142,6 +148,12 @@ class TicketCacheServiceAsyncStub(TicketCacheServiceStub):
     ListSyncStatuses: _aio.UnaryUnaryMultiCallable[_ticket_cache_pb2.ListSyncStatusesRequest, _ticket_cache_pb2.ListSyncStatusesResponse]  # type: ignore[assignment]
     """ListSyncStatuses pages through riders' sync states in user id order,
     optionally of one state (AIP-158 pagination). No Bytemark call.
+    """
+    WatchChanges: _aio.UnaryStreamMultiCallable[_ticket_cache_pb2.WatchChangesRequest, _ticket_cache_pb2.WatchChangesResponse]  # type: ignore[assignment]
+    """Every pass added to, changed in or removed from any cache, in commit order, read from the store.
+    Without start_cursor the stream starts from now; with one it sends every change after it, then
+    stays live. A cursor older than CHANGE_FEED_RETENTION_DAYS gets OUT_OF_RANGE (resync with
+    GetTicketCache); one this service did not issue gets INVALID_ARGUMENT.
     """
 
 class TicketCacheServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -257,6 +269,18 @@ class TicketCacheServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ticket_cache_pb2.ListSyncStatusesResponse, _abc.Awaitable[_ticket_cache_pb2.ListSyncStatusesResponse]]:
         """ListSyncStatuses pages through riders' sync states in user id order,
         optionally of one state (AIP-158 pagination). No Bytemark call.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchChanges(
+        self,
+        request: _ticket_cache_pb2.WatchChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_ticket_cache_pb2.WatchChangesResponse], _abc.AsyncIterator[_ticket_cache_pb2.WatchChangesResponse]]:
+        """Every pass added to, changed in or removed from any cache, in commit order, read from the store.
+        Without start_cursor the stream starts from now; with one it sends every change after it, then
+        stays live. A cursor older than CHANGE_FEED_RETENTION_DAYS gets OUT_OF_RANGE (resync with
+        GetTicketCache); one this service did not issue gets INVALID_ARGUMENT.
         """
 
 def add_TicketCacheServiceServicer_to_server(servicer: TicketCacheServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,118 @@
+"""Outbox on MongoDB. FerretDB has no multi-document transactions, so a cache write carries its
+records inside the cache document (field `_outbox`, flagged by `_outbox_pending`; the Node
+service's readers ignore both): one single-document write stores the cache and its records.
+Rotated tokens belong to no cache write and go to their own collection (one insert each)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+
+from adapters.mongo.database import MongoDatabase
+from adapters.mongo.write_lock import WriteLocks
+from adapters.outbox_codec import OutboxCodec
+from application.errors import WriteConflict
+from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken, Target
+
+FIELD = "_outbox"
+FLAG = "_outbox_pending"
+
+
+class MongoOutbox:
+    def __init__(
+        self,
+        db: MongoDatabase,
+        codec: OutboxCodec,
+        cache_collection: str = "bytemarkticketscaches",
+        token_collection: str = "bytemarkticketsoutbox",
+    ) -> None:
+        self._db = db
+        self._codec = codec
+        self._cache_collection = cache_collection
+        self._token_collection = token_collection
+        # the cache store's locks: FerretDB's conditional update is not atomic (see write_lock)
+        self._locks = WriteLocks(db, f"{cache_collection}_locks")
+
+    async def create_schema(self) -> None:
+        with self._db.errors_as_unavailable():
+            await self._tokens().create_index([("record_id", ASCENDING)], unique=True)
+            await self._tokens().create_index([("user_id", ASCENDING)])
+            await self._caches().create_index([(FLAG, ASCENDING)])
+
+    def documents(self, records: Sequence[OutboxRecord]) -> list[dict[str, Any]]:
+        """The `_outbox` entries of a cache write."""
+        return [self._codec.to_document(record) for record in records]
+
+    async def add(self, records: Sequence[OutboxRecord]) -> None:
+        if records:
+            with self._db.errors_as_unavailable():
+                await self._tokens().insert_many(self.documents(records))
+
+    async def pending(self, limit: int) -> list[OutboxRecord]:
+        with self._db.errors_as_unavailable():
+            tokens = await self._tokens().find({}, {"_id": 0}).sort("_id", ASCENDING).to_list(limit)
+            caches = await self._caches().find({FLAG: True}, {"_id": 0, FIELD: 1}).to_list(limit)
+        documents = tokens + [entry for cache in caches for entry in cache.get(FIELD) or ()]
+        return [self._codec.from_document(document) for document in documents[:limit]]
+
+    async def mark_delivered(self, records: Sequence[OutboxRecord]) -> None:
+        delivered = {record.record_id for record in records}
+        by_user: dict[int, list[str]] = defaultdict(list)
+        token_ids = []
+        for record in records:
+            if record.target is Target.TOKEN:
+                token_ids.append(record.record_id)
+            else:
+                by_user[record.user_id].append(record.record_id)
+        with self._db.errors_as_unavailable():
+            if token_ids:
+                await self._tokens().delete_many({"record_id": {"$in": token_ids}})
+            for user_id in by_user:
+                await self._drop_from_cache(user_id, delivered)
+
+    async def _drop_from_cache(self, user_id: int, delivered: set[str]) -> None:
+        """Rewrite the user's `_outbox` without the delivered records, conditional on the cache
+        version read (a cache write in between bumps it: read again)."""
+        for _ in range(5):
+            document = await self._caches().find_one({"user_id": user_id}, {"_id": 0, FIELD: 1, "version": 1})
+            if document is None:
+                return
+            entries = document.get(FIELD) or []
+            remaining = [entry for entry in entries if entry.get("record_id") not in delivered]
+            if len(remaining) == len(entries):
+                return
+            try:
+                async with self._locks.held(user_id, document.get("version")):
+                    result = await self._caches().update_one(
+                        {"user_id": user_id, "version": document.get("version")},
+                        {"$set": {FIELD: remaining, FLAG: bool(remaining)}},
+                    )
+            except WriteConflict:
+                return  # a cache write holds the lock: the records stay pending a little longer
+            if result.matched_count == 1:
+                return
+        # still racing cache writes: the records stay pending and are delivered (harmlessly) again
+
+    async def newest_token(self, user_id: int) -> RotatedToken | None:
+        with self._db.errors_as_unavailable():
+            found = (
+                await self._tokens().find({"user_id": user_id}, {"_id": 0}).sort("_id", DESCENDING).to_list(1)
+            )
+        return self._codec.token(found[0]) if found else None
+
+    async def backlog(self) -> OutboxBacklog:
+        pending = {target: 0 for target in Target}
+        oldest: int | None = None
+        for record in await self.pending(10_000):
+            pending[record.target] += 1
+            oldest = record.created_at if oldest is None else min(oldest, record.created_at)
+        return OutboxBacklog(pending, oldest)
+
+    def _tokens(self) -> Any:
+        return self._db.collection(self._token_collection)
+
+    def _caches(self) -> Any:
+        return self._db.collection(self._cache_collection)

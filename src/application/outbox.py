@@ -1,0 +1,65 @@
+"""Records a refresh hands to other stores, kept beside the cache until a relay delivers them."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.model import TicketLogEntry
+
+
+class Target(enum.StrEnum):
+    TICKET_LOG = "ticket_log"
+    REFRESH_LOG = "refresh_log"
+    TOKEN = "token"
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedToken:
+    """Tokens Bytemark issued in a refresh-token exchange (plain here; stores keep them encrypted)."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: datetime | None
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"RotatedToken(access_token=***, refresh_token=***, expires_at={self.expires_at})"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One row to deliver. `record_id` (24 hex digits, usable as a MongoDB ObjectId) is the
+    idempotency key: a target that has seen it once ignores it after."""
+
+    record_id: str
+    target: Target
+    user_id: int
+    created_at: int
+    entry: TicketLogEntry | None = None
+    token: RotatedToken | None = None
+
+
+def new_record_id() -> str:
+    return secrets.token_hex(12)
+
+
+def ticket_log_record(entry: TicketLogEntry, now: int) -> OutboxRecord:
+    return OutboxRecord(new_record_id(), Target.TICKET_LOG, entry.user_id, now, entry=entry)
+
+
+def free_ticket_reward_record(user_id: int, now: int) -> OutboxRecord:
+    return OutboxRecord(new_record_id(), Target.REFRESH_LOG, user_id, now)
+
+
+def token_record(user_id: int, token: RotatedToken, now: int) -> OutboxRecord:
+    return OutboxRecord(new_record_id(), Target.TOKEN, user_id, now, token=token)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """Pending records by target, and when the oldest of them was written (epoch s, or None)."""
+
+    pending: dict[Target, int]
+    oldest_created_at: int | None

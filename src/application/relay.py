@@ -1,0 +1,140 @@
+"""Delivers outbox records to their stores: right after the write that stored them, and in the
+background until every store has taken them (retrying with backoff while one is down)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from application.errors import StoreUnavailable
+from application.outbox import OutboxBacklog, OutboxRecord, Target
+from application.ports import Outbox, RefreshLog, TicketLog, TokenStore
+
+log = logging.getLogger(__name__)
+
+_BATCH = 200
+_IDLE_POLL_SECONDS = 1.0  # records another process stored, or that a crash left behind
+_BACKOFF_FIRST_SECONDS = 0.2
+_BACKOFF_MAX_SECONDS = 5.0
+# An RPC waits this long at most for the delivery right after its commit: a stalled store must
+# not hold the caller once the records are safe in the outbox.
+_INLINE_BUDGET_SECONDS = 1.0
+
+
+class RelayObserver(Protocol):
+    def delivery_failed(self, target: Target) -> None: ...
+
+    def backlog(self, backlog: OutboxBacklog) -> None: ...
+
+
+class _NoObserver:
+    def delivery_failed(self, target: Target) -> None:
+        pass
+
+    def backlog(self, backlog: OutboxBacklog) -> None:
+        pass
+
+
+class OutboxRelay:
+    """Deliver, then mark. Each target ignores a record id it has seen, so a record delivered
+    twice (a crash between the two steps, two relays at once) still lands once."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        ticket_log: TicketLog,
+        refresh_log: RefreshLog,
+        tokens: TokenStore,
+        observer: RelayObserver | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._ticket_log = ticket_log
+        self._refresh_log = refresh_log
+        self._tokens = tokens
+        self._observer = observer or _NoObserver()
+        self._wake = asyncio.Event()
+
+    async def deliver(self, records: Sequence[OutboxRecord]) -> bool:
+        """Deliver in order; a user's later records wait behind a failed one. True if all landed."""
+        delivered: list[OutboxRecord] = []
+        blocked: set[int] = set()
+        for record in records:
+            if record.user_id in blocked:
+                continue
+            try:
+                await self._deliver_one(record)
+            except StoreUnavailable as exc:
+                blocked.add(record.user_id)
+                self._observer.delivery_failed(record.target)
+                log.warning(
+                    "outbox delivery failed; will retry",
+                    extra={"target": record.target.value, "store": exc.store, "reason": exc.reason},
+                )
+                continue
+            delivered.append(record)
+        if delivered:
+            try:
+                await self._outbox.mark_delivered(delivered)
+            except StoreUnavailable:
+                return False  # delivered but not marked: the next pass delivers again, harmlessly
+        if blocked:
+            self._wake.set()
+        return not blocked and len(delivered) == len(records)
+
+    async def deliver_soon(self, records: Sequence[OutboxRecord]) -> None:
+        """Right after a commit: one attempt now, the background loop keeps any that fail."""
+        if not records:
+            return
+        try:
+            async with asyncio.timeout(_INLINE_BUDGET_SECONDS):
+                await self.deliver(records)
+        except TimeoutError:
+            self._wake.set()
+
+    async def run(self) -> None:
+        """The background loop; runs until cancelled."""
+        failures = 0
+        while True:
+            try:
+                clean = await self._pass()
+            except StoreUnavailable as exc:  # the outbox itself (the cache store) is down
+                log.warning("outbox unreadable; will retry", extra={"store": exc.store, "reason": exc.reason})
+                clean = False
+            failures = 0 if clean else failures + 1
+            delay = (
+                _IDLE_POLL_SECONDS
+                if clean
+                else min(_BACKOFF_MAX_SECONDS, _BACKOFF_FIRST_SECONDS * 2 ** (failures - 1))
+            )
+            self._wake.clear()
+            if clean:
+                try:
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(delay)
+
+    async def _pass(self) -> bool:
+        """Deliver everything pending now; True when nothing failed."""
+        while True:
+            records = await self._outbox.pending(_BATCH)
+            all_landed = await self.deliver(records) if records else True
+            self._observer.backlog(await self._outbox.backlog())
+            if not all_landed:
+                return False
+            if len(records) < _BATCH:
+                return True
+
+    async def _deliver_one(self, record: OutboxRecord) -> None:
+        if record.target is Target.TICKET_LOG:
+            assert record.entry is not None
+            await self._ticket_log.deliver(record.record_id, record.entry)
+        elif record.target is Target.REFRESH_LOG:
+            await self._refresh_log.deliver_free_ticket_reward(record.record_id, record.user_id)
+        else:
+            assert record.token is not None
+            await self._tokens.deliver_tokens(record.record_id, record.user_id, record.token)

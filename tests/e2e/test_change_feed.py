@@ -1,0 +1,198 @@
+"""WatchChanges against real server processes sharing one SQLite file: what a subscriber builds from
+the feed equals what the store holds, through concurrent refreshes on two processes and a
+disconnect and resume; expired and foreign cursors get the documented status codes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import orjson
+import pytest
+
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+from devtools.harness import SandboxProcess, ServerProcess, start_server
+from tests.e2e.reliability import change_passes, sandbox_passes
+
+# Two server processes start inside the first test's time (each takes seconds, minutes on a busy CI box).
+pytestmark = pytest.mark.timeout(900)
+RIDERS = 50
+Key = tuple[int, int, str]  # (user_id, PassList, pass_uuid)
+
+
+@pytest.fixture(scope="module")
+def two_servers(sandbox: SandboxProcess, work_dir: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    shared = work_dir / "feed.sqlite3"
+    first = start_server(sandbox, work_dir, SQLITE_PATH=str(shared))
+    second = start_server(sandbox, work_dir, SQLITE_PATH=str(shared))
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+
+
+def stored_passes(path: Path) -> dict[Key, str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT user_id, passes, passes4 FROM bytemark_tickets_cache").fetchall()
+    stored: dict[Key, str] = {}
+    for user_id, passes, passes4 in rows:
+        for pass_list, text in ((pb.PASS_LIST_PASSES, passes), (pb.PASS_LIST_PASSES4, passes4)):
+            for entry in orjson.loads(text.lstrip()):
+                stored[(user_id, pass_list, entry["pass_uuid"])] = entry["payload_hash"]
+    return stored
+
+
+class Subscriber:
+    """Applies events to a map, refusing any that a gap or a duplicate would explain."""
+
+    def __init__(self) -> None:
+        self.passes: dict[Key, str] = {}
+        self.cursor = ""
+        self.events = 0
+
+    def apply(self, response: pb.WatchChangesResponse) -> None:
+        for event in response.events:
+            key = (event.user_id, event.list, event.pass_uuid)
+            if event.kind == pb.CHANGE_KIND_ADDED:
+                assert key not in self.passes, f"ADDED twice: {key}"
+                self.passes[key] = event.payload_hash
+            elif event.kind == pb.CHANGE_KIND_CHANGED:
+                assert key in self.passes, f"CHANGED before ADDED: {key}"
+                self.passes[key] = event.payload_hash
+            else:
+                assert event.kind == pb.CHANGE_KIND_REMOVED
+                assert self.passes.pop(key, None) is not None, f"REMOVED unknown: {key}"
+            self.events += 1
+        self.cursor = response.cursor
+
+    async def follow(
+        self, server: ServerProcess, until: asyncio.Event | None, stop_after: int | None
+    ) -> None:
+        """Watch from `self.cursor` until `stop_after` events (then hang up) or `until` is set and
+        the map has caught up with the store."""
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            stream = pb_grpc.TicketCacheServiceStub(channel).WatchChanges(
+                pb.WatchChangesRequest(start_cursor=self.cursor)
+            )
+            async for response in stream:
+                self.apply(response)
+                if stop_after is not None and self.events >= stop_after:
+                    stream.cancel()
+                    return
+                if until is not None and until.is_set() and self.passes == stored_passes(server.sqlite_path):
+                    stream.cancel()
+                    return
+
+
+async def refresh_all(servers: tuple[ServerProcess, ...], user_ids: list[int], build: bool = False) -> None:
+    """Every rider refreshed on every server at once (the two processes race on each rider)."""
+    gate = asyncio.Semaphore(8)
+    channels = [grpc.aio.insecure_channel(s.address) for s in servers]
+    stubs = [pb_grpc.TicketCacheServiceStub(c) for c in channels]
+
+    async def one(stub: pb_grpc.TicketCacheServiceStub, user_id: int) -> None:
+        async with gate:
+            try:
+                if build:
+                    await stub.BuildTicketCache(pb.BuildTicketCacheRequest(user_id=user_id), timeout=180)
+                else:
+                    await stub.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=user_id), timeout=180)
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.ABORTED, error.details()  # lost the race twice
+
+    try:
+        await asyncio.gather(*(one(stub, u) for u in user_ids for stub in stubs))
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+def remove_one_pass(sandbox: SandboxProcess, user_id: int) -> None:
+    current = next(p for p in sandbox_passes(sandbox, user_id) if p["status"] != "EXPIRED")
+    sandbox.call("DELETE", f"/_sandbox/users/{user_id}/passes/{current['uuid']}")
+
+
+async def test_a_subscriber_that_applies_every_event_ends_with_exactly_the_stored_passes(
+    two_servers: tuple[ServerProcess, ServerProcess], sandbox: SandboxProcess
+) -> None:
+    first, second = two_servers
+    user_ids = [first.seed_user(sandbox, passes=10, expired=4) for _ in range(RIDERS)]
+    subscriber = Subscriber()
+    async with grpc.aio.insecure_channel(first.address) as channel:  # "from now": the first cursor
+        stream = pb_grpc.TicketCacheServiceStub(channel).WatchChanges(pb.WatchChangesRequest())
+        subscriber.apply(await anext(aiter(stream)))
+        stream.cancel()
+    assert subscriber.cursor.startswith("v1.")
+
+    caught_up = asyncio.Event()
+    watching = asyncio.create_task(subscriber.follow(first, None, stop_after=300))
+    await refresh_all(two_servers, user_ids)
+    await watching  # hung up after 400 events, mid-way through what the refreshes wrote
+    resumed = asyncio.create_task(subscriber.follow(second, caught_up, None))  # the other replica
+    for user_id in user_ids:
+        change_passes(sandbox, user_id)
+    await refresh_all(two_servers, user_ids)
+    for user_id in user_ids:
+        change_passes(sandbox, user_id)
+        remove_one_pass(sandbox, user_id)
+    await refresh_all(two_servers, user_ids[: RIDERS // 2], build=True)  # a Build replaces: its diff
+    await refresh_all(two_servers, user_ids[RIDERS // 2 :])
+    caught_up.set()
+    await asyncio.wait_for(resumed, timeout=60)
+
+    assert subscriber.events >= 1000
+    assert subscriber.passes == stored_passes(first.sqlite_path)
+
+
+async def watch_status(server: ServerProcess, cursor: str) -> tuple[grpc.StatusCode, str]:
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stream = pb_grpc.TicketCacheServiceStub(channel).WatchChanges(
+            pb.WatchChangesRequest(start_cursor=cursor)
+        )
+        try:
+            await anext(aiter(stream))
+        except grpc.aio.AioRpcError as error:
+            return error.code(), error.details() or ""
+        stream.cancel()
+        return grpc.StatusCode.OK, ""
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "v1.", "v1.-4", "v1.999999999999"])
+async def test_a_cursor_the_service_did_not_issue_is_invalid_argument_naming_start_cursor(
+    two_servers: tuple[ServerProcess, ServerProcess], cursor: str
+) -> None:
+    code, details = await watch_status(two_servers[0], cursor)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("start_cursor")
+
+
+async def test_a_cursor_older_than_the_retention_is_out_of_range_and_says_to_resync(
+    sandbox: SandboxProcess, work_dir: Path
+) -> None:
+    server = start_server(sandbox, work_dir)
+    user_id = server.seed_user(sandbox, passes=3, expired=1)
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stub = pb_grpc.TicketCacheServiceStub(channel)
+        await stub.BuildTicketCache(pb.BuildTicketCacheRequest(user_id=user_id), timeout=30)
+    assert (await watch_status(server, "v1.0"))[0] == grpc.StatusCode.OK
+    server.stop()
+    # eight days pass: the restarted server's retention sweep (default 7 days) removes these events
+    server.query("UPDATE bytemark_change_feed SET changed_at = changed_at - 8 * 86400")
+    restarted = start_server(sandbox, work_dir, SQLITE_PATH=str(server.sqlite_path))
+    try:
+        for _ in range(100):
+            if restarted.query("SELECT COUNT(*) FROM bytemark_change_feed")[0][0] == 0:
+                break
+            await asyncio.sleep(0.1)
+        code, details = await watch_status(restarted, "v1.0")
+        fresh_code, _ = await watch_status(restarted, "")
+    finally:
+        restarted.stop()
+    assert code == grpc.StatusCode.OUT_OF_RANGE
+    assert "GetTicketCache" in details
+    assert fresh_code == grpc.StatusCode.OK

@@ -1,0 +1,238 @@
+"""The outbox against real processes: SQLite caches, MariaDB tokens and refresh log behind a TCP proxy
+the test cuts. A refresh whose MariaDB write fails still succeeds; what it produced is kept with
+the cache and lands exactly once when MariaDB is back, even across a kill -9 of the server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncmy
+import grpc
+import pytest
+import pytest_asyncio
+
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+from devtools.harness import SandboxProcess, ServerProcess, start_server
+from tests.e2e.reliability import TcpProxy, sandbox_passes
+
+# Each test may start a server process (seconds, minutes on a busy CI box) and waits for the relay.
+pytestmark = [pytest.mark.mysql, pytest.mark.timeout(900)]
+
+MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "database": "test"}
+FIRST_USER_ID = 9_200_001  # clear of the ids other suites use in the shared `test` database
+FREE_PRODUCT = "2417edb7-856c-43ee-b3df-c508b8be259b"
+SLOW_FETCH_MS = 1500  # long enough to cut MariaDB after the token read, before anything is written
+DELIVERED_WITHIN = 20.0  # the relay's backoff tops out at 5 s
+
+
+async def mysql_rows(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = await asyncmy.connect(**MYSQL, autocommit=True)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(sql, params or None)
+            return [tuple(row) for row in await cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def mysql(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    return asyncio.run(mysql_rows(sql, params))
+
+
+@dataclass
+class Topology:
+    sandbox: SandboxProcess
+    work_dir: Path
+    proxy: TcpProxy
+    server: ServerProcess
+    user_ids: list[int] = field(default_factory=list)
+
+    def start(self, **env: str) -> ServerProcess:
+        url = f"mysql://root@127.0.0.1:{self.proxy.port}/test?connect_timeout=1.5&query_timeout=1.5"
+        return start_server(self.sandbox, self.work_dir, MYSQL_URL=url, **env)
+
+    async def seed_user(self) -> int:
+        user_id = FIRST_USER_ID + len(self.user_ids) + int(time.time()) % 1000 * 100
+        self.user_ids.append(user_id)
+        creds = self.sandbox.create_user(passes=3, expired=1, user_id=user_id)
+        for table in ("bytemark_tokens", "bytemark_ticket_refresh_log"):
+            await mysql_rows(f"DELETE FROM {table} WHERE user_id = %s", (user_id,))
+        await mysql_rows(
+            "INSERT INTO bytemark_tokens (user_id, token, refresh_token, status, updated_at)"
+            " VALUES (%s, %s, %s, 1, NOW())",
+            (user_id, creds["access_token"], creds["refresh_token"]),
+        )
+        return user_id
+
+
+@pytest.fixture(scope="module")
+def topology(sandbox: SandboxProcess, work_dir: Path) -> Iterator[Topology]:
+    proxy = TcpProxy("127.0.0.1", 3306)
+    url = f"mysql://root@127.0.0.1:{proxy.port}/test?connect_timeout=1.5&query_timeout=1.5"
+    state = Topology(sandbox, work_dir, proxy, start_server(sandbox, work_dir, MYSQL_URL=url))
+    try:
+        yield state
+    finally:
+        state.server.stop()
+        proxy.close()
+        if state.user_ids:
+            marks = ", ".join(["%s"] * len(state.user_ids))
+            for table in ("bytemark_tokens", "bytemark_ticket_refresh_log"):
+                mysql(f"DELETE FROM {table} WHERE user_id IN ({marks})", tuple(state.user_ids))
+
+
+@pytest_asyncio.fixture
+async def stub(topology: Topology) -> AsyncIterator[pb_grpc.TicketCacheServiceStub]:
+    async with grpc.aio.insecure_channel(topology.server.address) as channel:
+        yield pb_grpc.TicketCacheServiceStub(channel)
+
+
+async def check(stub: pb_grpc.TicketCacheServiceStub, user_id: int) -> pb.RefreshResult:
+    return (await stub.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=user_id), timeout=30)).result
+
+
+def add_free_pass(sandbox: SandboxProcess, user_id: int) -> None:
+    template = {k: v for k, v in sandbox_passes(sandbox, user_id)[0].items() if k != "uuid"}
+    sandbox.call("POST", f"/_sandbox/users/{user_id}/passes", {**template, "product_uuid": FREE_PRODUCT})
+
+
+def slow_bytemark(sandbox: SandboxProcess, latency_ms: float) -> None:
+    sandbox.call("PATCH", "/_sandbox/config", {"latency_ms": latency_ms})
+
+
+async def check_while_mariadb_is_cut(
+    topology: Topology, stub: pb_grpc.TicketCacheServiceStub, user_id: int
+) -> pb.RefreshResult:
+    """A refresh that reads its token, then loses MariaDB while Bytemark answers slowly."""
+    slow_bytemark(topology.sandbox, SLOW_FETCH_MS)
+    try:
+        call = asyncio.create_task(check(stub, user_id))
+        await asyncio.sleep(SLOW_FETCH_MS / 1000 / 3)  # the token read is done; the fetch is not
+        topology.proxy.cut()
+        return await call
+    finally:
+        slow_bytemark(topology.sandbox, 0)
+
+
+async def wait_for(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + DELIVERED_WITHIN
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {DELIVERED_WITHIN}s: {what}")
+        await asyncio.sleep(0.2)
+
+
+async def reward_rows(user_id: int) -> int:
+    rows = await mysql_rows("SELECT COUNT(*) FROM bytemark_ticket_refresh_log WHERE user_id = %s", (user_id,))
+    return int(rows[0][0])
+
+
+def pending_records(server: ServerProcess) -> int:
+    return int(server.query("SELECT COUNT(*) FROM bytemark_outbox")[0][0])
+
+
+async def test_a_free_ticket_row_whose_mariadb_is_cut_mid_refresh_is_delivered_exactly_once_when_it_returns(
+    topology: Topology, stub: pb_grpc.TicketCacheServiceStub
+) -> None:
+    user_id = await topology.seed_user()
+    assert (await check(stub, user_id)).outcome == pb.OUTCOME_BUILT
+    add_free_pass(topology.sandbox, user_id)
+    try:
+        result = await check_while_mariadb_is_cut(topology, stub, user_id)
+        rows_while_cut = await reward_rows(user_id)
+        pending_while_cut = pending_records(topology.server)
+    finally:
+        topology.proxy.restore()
+
+    assert result.outcome == pb.OUTCOME_UPDATED and result.counts.new_free == 1
+    assert (rows_while_cut, pending_while_cut) == (0, 1)
+
+    async def delivered() -> bool:
+        return await reward_rows(user_id) == 1 and pending_records(topology.server) == 0
+
+    await wait_for(delivered, "the reward row delivered and its record marked")
+    await asyncio.sleep(1.5)  # a relay pass or two later: still exactly one
+    assert await reward_rows(user_id) == 1
+
+
+async def test_a_rotated_token_whose_mariadb_is_cut_is_used_meanwhile_and_stored_once_it_returns(
+    topology: Topology, stub: pb_grpc.TicketCacheServiceStub
+) -> None:
+    user_id = await topology.seed_user()
+    assert (await check(stub, user_id)).outcome == pb.OUTCOME_BUILT
+    (old_refresh,) = (
+        await mysql_rows("SELECT refresh_token FROM bytemark_tokens WHERE user_id = %s", (user_id,))
+    )[0]
+    topology.sandbox.call("POST", f"/_sandbox/users/{user_id}/expire-token")
+    try:
+        rotated = await check_while_mariadb_is_cut(topology, stub, user_id)
+        token_row_while_cut = await mysql_rows(
+            "SELECT refresh_token FROM bytemark_tokens WHERE user_id = %s", (user_id,)
+        )
+        # MariaDB is still away: the rider keeps working on the token the outbox holds
+        meanwhile = await check(stub, user_id)
+    finally:
+        topology.proxy.restore()
+
+    assert rotated.outcome == pb.OUTCOME_UNCHANGED
+    assert token_row_while_cut == [(old_refresh,)]
+    assert meanwhile.outcome == pb.OUTCOME_UNCHANGED
+
+    async def stored() -> bool:
+        rows = await mysql_rows("SELECT refresh_token FROM bytemark_tokens WHERE user_id = %s", (user_id,))
+        return len(rows) == 1 and rows[0][0] != old_refresh and pending_records(topology.server) == 0
+
+    await wait_for(stored, "the rotated token stored in MariaDB")
+    # the stored token is the live one: a refresh that now reads MariaDB works without a new exchange
+    topology.sandbox.call("POST", "/_sandbox/stats/reset")
+    assert (await check(stub, user_id)).outcome == pb.OUTCOME_UNCHANGED
+    assert "POST /oauth/token" not in str(topology.sandbox.stats().get("requests", {}))
+
+
+async def test_records_pending_at_a_kill_9_are_delivered_once_by_the_restarted_server(
+    topology: Topology, sandbox: SandboxProcess
+) -> None:
+    server = topology.start()
+    user_ids = [await topology.seed_user() for _ in range(3)]
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            stub = pb_grpc.TicketCacheServiceStub(channel)
+            for user_id in user_ids:
+                assert (await check(stub, user_id)).outcome == pb.OUTCOME_BUILT
+                add_free_pass(sandbox, user_id)
+            slow_bytemark(sandbox, SLOW_FETCH_MS)
+            try:
+                calls = [asyncio.create_task(check(stub, user_id)) for user_id in user_ids]
+                await asyncio.sleep(SLOW_FETCH_MS / 1000 / 3)
+                topology.proxy.cut()
+                results = await asyncio.gather(*calls)
+            finally:
+                slow_bytemark(sandbox, 0)
+        pending_at_kill = pending_records(server)
+        server.proc.kill()  # SIGKILL: no shutdown, no last delivery attempt
+        server.proc.wait(timeout=10)
+    finally:
+        topology.proxy.restore()
+        server.stop()
+
+    assert [r.outcome for r in results] == [pb.OUTCOME_UPDATED] * 3
+    assert pending_at_kill == 3
+    assert [await reward_rows(user_id) for user_id in user_ids] == [0, 0, 0]
+    restarted = topology.start(SQLITE_PATH=str(server.sqlite_path))
+    try:
+
+        async def all_delivered() -> bool:
+            counts = [await reward_rows(user_id) for user_id in user_ids]
+            return counts == [1, 1, 1] and pending_records(restarted) == 0
+
+        await wait_for(all_delivered, "every pending reward row delivered after the restart")
+        await asyncio.sleep(1.5)
+        assert [await reward_rows(user_id) for user_id in user_ids] == [1, 1, 1]
+    finally:
+        restarted.stop()
