@@ -66,19 +66,20 @@ class SqliteChangeFeed:
             )
 
     async def head(self) -> int:
-        rows = await self._db.fetch_rows(
+        rows = await self._db.read_rows(
             "SELECT MAX(position) FROM bytemark_change_feed UNION ALL"
             " SELECT MAX(through_position) FROM bytemark_change_feed_swept"
         )
         return max((int(row[0]) for row in rows if row[0] is not None), default=0)
 
     async def read_after(self, position: int, limit: int, user_ids: frozenset[int]) -> FeedPage:
-        rows = await self._db.fetch_rows(
+        # the read-only connection: committed rows only, and never queued behind the cache writes
+        rows = await self._db.read_rows(
             f"SELECT {_COLUMNS} FROM bytemark_change_feed WHERE position > ? ORDER BY position LIMIT ?",
             (position, limit),
         )
         # checked after the read: a sweep between the two makes this refuse, never skip
-        swept = await self._db.fetch_rows("SELECT through_position FROM bytemark_change_feed_swept")
+        swept = await self._db.read_rows("SELECT through_position FROM bytemark_change_feed_swept")
         if swept and position < int(swept[0][0]):
             raise CursorExpired()
         if not rows:
