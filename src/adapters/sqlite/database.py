@@ -124,10 +124,10 @@ class SqliteDatabase:
             return await self._execute(sql, params)
 
     async def _execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        conn = self.conn
         try:
-            cursor = await self.conn.execute(sql, tuple(params))
-            rowcount = cursor.rowcount
-            await cursor.close()
+            # One hop to aiosqlite's worker thread (its execute + cursor close would be two).
+            rowcount: int = await conn._execute(_rowcount, conn._conn, sql, tuple(params))  # type: ignore[no-untyped-call]
             return rowcount
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
@@ -207,6 +207,15 @@ class SqliteTransaction:
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
         rows = await self._db._fetch_rows(sql, params)
         return rows[0] if rows else None
+
+
+def _rowcount(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> int:
+    """On the worker thread: run one statement, close its cursor, return the affected rows."""
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
 
 
 def _open_reader(path: str) -> sqlite3.Connection | None:
