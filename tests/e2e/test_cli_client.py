@@ -3,6 +3,7 @@ stdout is not a terminal), exit codes 0/1/2/130, `CODE: message` errors, auth an
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -204,3 +205,24 @@ def test_sync_status_of_a_rider_and_of_every_rider_in_a_state(
     assert user_id in {s["user_id"] for s in json_lines(listed.stdout)}
     assert run_cli("sync-status", "--server", server.address).returncode == 2  # a rider or a state
     assert run_cli("sync-status", "987654321", "--server", server.address).stderr.startswith("NOT_FOUND: ")
+
+
+def test_watch_prints_changes_as_json_lines_and_ctrl_c_names_the_cursor_to_resume(
+    server: ServerProcess, sandbox: SandboxProcess
+) -> None:
+    user_id = server.seed_user(sandbox, passes=2, expired=1)
+    proc = subprocess.Popen(
+        [CLI, "watch", "--user", str(user_id), "--json", "--server", server.address],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=client_env(),
+    )  # fmt: skip
+    try:
+        time.sleep(8)  # the feed starts from now: let the watch connect first
+        assert run_cli("build", str(user_id), "--server", server.address).returncode == 0
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert first["user_id"] == user_id and first["kind"] == "CHANGE_KIND_ADDED" and first["cursor"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "resume with --cursor " in stderr

@@ -15,6 +15,7 @@ CLIENT_COMMANDS = (
     "refresh-stale",
     "purge-orphans",
     "sync-status",
+    "watch",
 )
 RUN_COMMAND = "run"
 VIEWS = ("summary", "full", "raw")
@@ -127,6 +128,11 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     which = sync.add_mutually_exclusive_group(required=True)
     which.add_argument("user_id", type=positive_int, nargs="?", metavar="USER")
     which.add_argument("--state", choices=SYNC_STATES, help="list every rider in this state")
+    watch = command("watch", "follow the change feed (pass added, changed, removed) until Ctrl-C")
+    watch.add_argument("--cursor", default="", help="resume after this cursor (default: from now)")
+    watch.add_argument(
+        "--user", dest="user_ids", type=positive_int, nargs="+", action="extend", default=[], metavar="ID"
+    )
 
 
 def add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

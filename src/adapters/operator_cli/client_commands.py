@@ -63,6 +63,8 @@ async def _call(args: argparse.Namespace, client: TicketCacheClient, output: Out
         output.sync_statuses(
             [status async for status in client.sync_statuses(state=STATE_BY_NAME[args.state])]
         )
+    elif command == "watch":
+        await _watch(args, client, output)
     elif command == "bootstrap":
         return await show_stream(output, command, client.bootstrap(concurrency=args.concurrency))
     elif command == "refresh-stale":
@@ -76,6 +78,19 @@ async def _call(args: argparse.Namespace, client: TicketCacheClient, output: Out
         )
         return await show_stream(output, command, events)
     return EXIT_OK
+
+
+async def _watch(args: argparse.Namespace, client: TicketCacheClient, output: Output) -> None:
+    """Print every change as it comes; on Ctrl-C say which cursor resumes the feed."""
+    cursor = args.cursor
+    try:
+        async for batch in client.watch(cursor=args.cursor, user_ids=args.user_ids):
+            for event in batch.events:
+                output.change(event)
+            cursor = batch.cursor or cursor
+    except asyncio.CancelledError:
+        print(f"watch stopped; resume with --cursor {cursor}" if cursor else "watch stopped", file=sys.stderr)
+        raise
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -56,6 +56,7 @@ class Output(Protocol):
     def cache(self, cache: pb.TicketCache) -> None: ...
     def purged(self, response: pb.PurgeOrphanedCachesResponse) -> None: ...
     def sync_statuses(self, statuses: list[pb.SyncStatus]) -> None: ...
+    def change(self, event: pb.ChangeEvent) -> None: ...
     def stream(self, command: str) -> StreamView: ...
 
 
@@ -83,6 +84,9 @@ class JsonOutput:
     def sync_statuses(self, statuses: list[pb.SyncStatus]) -> None:
         for status in statuses:
             self.message(status)
+
+    def change(self, event: pb.ChangeEvent) -> None:
+        self.message(event)
 
     def stream(self, command: str) -> StreamView:
         return JsonStream(self, command)
@@ -182,6 +186,17 @@ class HumanOutput:
             )
         self.console.print(table)
         self.console.print(f"{len(statuses)} riders", markup=False, highlight=False)
+
+    def change(self, event: pb.ChangeEvent) -> None:
+        kind = pb.ChangeKind.Name(event.kind).removeprefix("CHANGE_KIND_")
+        where = pb.PassList.Name(event.list).removeprefix("PASS_LIST_").lower()
+        free = " free ticket" if event.free_ticket else ""
+        self.console.print(
+            f"{_when(event.changed_at)} user {event.user_id} {where} {kind} {event.pass_uuid}{free} "
+            f"hash {event.payload_hash} (cursor {event.cursor})",
+            markup=False,
+            highlight=False,
+        )
 
     def stream(self, command: str) -> StreamView:
         return ProgressStream(self.console, command)

@@ -201,3 +201,19 @@ class TicketCacheClient:
             page_token = response.next_page_token
             if not page_token:
                 return
+
+    async def watch(
+        self, *, cursor: str = "", user_ids: Iterable[int] = (), deadline: float | None = None
+    ) -> AsyncIterator[pb.WatchChangesResponse]:
+        """The change feed: batches of pass changes, from `cursor` (empty: from now), live until
+        the deadline (`stream_timeout` by default); leaving the loop cancels the stream."""
+        call = self.stub.WatchChanges(
+            pb.WatchChangesRequest(start_cursor=cursor, user_ids=list(user_ids)),
+            timeout=self.stream_timeout if deadline is None else deadline,
+            metadata=self._metadata,
+        )
+        try:
+            async for batch in call:
+                yield batch
+        finally:
+            call.cancel()
