@@ -5,6 +5,7 @@ disconnect and resume; expired and foreign cursors get the documented status cod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,7 @@ class Subscriber:
         self.passes: dict[Key, str] = {}
         self.cursor = ""
         self.events = 0
+        self.applied = asyncio.Event()
 
     def apply(self, response: pb.WatchChangesResponse) -> None:
         for event in response.events:
@@ -69,12 +71,11 @@ class Subscriber:
                 assert self.passes.pop(key, None) is not None, f"REMOVED unknown: {key}"
             self.events += 1
         self.cursor = response.cursor
+        self.applied.set()
 
-    async def follow(
-        self, server: ServerProcess, until: asyncio.Event | None, stop_after: int | None
-    ) -> None:
-        """Watch from `self.cursor` until `stop_after` events (then hang up) or `until` is set and
-        the map has caught up with the store."""
+    async def follow(self, server: ServerProcess, stop_after: int | None = None) -> None:
+        """Watch from `self.cursor`, applying every message, until `stop_after` events (then hang
+        up) or until cancelled."""
         async with grpc.aio.insecure_channel(server.address) as channel:
             stream = pb_grpc.TicketCacheServiceStub(channel).WatchChanges(
                 pb.WatchChangesRequest(start_cursor=self.cursor)
@@ -84,9 +85,14 @@ class Subscriber:
                 if stop_after is not None and self.events >= stop_after:
                     stream.cancel()
                     return
-                if until is not None and until.is_set() and self.passes == stored_passes(server.sqlite_path):
-                    stream.cancel()
-                    return
+
+    async def catch_up(self, path: Path, within: float) -> None:
+        """Wait until the map equals the store (the stream keeps applying meanwhile)."""
+        async with asyncio.timeout(within):
+            while self.passes != stored_passes(path):
+                self.applied.clear()
+                with contextlib.suppress(TimeoutError):  # also look again now and then
+                    await asyncio.wait_for(self.applied.wait(), 0.5)
 
 
 async def refresh_all(servers: tuple[ServerProcess, ...], user_ids: list[int], build: bool = False) -> None:
@@ -129,11 +135,10 @@ async def test_a_subscriber_that_applies_every_event_ends_with_exactly_the_store
         stream.cancel()
     assert subscriber.cursor.startswith("v1.")
 
-    caught_up = asyncio.Event()
-    watching = asyncio.create_task(subscriber.follow(first, None, stop_after=300))
+    watching = asyncio.create_task(subscriber.follow(first, stop_after=300))
     await refresh_all(two_servers, user_ids)
-    await watching  # hung up after 400 events, mid-way through what the refreshes wrote
-    resumed = asyncio.create_task(subscriber.follow(second, caught_up, None))  # the other replica
+    await watching  # hung up after 300 events, mid-way through what the refreshes wrote
+    resumed = asyncio.create_task(subscriber.follow(second))  # the other replica
     for user_id in user_ids:
         change_passes(sandbox, user_id)
     await refresh_all(two_servers, user_ids)
@@ -142,8 +147,12 @@ async def test_a_subscriber_that_applies_every_event_ends_with_exactly_the_store
         remove_one_pass(sandbox, user_id)
     await refresh_all(two_servers, user_ids[: RIDERS // 2], build=True)  # a Build replaces: its diff
     await refresh_all(two_servers, user_ids[RIDERS // 2 :])
-    caught_up.set()
-    await asyncio.wait_for(resumed, timeout=60)
+    try:
+        await subscriber.catch_up(first.sqlite_path, within=120)
+    finally:
+        resumed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await resumed  # raises what the subscriber refused (a gap or a duplicate), if anything
 
     assert subscriber.events >= 1000
     assert subscriber.passes == stored_passes(first.sqlite_path)
