@@ -95,7 +95,11 @@ def start_sandbox(log_dir: Path, *extra_args: str) -> SandboxProcess:
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LOG_LEVEL": "WARNING"},
     )
     sandbox = SandboxProcess(f"http://127.0.0.1:{port}", proc)
-    wait_until(lambda: sandbox.call("GET", "/_sandbox/config") is not None, 90, "sandbox", proc)
+    try:
+        wait_until(lambda: sandbox.call("GET", "/_sandbox/config") is not None, 90, "sandbox", proc)
+    except BaseException:
+        stop_process(proc)
+        raise
     return sandbox
 
 
@@ -166,7 +170,11 @@ def start_server(
     proc = subprocess.Popen([CLI, "serve"], stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(listen, sqlite_path, proc, log_path, env)
     if wait_ready:
-        wait_until(lambda: "listening on" in server.logs(), 90, "gRPC server", proc)
+        try:
+            wait_until(lambda: "listening on" in server.logs(), 90, "gRPC server", proc)
+        except BaseException:  # also a test timeout: a server that never came up must not outlive it
+            stop_process(proc)
+            raise
     return server
 
 
