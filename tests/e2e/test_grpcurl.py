@@ -76,6 +76,7 @@ def test_describe_shows_every_rpc_of_the_service(server: ServerProcess) -> None:
     assert {name for name, stream in described.items() if stream} == {
         "BuildCacheIfEmpty",
         "RefreshStaleCaches",
+        "WatchChanges",
     }
 
 
