@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from adapters.mongo.cache_store import MongoCacheStore
+from adapters.mongo.write_lock import WriteLocks
 from application.errors import CacheNotStorable, CacheTooLarge, WriteConflict
 from domain.model import CachedPass, TicketCache
 from domain.payload_hash import payload_hash
@@ -202,11 +204,27 @@ async def test_a_lock_left_by_a_crashed_writer_is_broken_once_stale(mongo: Mongo
     locks = mongo.db.collection("bytemarkticketscaches_locks")
     await locks.insert_one({"_id": USER, "token": "crashed", "at": 0.0})
 
-    with pytest.raises(WriteConflict):  # the stale lock is broken; the caller's retry goes through
-        await store.save(cache_with({"uuid": "p-1", "n": 1}), first.version)
     stored = await store.save(cache_with({"uuid": "p-1", "n": 2}), first.version)
 
     assert stored.version == 2 and await locks.count_documents({}) == 0
+
+
+async def test_a_writer_waits_out_a_crashed_writers_fresh_lock(mongo: MongoBackend) -> None:
+    """A pod killed mid-write leaves a fresh lock: the replacement pod's write waits, then lands."""
+    if not is_ferretdb(mongo):
+        return  # MongoDB needs no lock (the lock collection is never used)
+    store = MongoCacheStore(mongo.db)
+    first = await store.save(cache_with({"uuid": "p-1"}), None)
+    locks = mongo.db.collection("bytemarkticketscaches_locks")
+    writer = WriteLocks(mongo.db, "bytemarkticketscaches_locks", stale_after=0.5)
+    await locks.insert_one({"_id": USER, "token": "crashed", "at": time.time()})
+
+    started = time.monotonic()
+    async with writer.held(USER, first.version):
+        waited = time.monotonic() - started
+
+    assert 0.4 < waited < 3.0
+    assert await locks.count_documents({}) == 0
 
 
 async def test_a_cache_just_over_16_mib_is_refused_though_the_driver_and_ferretdb_would_take_it(

@@ -3,12 +3,15 @@
 FerretDB v1 runs `replace_one({user_id, version})` as a query, then an update by `_id`: twenty
 writers holding the same version all "match". An insert into a unique `_id` is atomic there, so
 around each compare-and-set on FerretDB a writer first inserts `{_id: user_id}` into a lock
-collection (the loser gets WriteConflict) and deletes it afterwards. A lock left by a crash is
-broken once it is older than `stale_after` seconds. On MongoDB the lock is skipped.
+collection and deletes it afterwards. A writer that finds the lock held waits for it (a holder
+needs milliseconds); a lock left by a crash is broken once it is older than `stale_after`
+seconds, so a killed pod delays its riders' next writers, never fails them. On MongoDB the
+lock is skipped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,17 +32,24 @@ class WriteLocks:
 
     @asynccontextmanager
     async def held(self, user_id: int, expected_version: int | None) -> AsyncIterator[None]:
-        """Hold the user's lock for the block; WriteConflict when another writer holds it."""
+        """Hold the user's lock for the block, waiting for a live holder; WriteConflict if it never frees."""
         if not await self._db.needs_write_locks():
             yield
             return
         locks = self._db.collection(self._collection_name)
         token = uuid.uuid4().hex
-        try:
-            await locks.insert_one({"_id": user_id, "token": token, "at": time.time()})
-        except DuplicateKeyError:
-            await self._break_if_stale(locks, user_id)
-            raise WriteConflict(user_id, expected_version) from None
+        give_up_at = time.monotonic() + self._stale_after + 2.0
+        pause = 0.005
+        while True:
+            try:
+                await locks.insert_one({"_id": user_id, "token": token, "at": time.time()})
+                break
+            except DuplicateKeyError:
+                await self._break_if_stale(locks, user_id)
+                if time.monotonic() >= give_up_at:
+                    raise WriteConflict(user_id, expected_version) from None
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.2)
         try:
             yield
         finally:
