@@ -54,8 +54,9 @@ class WriteLocks:
             yield
         finally:
             # A failed release only leaves a lock that turns stale; the write's outcome stands.
+            # Shielded: a caller cancelled mid-write (deadline, disconnect) still releases.
             with suppress(PyMongoError):
-                await locks.delete_one({"_id": user_id, "token": token})
+                await asyncio.shield(locks.delete_one({"_id": user_id, "token": token}))
 
     async def _break_if_stale(self, locks: Any, user_id: int) -> None:
         held = await locks.find_one({"_id": user_id})
