@@ -67,7 +67,11 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
         await migrate_stores(container)
         use_cases = await resolve(container.use_cases)
         relay, feed = await resolve(container.relay), await resolve(container.change_feed)
-        background = [asyncio.create_task(relay.run(), name="outbox-relay")]
+        sweep = await resolve(container.delivered_id_sweep)
+        background = [
+            asyncio.create_task(relay.run(), name="outbox-relay"),
+            asyncio.create_task(sweep.run(), name="outbox-delivered-sweep"),
+        ]
         if feed is not None:
             background.append(asyncio.create_task(feed.sweep_forever(), name="change-feed-sweep"))
         auth = settings.grpc_auth_token

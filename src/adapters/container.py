@@ -29,6 +29,7 @@ from adapters.mongo.outbox import MongoOutbox
 from adapters.mongo.sync_state_store import MongoSyncStateStore
 from adapters.mongo.ticket_log import MongoTicketLog
 from adapters.mysql.database import MysqlDatabase
+from adapters.mysql.delivered_ids import MysqlDeliveredIds
 from adapters.mysql.refresh_log import MysqlRefreshLog
 from adapters.mysql.token_store import MysqlTokenStore
 from adapters.observability.instrumented_use_cases import InstrumentedUseCases
@@ -39,12 +40,14 @@ from adapters.slack.notifier import NullNotifier, SlackNotifier
 from adapters.sqlite.cache_store import SqliteCacheStore
 from adapters.sqlite.change_feed import SqliteChangeFeed
 from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.delivered_ids import SqliteDeliveredIds
 from adapters.sqlite.outbox import SqliteOutbox
 from adapters.sqlite.refresh_log import SqliteRefreshLog
 from adapters.sqlite.sync_state_store import SqliteSyncStateStore
 from adapters.sqlite.ticket_log import SqliteTicketLog
 from adapters.sqlite.token_store import SqliteTokenStore
 from application.change_feed import ChangeFeed
+from application.delivered_sweep import DeliveredIds, DeliveredIdSweep
 from application.errors import StoreUnavailable
 from application.refresh import RefreshDependencies
 from application.relay import OutboxRelay
@@ -156,6 +159,16 @@ def _cache_backend(settings: Settings) -> str:
     return "mongo" if settings.mongodb_url else "sqlite"
 
 
+def _delivered_id_tables(*tables: DeliveredIds | None) -> list[DeliveredIds]:
+    """Each database with a `bytemark_outbox_delivered` table once: the token store's (tokens and
+    the refresh log) and the SQLite ticket log's, often the same file."""
+    unique: list[DeliveredIds] = []
+    for table in tables:
+        if table is not None and all(table is not seen for seen in unique):
+            unique.append(table)
+    return unique
+
+
 def _notifier_backend(settings: Settings) -> str:
     return "slack" if settings.slack_enabled else "none"
 
@@ -246,6 +259,26 @@ class Container(containers.DeclarativeContainer):
     #: Runs in `serve` (deliveries that failed, or that another process left behind).
     relay = providers.Singleton(
         OutboxRelay, outbox, ticket_log, refresh_log, token_store, observer=providers.Singleton(OutboxMetrics)
+    )
+    sqlite_delivered_ids = providers.Singleton(SqliteDeliveredIds, sqlite)
+    #: Runs in `serve` beside the relay: forgets delivered record ids no relay can deliver again.
+    delivered_id_sweep = providers.Singleton(
+        DeliveredIdSweep,
+        outbox,
+        providers.Callable(
+            _delivered_id_tables,
+            providers.Selector(
+                providers.Callable(_token_backend, settings),
+                mysql=providers.Singleton(MysqlDeliveredIds, mysql),
+                sqlite=sqlite_delivered_ids,
+            ),
+            providers.Selector(
+                providers.Callable(_cache_backend, settings),
+                sqlite=sqlite_delivered_ids,
+                mongo=providers.Object(None),  # the MongoDB ticket log keys entries by record id
+            ),
+        ),
+        clock,
     )
     change_feed = providers.Selector(
         providers.Callable(_cache_backend, settings),

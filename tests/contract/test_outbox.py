@@ -3,10 +3,13 @@ each delivery target takes a record once however often it is delivered."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.mysql.delivered_ids import MysqlDeliveredIds
+from adapters.sql import delivered
+from adapters.sqlite.delivered_ids import SqliteDeliveredIds
 from application.errors import WriteConflict
 from application.outbox import (
     RotatedToken,
@@ -83,3 +86,58 @@ async def test_a_reward_record_delivered_twice_is_one_row(store_engine: StoreEng
     await log.deliver_free_ticket_reward(record.record_id, 21)
     rows = await store_engine.raw.fetchall("SELECT user_id FROM bytemark_ticket_refresh_log")
     assert rows == [(21,)]
+
+
+def delivered_ids(store_engine: StoreEngine) -> SqliteDeliveredIds | MysqlDeliveredIds:
+    if store_engine.sqlite_db is not None:
+        return SqliteDeliveredIds(store_engine.sqlite_db)
+    assert store_engine.mysql_db is not None
+    return MysqlDeliveredIds(store_engine.mysql_db)
+
+
+async def claimed_ids(store_engine: StoreEngine) -> list[str]:
+    rows = await store_engine.raw.fetchall(
+        "SELECT record_id FROM bytemark_outbox_delivered ORDER BY record_id"
+    )
+    return [row[0] for row in rows]
+
+
+async def test_a_claim_is_stamped_with_the_delivery_time_in_utc(store_engine: StoreEngine) -> None:
+    log = store_engine.refresh_log()
+    await log.create_schema()
+    await log.deliver_free_ticket_reward(free_ticket_reward_record(31, NOW).record_id, 31)
+
+    ((stamped,),) = await store_engine.raw.fetchall("SELECT delivered_at FROM bytemark_outbox_delivered")
+    stamped_at = stamped if isinstance(stamped, datetime) else datetime.fromisoformat(stamped)
+    # the sweep's horizon is UTC from the service's clock: a store clock or zone would skew it
+    assert abs(stamped_at.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(seconds=30)
+
+
+async def test_the_sweep_forgets_ids_claimed_before_the_horizon_and_keeps_later_ones(
+    store_engine: StoreEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivered, "SWEEP_BATCH", 2)  # several DELETE rounds
+    log = store_engine.refresh_log()
+    await log.create_schema()
+    old = [free_ticket_reward_record(41, NOW) for _ in range(5)]
+    recent = free_ticket_reward_record(42, NOW)
+    for record in [*old, recent]:
+        await log.deliver_free_ticket_reward(record.record_id, record.user_id)
+    marks = ", ".join("?" * len(old))
+    await store_engine.raw.execute(
+        "UPDATE bytemark_outbox_delivered SET delivered_at = '2026-01-01 00:00:00'"
+        f" WHERE record_id IN ({marks})",
+        [record.record_id for record in old],
+    )
+
+    removed = await delivered_ids(store_engine).sweep_delivered(datetime(2026, 1, 2, tzinfo=UTC))
+
+    assert removed == 5
+    assert await claimed_ids(store_engine) == [recent.record_id]
+    # the kept id still guards its record: a redelivery writes no second row
+    await log.deliver_free_ticket_reward(recent.record_id, 42)
+    rows = await store_engine.raw.fetchall(
+        "SELECT user_id FROM bytemark_ticket_refresh_log WHERE user_id = 42"
+    )
+    assert rows == [(42,)]
+    assert await delivered_ids(store_engine).sweep_delivered(datetime(2026, 1, 2, tzinfo=UTC)) == 0

@@ -265,6 +265,13 @@ async def test_records_pending_at_a_kill_9_are_delivered_once_by_the_restarted_s
     assert [r.outcome for r in results] == [pb.OUTCOME_UPDATED] * 3
     assert pending_at_kill["refresh_log"] == 3
     assert [await reward_rows(topology, user_id) for user_id in user_ids] == [0, 0, 0]
+    # a claim from long ago: the restarted server's sweep of delivered ids forgets it
+    forgotten = "5eed" * 6
+    claims = "SELECT COUNT(*) FROM bytemark_outbox_delivered WHERE record_id = %s"
+    await topology.rows(
+        "INSERT INTO bytemark_outbox_delivered (record_id, delivered_at) VALUES (%s, '2020-01-01')",
+        (forgotten,),
+    )
     restarted = topology.start(**topology.same_cache_store(server))
     try:
 
@@ -275,5 +282,6 @@ async def test_records_pending_at_a_kill_9_are_delivered_once_by_the_restarted_s
         await wait_for(all_delivered, "every pending reward row delivered after the restart")
         await asyncio.sleep(1.5)
         assert [await reward_rows(topology, user_id) for user_id in user_ids] == [1, 1, 1]
+        assert await topology.rows(claims, (forgotten,)) == [(0,)]
     finally:
         restarted.stop()

@@ -22,4 +22,4 @@ CREATE TABLE IF NOT EXISTS bytemark_ticket_refresh_log (
 class MysqlRefreshLog(MysqlDialect, RefreshLogTable):
     async def create_schema(self) -> None:
         await self._db.execute(_SCHEMA, idempotent=True)
-        await self._db.execute(delivered.SCHEMA, idempotent=True)
+        await self._db.execute(delivered.MYSQL_SCHEMA, idempotent=True)

@@ -1,26 +1,77 @@
 """`bytemark_outbox_delivered`: the record ids a SQL store has taken from the outbox.
 
 A delivery inserts its record id in the same transaction as its row; a second delivery of the
-same record finds the id and writes nothing, so each row lands exactly once."""
+same record finds the id and writes nothing, so each row lands exactly once. The ids are kept
+until `application.delivered_sweep` says no relay can deliver their records again."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-SCHEMA = (
+# delivered_at is stamped by the delivering process in UTC (the sweep's horizon is in its clock
+# too); the column default only covers rows written before the stamp was.
+MYSQL_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS bytemark_outbox_delivered ("
     " record_id CHAR(24) NOT NULL PRIMARY KEY,"
-    " delivered_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+    " delivered_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+    " KEY idx_bytemark_outbox_delivered_at (delivered_at))"
 )
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bytemark_outbox_delivered (
+    record_id CHAR(24) NOT NULL PRIMARY KEY,
+    delivered_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS idx_bytemark_outbox_delivered_at ON bytemark_outbox_delivered (delivered_at);
+"""
+#: Rows per DELETE: a sweep of a large backlog never holds the table's locks for long.
+SWEEP_BATCH = 5_000
 
 
 class Statements(Protocol):
     async def execute(self, sql: str, params: Any = ..., *, idempotent: bool = False) -> int: ...
 
 
-async def claim(tx: Statements, record_id: str, insert_ignore: str, sql: Callable[[str], str]) -> bool:
-    """True when this transaction is the first to deliver `record_id`. `insert_ignore` and `sql`
-    are the engine's spelling ('INSERT OR IGNORE' / 'INSERT IGNORE', and its placeholders)."""
-    statement = f"{insert_ignore} INTO bytemark_outbox_delivered (record_id) VALUES (?)"
-    return await tx.execute(sql(statement), (record_id,)) == 1
+class Dialect(Protocol):
+    insert_ignore: str
+
+    def sql(self, statement: str) -> str: ...
+
+    def write_datetime(self, value: datetime | None) -> Any: ...
+
+
+async def claim(tx: Statements, record_id: str, dialect: Dialect) -> bool:
+    """True when this transaction is the first to deliver `record_id`."""
+    statement = (
+        f"{dialect.insert_ignore} INTO bytemark_outbox_delivered (record_id, delivered_at) VALUES (?, ?)"
+    )
+    return (
+        await tx.execute(dialect.sql(statement), (record_id, dialect.write_datetime(datetime.now(UTC)))) == 1
+    )
+
+
+class DeliveredIdTable:
+    """The sweep side of the table (application.delivered_sweep.DeliveredIds). Each engine's
+    class mixes in its dialect and says how to spell a bounded DELETE."""
+
+    #: A DELETE of at most `?` rows claimed before `?`.
+    bounded_delete = ""
+
+    def __init__(self, db: Statements) -> None:
+        self._db = db
+
+    def sql(self, statement: str) -> str:
+        return statement
+
+    def write_datetime(self, value: datetime | None) -> Any:
+        raise NotImplementedError
+
+    async def sweep_delivered(self, delivered_before: datetime) -> int:
+        params = (self.write_datetime(delivered_before), SWEEP_BATCH)
+        removed = 0
+        while True:
+            # deleting ids older than a fixed moment twice is harmless: retried after a lost connection
+            batch = await self._db.execute(self.sql(self.bounded_delete), params, idempotent=True)
+            removed += batch
+            if batch < SWEEP_BATCH:
+                return removed

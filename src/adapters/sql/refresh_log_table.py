@@ -40,7 +40,7 @@ class RefreshLogTable:
     async def deliver_free_ticket_reward(self, record_id: str, user_id: int) -> None:
         # the row and its record id commit together: a second delivery finds the id and stops
         async with self._db.transaction() as tx:
-            if await claim(tx, record_id, self.insert_ignore, self.sql):
+            if await claim(tx, record_id, self):
                 await self._insert(tx, user_id)
 
     async def _insert(self, db: SqlStatements, user_id: int) -> None:

@@ -87,7 +87,7 @@ class TokenTable:
 
     async def deliver_tokens(self, record_id: str, user_id: int, token: RotatedToken) -> None:
         async with self._db.transaction() as tx:
-            if await claim(tx, record_id, self.insert_ignore, self.sql):
+            if await claim(tx, record_id, self):
                 await self._save(tx, user_id, token.access_token, token.refresh_token, token.expires_at)
 
     async def _save(

@@ -11,6 +11,9 @@ class SqliteDialect:
 
     insert_ignore = "INSERT OR IGNORE"
 
+    def sql(self, statement: str) -> str:
+        return statement  # `?` is SQLite's own placeholder
+
     def write_datetime(self, value: datetime | None) -> str | None:
         return _write_datetime(value)
 

@@ -28,4 +28,4 @@ class SqliteRefreshLog(SqliteDialect, RefreshLogTable):
 
     async def create_schema(self) -> None:
         await self._sqlite.executescript(_SCHEMA)
-        await self._sqlite.execute(delivered.SCHEMA)
+        await self._sqlite.executescript(delivered.SQLITE_SCHEMA)

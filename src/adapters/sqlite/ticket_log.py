@@ -7,6 +7,7 @@ from typing import Any
 
 from adapters.sql import delivered
 from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.dialect import SqliteDialect
 from adapters.sqlite.identifiers import quoted_identifier
 from adapters.sqlite.json_codec import dumps_json, loads_json
 from domain.model import TicketLogEntry
@@ -15,6 +16,7 @@ _COLUMNS = "user_id, pass_uuid, list, change, status, payload, payload_hash, tim
 _PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?)"
 # 8 columns x 100 rows stays under SQLite's bound-variable limit (999 on old builds).
 _ROWS_PER_STATEMENT = 100
+_DIALECT = SqliteDialect()
 
 
 class SqliteTicketLog:
@@ -38,11 +40,11 @@ class SqliteTicketLog:
             " timestamp INTEGER NOT NULL)"
         )
         await self._db.execute(f"CREATE INDEX IF NOT EXISTS {self._user_index} ON {self._table} (user_id)")
-        await self._db.execute(delivered.SCHEMA)
+        await self._db.executescript(delivered.SQLITE_SCHEMA)
 
     async def deliver(self, record_id: str, entry: TicketLogEntry) -> None:
         async with self._db.transaction() as tx:
-            if await delivered.claim(tx, record_id, "INSERT OR IGNORE", str):
+            if await delivered.claim(tx, record_id, _DIALECT):
                 await tx.execute(
                     f"INSERT INTO {self._table} ({_COLUMNS}) VALUES {_PLACEHOLDERS}", _row(entry)
                 )

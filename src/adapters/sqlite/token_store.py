@@ -33,7 +33,7 @@ class SqliteTokenStore(SqliteDialect, TokenTable):
 
     async def create_schema(self) -> None:
         await self._sqlite.executescript(_SCHEMA)
-        await self._sqlite.execute(delivered.SCHEMA)
+        await self._sqlite.executescript(delivered.SQLITE_SCHEMA)
 
     async def read_one(self, sql: str, params: tuple[Any, ...]) -> Any:
         rows = await self._sqlite.read_rows(sql, params)  # on the loop's thread (WAL)
