@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
+from application.errors import StoreUnavailable
 from application.ports import Clock, Outbox
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,11 @@ class DeliveredIdSweep:
                 removed = await self.sweep_once()
                 if removed:
                     log.info("delivered outbox ids swept", extra={"removed": removed})
-            except Exception:  # a store blip: try again next round
-                log.warning("delivered outbox ids sweep failed", exc_info=True)
+            except StoreUnavailable as exc:  # a store blip: try again next round
+                log.warning(
+                    "delivered outbox ids not swept; next round",
+                    extra={"store": exc.store, "reason": exc.reason},
+                )
+            except Exception:
+                log.exception("delivered outbox ids sweep failed")
             await asyncio.sleep(SWEEP_EVERY_SECONDS)
