@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from adapters.sqlite.database import SqliteDatabase
+from application.errors import StoreUnavailable
 
 
 @pytest.mark.parametrize("yields_before_cancel", range(8))
@@ -53,5 +56,62 @@ async def test_a_failed_atomic_write_rolls_back_every_statement(tmp_path: Path) 
         with pytest.raises(RuntimeError):
             await db.atomically(half)
         assert await db.fetchall("SELECT x FROM t") == []
+    finally:
+        await db.close()
+
+
+async def test_concurrent_atomic_writes_commit_together_but_a_failing_one_rolls_back_alone(
+    tmp_path: Path,
+) -> None:
+    db = SqliteDatabase(str(tmp_path / "tx.sqlite3"))
+    await db.connect()
+    try:
+        await db.execute("CREATE TABLE t (x INTEGER)")
+
+        def insert(value: int) -> Callable[[sqlite3.Connection], int]:
+            def work(conn: sqlite3.Connection) -> int:
+                conn.execute("INSERT INTO t VALUES (?)", (value,))
+                conn.execute("INSERT INTO t VALUES (?)", (-value,))
+                if value == 5:
+                    raise RuntimeError("rider 5 failed after writing")
+                return value
+
+            return work
+
+        outcomes = await asyncio.gather(
+            *(db.atomically(insert(v)) for v in range(1, 11)), return_exceptions=True
+        )
+
+        assert [o if isinstance(o, int) else str(o) for o in outcomes] == [
+            1, 2, 3, 4, "rider 5 failed after writing", 6, 7, 8, 9, 10,
+        ]  # fmt: skip
+        stored = sorted(row[0] for row in await db.fetchall("SELECT x FROM t"))
+        assert stored == sorted([v for v in range(1, 11) if v != 5] + [-v for v in range(1, 11) if v != 5])
+    finally:
+        await db.close()
+
+
+async def test_when_the_shared_transaction_is_lost_no_write_of_the_batch_is_reported_stored(
+    tmp_path: Path,
+) -> None:
+    db = SqliteDatabase(str(tmp_path / "tx.sqlite3"))
+    await db.connect()
+    try:
+        await db.execute("CREATE TABLE t (x INTEGER)")
+
+        def first(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO t VALUES (1)")
+
+        def second(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO t VALUES (2)")
+            conn.execute("ROLLBACK")  # as SQLite itself does on a full disk or an I/O error
+            raise sqlite3.OperationalError("disk I/O error")
+
+        outcomes = await asyncio.gather(db.atomically(first), db.atomically(second), return_exceptions=True)
+
+        assert all(isinstance(o, StoreUnavailable) and "disk I/O error" in str(o) for o in outcomes)
+        assert await db.fetchall("SELECT x FROM t") == []
+        await db.atomically(first)  # the connection is usable again
+        assert await db.fetchall("SELECT x FROM t") == [(1,)]
     finally:
         await db.close()

@@ -2,9 +2,10 @@
 
 Reads use a read-only connection on the loop's thread (WAL mode) and a parsed-row memo that hits
 only on identical row text; why, and why it changes no result: bench/RESULTS.md, "Design notes".
-Compare-and-set is one transaction in one hop to aiosqlite's worker thread (none is held across an
-await): the insert does nothing on an existing user_id, the update matches only the expected version;
-the outbox records and feed changes commit with it or not at all.
+Compare-and-set is one savepoint of a group-committed transaction on aiosqlite's worker thread
+(`SqliteDatabase.atomically`; none is held across an await): the insert does nothing on an existing
+user_id, the update matches only the expected version; the outbox records and feed changes commit
+with it or not at all.
 """
 
 from __future__ import annotations

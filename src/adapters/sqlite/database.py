@@ -16,6 +16,8 @@ from application.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: Works per group-committed transaction (bounds how long one holds the file's write lock).
+_MAX_BATCH = 128
 
 
 class SqliteDatabase:
@@ -31,6 +33,9 @@ class SqliteDatabase:
         # "not usable here": in-memory or URI databases, or a journal mode other than WAL)
         self._reader: tuple[object, sqlite3.Connection | None] | None = None
         self._lock = asyncio.Lock()
+        # group commit: works waiting for the next batch, and the task committing them
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         try:
@@ -95,27 +100,62 @@ class SqliteDatabase:
             log.warning("SQLite rollback failed", exc_info=True)
 
     async def atomically(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` inside BEGIN IMMEDIATE ... COMMIT in one hop to the worker thread (a hot write
-        path: one thread wake-up instead of one per statement). Rolled back when it raises."""
+        """Run `work` all or nothing on the worker thread; rolled back (alone) when it raises.
 
-        def run(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+        Group commit: works submitted while another batch is on the worker thread wait for it and
+        then go together, in one hop and one BEGIN IMMEDIATE ... COMMIT, each in its own savepoint,
+        so one work's failure undoes only its own statements. A lone work is a batch of one (no
+        added latency); under a bulk run's load one hop and one commit serve many riders."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((work, done))
+        if self._committer is None or self._committer.done():
+            self._committer = loop.create_task(self._commit_pending())
+        return await done  # type: ignore[no-any-return]
+
+    async def _commit_pending(self) -> None:
+        try:
+            while self._pending:
+                async with self._lock:  # after any transaction() holder and lone statement
+                    batch = [item for item in self._pending[:_MAX_BATCH] if not item[1].cancelled()]
+                    del self._pending[:_MAX_BATCH]
+                    if batch:
+                        await self._commit(batch)
+        finally:
+            self._committer = None
+
+    async def _commit(
+        self, batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
+    ) -> None:
+        works = [work for work, _ in batch]
+        try:
+            # aiosqlite's own queue to its worker thread: every statement on this connection
+            # runs there, one at a time, so nothing else can interleave with the batch.
+            outcomes = await self.conn._execute(_run_batch, self.conn._conn, works)  # type: ignore[no-untyped-call]
+        except BaseException as exc:
+            failure = (
+                StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}")
+                if isinstance(exc, sqlite3.Error)
+                else exc
+            )
+            for _, done in batch:
+                if not done.done():
+                    if isinstance(failure, asyncio.CancelledError):
+                        done.cancel()
+                    else:
+                        done.set_exception(failure)
+            if not isinstance(exc, Exception):
                 raise
-            return result
-
-        async with self._lock:
-            try:
-                # aiosqlite's own queue to its worker thread: every statement on this connection
-                # runs there, one at a time, so nothing else can interleave with `run`.
-                return await self.conn._execute(run, self.conn._conn)  # type: ignore[no-untyped-call,no-any-return]
-            except sqlite3.Error as exc:
-                raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
+            return
+        for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
+            if done.done():
+                continue  # its caller was cancelled while the batch ran (the work committed)
+            if ok:
+                done.set_result(value)
+            elif isinstance(value, sqlite3.Error):
+                done.set_exception(StoreUnavailable("SQLite", f"{type(value).__name__}: {value}"))
+            else:
+                done.set_exception(value)
 
     async def execute(self, sql: str, params: Iterable[Any] = (), *, idempotent: bool = False) -> int:
         """Run one write statement; returns the affected row count. (`idempotent` matters only to
@@ -207,6 +247,33 @@ class SqliteTransaction:
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
         rows = await self._db._fetch_rows(sql, params)
         return rows[0] if rows else None
+
+
+def _run_batch(
+    conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
+) -> list[tuple[bool, Any]]:
+    """On the worker thread: one transaction, one savepoint per work; (True, result) or (False,
+    its exception) per work. A failure that ends the transaction itself (SQLite rolls it back on
+    I/O errors, a full disk, ...) or the COMMIT fails the whole batch: nothing of it was stored."""
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for work in works:
+            conn.execute("SAVEPOINT work")
+            try:
+                outcomes.append((True, work(conn)))
+            except Exception as exc:
+                if not conn.in_transaction:
+                    raise  # the whole transaction is gone, with the works before this one
+                conn.execute("ROLLBACK TO work")
+                outcomes.append((False, exc))
+            conn.execute("RELEASE work")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
 
 
 def _rowcount(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> int:
