@@ -1,0 +1,67 @@
+"""Keeps the README's grpcurl watch-and-resume example true: its block, run as printed by bash
+against a real `bytemark-ticket-cache demo` process, watches for a while (printing events and a
+cursor), then resumes from that cursor and prints only the changes made after it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from devtools.harness import CLI, GRPCURL, free_port
+from tests.e2e.test_demo_readme import README, README_ADDRESS, demo_env
+from tests.e2e.test_grpcurl import json_objects
+
+SECTION = README.read_text().split("## Change feed (WatchChanges)", 1)[1].split("\n## ", 1)[0]
+
+
+def readme_block() -> str:
+    found = re.findall(r"```sh\n(.*?)```", SECTION, re.DOTALL)
+    assert len(found) == 1, "expected one ```sh block under 'Change feed (WatchChanges)'"
+    block = str(found[0])
+    assert block.startswith("G=.venv/bin/grpcurl\n"), block
+    return block.replace("G=.venv/bin/grpcurl", f"G={GRPCURL}", 1).replace(README_ADDRESS, "{address}")
+
+
+def events_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [event for message in messages for event in message.get("events", [])]
+
+
+def test_the_readme_watch_then_resume_prints_each_change_once_on_the_right_side_of_the_cursor(
+    tmp_path: Path,
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    log = tmp_path / "demo.log"
+    with open(log, "wb") as out:
+        demo = subprocess.Popen(
+            [CLI, "demo"], stdout=out, stderr=subprocess.STDOUT, env=demo_env(address, tmp_path)
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while f"listening on {address}" not in log.read_text(errors="replace"):
+            assert demo.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.05)
+        script = readme_block().replace("{address}", address)
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=90
+        )
+    finally:
+        demo.terminate()
+        demo.wait(timeout=15)
+
+    watched = json_objects((tmp_path / "watch.json").read_text())
+    printed = json_objects(done.stdout)
+    assert printed[: len(watched)] == watched, "the block prints watch.json first"
+    resumed = printed[len(watched) :]
+
+    # the watch: a first message with the cursor only, then rider 1009's passes as they were added
+    assert watched[0].get("cursor") and not watched[0].get("events"), watched[0]
+    assert {(e["user_id"], e["kind"]) for e in events_of(watched)} == {("1009", "CHANGE_KIND_ADDED")}
+    # the resume: what happened after the last cursor received, and nothing before it
+    assert resumed and all(message.get("cursor") for message in resumed)
+    assert {(e["user_id"], e["kind"]) for e in events_of(resumed)} == {("1010", "CHANGE_KIND_ADDED")}
+    assert len(events_of(resumed)) == len(events_of(watched))  # both riders hold as many passes
+    # -max-time ended both watches, as the README says
+    assert done.stderr.count("Code: DeadlineExceeded") == 2, done.stderr
