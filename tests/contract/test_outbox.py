@@ -141,3 +141,25 @@ async def test_the_sweep_forgets_ids_claimed_before_the_horizon_and_keeps_later_
     )
     assert rows == [(42,)]
     assert await delivered_ids(store_engine).sweep_delivered(datetime(2026, 1, 2, tzinfo=UTC)) == 0
+
+
+async def test_a_delivered_table_from_before_the_sweep_gets_its_delivered_at_index(
+    store_engine: StoreEngine,
+) -> None:
+    # the table as the first outbox release created it: no index on delivered_at
+    await store_engine.raw.execute(
+        "CREATE TABLE bytemark_outbox_delivered (record_id CHAR(24) NOT NULL PRIMARY KEY,"
+        " delivered_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+        [],
+    )
+
+    await store_engine.refresh_log().create_schema()
+    await store_engine.refresh_log().create_schema()  # a second start finds it in place
+
+    if store_engine.sqlite_db is not None:
+        rows = await store_engine.raw.fetchall("PRAGMA index_list(bytemark_outbox_delivered)")
+        names = {row[1] for row in rows}
+    else:
+        rows = await store_engine.raw.fetchall("SHOW INDEX FROM bytemark_outbox_delivered")
+        names = {row[2] for row in rows}
+    assert "idx_bytemark_outbox_delivered_at" in names  # the sweep's range delete uses it

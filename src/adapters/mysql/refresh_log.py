@@ -23,3 +23,4 @@ class MysqlRefreshLog(MysqlDialect, RefreshLogTable):
     async def create_schema(self) -> None:
         await self._db.execute(_SCHEMA, idempotent=True)
         await self._db.execute(delivered.MYSQL_SCHEMA, idempotent=True)
+        await self._db.execute(delivered.MYSQL_INDEX, idempotent=True)

@@ -17,6 +17,10 @@ MYSQL_SCHEMA = (
     " delivered_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,"
     " KEY idx_bytemark_outbox_delivered_at (delivered_at))"
 )
+# A table created before the sweep existed has no index on delivered_at: the sweep would scan it.
+MYSQL_INDEX = (
+    "CREATE INDEX IF NOT EXISTS idx_bytemark_outbox_delivered_at ON bytemark_outbox_delivered (delivered_at)"
+)
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS bytemark_outbox_delivered (
     record_id CHAR(24) NOT NULL PRIMARY KEY,
