@@ -4,12 +4,19 @@ Each suite runs once per engine: the embedded SQLite file and the real MariaDB s
 run FAILS (never skips) when the server is unreachable: a silently skipped production adapter is
 how regressions ship. Tests seed and inspect rows with plain SQL through `RawSql`, written with `?`
 placeholders for both engines, the way an operator would.
+
+The MariaDB tests drop and recreate their tables, so each test process (an xdist worker, or another
+developer's run on the same server) gets a database of its own, created on first use and dropped at
+the end; the E2E suites' rows in the shared `test` database are never touched. TEST_MYSQL_URL names
+a database to use instead, as it is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,7 +34,8 @@ from adapters.sqlite.refresh_log import SqliteRefreshLog
 from adapters.sqlite.token_store import SqliteTokenStore
 from tests.contract.cache_fixtures import BACKEND_KINDS, Backend, open_backend
 
-MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+OWN_DATABASE = "TEST_MYSQL_URL" not in os.environ
+MYSQL_URL = os.environ.get("TEST_MYSQL_URL", f"mysql://root@127.0.0.1:3306/contract_{os.getpid()}")
 TEST_KEY = bytes(range(32))
 OTHER_KEY = bytes(range(100, 132))
 TABLES = ("bytemark_tokens", "bytemark_ticket_refresh_log", "bytemark_outbox_delivered")
@@ -117,6 +125,45 @@ async def open_raw_mysql(target: MysqlTarget) -> asyncmy.Connection:
     except Exception as exc:  # any failure here is the environment, say so plainly
         pytest.fail(f"MariaDB at {target.describe()} is not reachable (set TEST_MYSQL_URL): {exc}")
     return conn
+
+
+@pytest.fixture(scope="session")
+def contract_mysql_database() -> Iterator[str]:
+    """This process's database, created once; every MariaDB test needs it before it connects."""
+    target = mysql_target()
+    if OWN_DATABASE:
+        _run_as_root(target, f"CREATE DATABASE IF NOT EXISTS {target.database}")
+    yield target.database
+    if OWN_DATABASE:
+        _run_as_root(target, f"DROP DATABASE IF EXISTS {target.database}")
+
+
+def _run_as_root(target: MysqlTarget, sql: str) -> None:
+    async def run() -> None:
+        try:
+            conn = await asyncmy.connect(
+                host=target.host,
+                port=target.port,
+                user=target.user,
+                password=target.password,
+                connect_timeout=5,
+            )
+        except Exception as exc:  # the environment: say so plainly
+            pytest.fail(f"MariaDB at {target.describe()} is not reachable (set TEST_MYSQL_URL): {exc}")
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(sql)
+        finally:
+            await conn.ensure_closed()
+
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own: callable beside a running test loop
+        thread.submit(asyncio.run, run()).result()
+
+
+@pytest.fixture(autouse=True)
+def _mysql_database_first(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("mysql") is not None:
+        request.getfixturevalue("contract_mysql_database")
 
 
 @pytest.fixture(params=ENGINES)
