@@ -180,11 +180,33 @@ async def test_losing_the_write_race_twice_is_a_conflict_and_nothing_is_logged(w
     assert world.ticket_log.entries == []
 
 
-async def test_a_build_that_loses_twice_is_a_conflict(world: World) -> None:
+async def test_a_build_that_loses_every_write_is_a_conflict(world: World) -> None:
     with_user(world, [a_pass("a")])
-    world.caches.conflicts_to_inject = 2
+    world.caches.conflicts_to_inject = 3  # the first insert, then a compare-and-set after each read
     with pytest.raises(WriteConflict):
         await world.use_cases.build(USER)
+
+
+async def test_a_build_that_loses_its_first_insert_and_one_race_still_stores_the_cache(world: World) -> None:
+    with_user(world, [a_pass("a")])
+    world.caches.conflicts_to_inject = 2
+    result = await world.use_cases.build(USER)
+    assert result.outcome is Outcome.BUILT and world.caches.caches[USER].version == 1
+
+
+async def test_a_build_of_a_rider_without_a_cache_inserts_without_reading_first(world: World) -> None:
+    """A read that finds nothing is the costly one on FerretDB v1 (a scan of the collection)."""
+    with_user(world, [a_pass("a")])
+    reads: list[int] = []
+    original = world.caches.get
+
+    async def counting_get(user_id: int) -> object:
+        reads.append(user_id)
+        return await original(user_id)
+
+    world.caches.get = counting_get  # type: ignore[method-assign,assignment]
+    assert (await world.use_cases.build(USER)).outcome is Outcome.BUILT
+    assert reads == [] and world.caches.caches[USER].version == 1
 
 
 async def test_concurrent_checks_of_one_user_share_one_bytemark_fetch(world: World) -> None:
