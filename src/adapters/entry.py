@@ -4,6 +4,7 @@ stack (drivers, DI container, settings: seconds of imports per call); the rest g
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in CLIENT_COMMANDS:
         parser = argparse.ArgumentParser(prog="bytemark-ticket-cache")
         add_client_commands(parser.add_subparsers(dest="command", required=True))
+        # Before gRPC loads: its INFO lines (each failed TLS handshake) would bury the CLI's own error.
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
         from adapters.operator_cli.client_commands import run_client_command
 
         return run_client_command(parser.parse_args(args))

@@ -16,7 +16,7 @@ import grpc
 from adapters.operator_cli.output import Output, choose_output
 from adapters.operator_cli.streams import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, show_stream
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
-from ticket_cache_client import TicketCacheClient, TlsFiles
+from ticket_cache_client import ServerUnreachable, TicketCacheClient, TlsFiles
 
 STATE_BY_NAME = {
     "ok": pb.SYNC_STATE_OK,
@@ -26,10 +26,6 @@ STATE_BY_NAME = {
 VIEW_BY_NAME = {"summary": pb.CACHE_VIEW_SUMMARY, "full": pb.CACHE_VIEW_FULL, "raw": pb.CACHE_VIEW_RAW}
 #: How long to wait for a connection before calling the server unreachable.
 CONNECT_SECONDS = 10.0
-
-
-class ServerUnreachable(Exception):
-    pass
 
 
 def _tls(args: argparse.Namespace) -> TlsFiles | None:
@@ -96,11 +92,16 @@ async def _watch(args: argparse.Namespace, client: TicketCacheClient, output: Ou
 async def _run(args: argparse.Namespace) -> int:
     output = choose_output(args.json)
     async with _client(args) as client:
-        try:
-            await client.wait_ready(min(CONNECT_SECONDS, args.timeout or CONNECT_SECONDS))
-        except TimeoutError:
-            raise ServerUnreachable(f"server unreachable: no connection to {args.server}") from None
+        await client.wait_ready(min(CONNECT_SECONDS, args.timeout or CONNECT_SECONDS))
         return await _call(args, client, output)
+
+
+def _unreachable(exc: ServerUnreachable, args: argparse.Namespace) -> str:
+    """gRPC's reason, led by what to fix when it is a TLS problem the flags can cause."""
+    if "CERTIFICATE_VERIFY_FAILED" in exc.reason:
+        trusted_by = f"the CA in --tls-ca {args.tls_ca}" if args.tls_ca else "the system's CA certificates"
+        return f"TLS: the certificate of {exc.target} is not trusted by {trusted_by} ({exc.reason})"
+    return f"server unreachable: {exc}"
 
 
 def run_client_command(args: argparse.Namespace) -> int:
@@ -109,7 +110,7 @@ def run_client_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # asyncio.run cancelled the call; the stream view said how far it got
         return EXIT_INTERRUPTED
     except ServerUnreachable as exc:
-        print(exc, file=sys.stderr)
+        print(_unreachable(exc, args), file=sys.stderr)
         return EXIT_USAGE
     except grpc.aio.AioRpcError as error:
         print(f"{error.code().name}: {error.details()}", file=sys.stderr)

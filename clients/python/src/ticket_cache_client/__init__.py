@@ -3,5 +3,14 @@
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from ticket_cache_client.channel import RetryPolicy, TlsFiles, open_channel, service_config
 from ticket_cache_client.client import TicketCacheClient
+from ticket_cache_client.connection import ServerUnreachable
 
-__all__ = ["RetryPolicy", "TicketCacheClient", "TlsFiles", "open_channel", "pb", "service_config"]
+__all__ = [
+    "RetryPolicy",
+    "ServerUnreachable",
+    "TicketCacheClient",
+    "TlsFiles",
+    "open_channel",
+    "pb",
+    "service_config",
+]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from ticket_cache_client.channel import DEFAULT_RETRY, DEFAULT_TARGET, RetryPolicy, TlsFiles, open_channel
+from ticket_cache_client.connection import wait_connected
 
 #: Deadlines when the caller gives none: unary refreshes call Bytemark; streams can run for hours.
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -56,8 +56,9 @@ class TicketCacheClient:
         await self._channel.close()
 
     async def wait_ready(self, deadline: float | None = None) -> None:
-        """Wait until the channel connects; raises TimeoutError when the server is unreachable."""
-        await asyncio.wait_for(self._channel.channel_ready(), self._deadline(deadline))
+        """Wait until the channel connects. Raises ServerUnreachable naming gRPC's reason: at once
+        for a failed TLS handshake (wrong CA or certificate), else once the deadline passes."""
+        await wait_connected(self._channel, self.target, self._deadline(deadline))
 
     def _deadline(self, deadline: float | None) -> float:
         return self.timeout if deadline is None else deadline
