@@ -8,10 +8,14 @@ session or transaction: FerretDB v1 has none, and a replica never holds a lock.
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+import bson
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -26,16 +30,78 @@ from application.outbox import OutboxRecord
 from domain.changes import PassChange
 from domain.model import TicketCache
 
-_CACHE_FIELDS = {"_id": 0, outbox_fields.FIELD: 0}
+# `_id` is read: the user's next read looks the document up by it (see `_ReadMemo`)
+_CACHE_FIELDS = {outbox_fields.FIELD: 0}
 _USER_ID_ONLY = {"_id": 0, "user_id": 1}
+#: Default bound on the BSON bytes held by the read memo (parsed objects take a few times it).
+DEFAULT_READ_MEMO_BYTES = 4 * 1024 * 1024
+#: Users whose document `_id` is remembered (about 150 bytes each).
+_MAX_REMEMBERED_IDS = 50_000
+
+
+class _ReadMemo:
+    """What the last reads of a user's document showed: its `_id`, and its exact BSON bytes with
+    the cache parsed from them.
+
+    FerretDB v1 on SQLite answers a filter of `_id` alone from its primary key and scans and
+    decodes every document of the collection for any other filter, `user_id` too (about 0.5 ms
+    per cache); MongoDB answers both from an index. So a read first asks for the remembered `_id`
+    and takes the answer only if it still holds the user's `user_id` (ObjectIds are never reused;
+    the unique index on user_id makes it that user's one cache), else asks by user_id. Equal bytes
+    give the same immutable TicketCache, so an unchanged cache is not parsed (nor encoded) again.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.ids: OrderedDict[int, Any] = OrderedDict()
+        self.parsed: OrderedDict[int, tuple[bytes, TicketCache]] = OrderedDict()
+
+    def document_id(self, user_id: int) -> Any:
+        return self.ids.get(user_id)
+
+    def cache(self, user_id: int, raw: RawBSONDocument, codec_options: CodecOptions[Any]) -> TicketCache:
+        self.ids[user_id] = raw["_id"]
+        self.ids.move_to_end(user_id)
+        if len(self.ids) > _MAX_REMEMBERED_IDS:
+            self.ids.popitem(last=False)
+        data = raw.raw if isinstance(raw.raw, bytes) else bytes(raw.raw)
+        remembered = self.parsed.get(user_id)
+        if remembered is not None and remembered[0] == data:
+            self.parsed.move_to_end(user_id)
+            return remembered[1]
+        cache = TicketCache.from_document(bson.decode(data, codec_options=codec_options))
+        self._forget_parse(user_id)
+        if len(data) <= self.max_bytes:
+            self.parsed[user_id] = (data, cache)
+            self.size += len(data)
+            while self.size > self.max_bytes:
+                _, (old, _) = self.parsed.popitem(last=False)
+                self.size -= len(old)
+        return cache
+
+    def forget(self, user_id: int) -> None:
+        self.ids.pop(user_id, None)
+        self._forget_parse(user_id)
+
+    def _forget_parse(self, user_id: int) -> None:
+        remembered = self.parsed.pop(user_id, None)
+        if remembered is not None:
+            self.size -= len(remembered[0])
 
 
 class MongoCacheStore:
     def __init__(
-        self, db: MongoDatabase, collection: str = "bytemarkticketscaches", outbox: MongoOutbox | None = None
+        self,
+        db: MongoDatabase,
+        collection: str = "bytemarkticketscaches",
+        outbox: MongoOutbox | None = None,
+        read_memo_bytes: int = DEFAULT_READ_MEMO_BYTES,
     ) -> None:
         self._db = db
         self._collection_name = collection
+        self._reads = _ReadMemo(read_memo_bytes)
+        self._raw: tuple[Any, Any] | None = None  # (collection, its raw-BSON twin)
         self._locks = WriteLocks(db, f"{collection}_locks")
         self._outbox = outbox
 
@@ -78,9 +144,28 @@ class MongoCacheStore:
         )
 
     async def get(self, user_id: int) -> TicketCache | None:
+        collection = self._collection()
+        raw = self._raw_twin(collection)
         with self._db.errors_as_unavailable():
-            document = await self._collection().find_one({"user_id": user_id}, _CACHE_FIELDS)
-        return None if document is None else TicketCache.from_document(document)
+            document: RawBSONDocument | None = None
+            known = self._reads.document_id(user_id)
+            if known is not None:
+                document = await raw.find_one({"_id": known}, _CACHE_FIELDS)
+                if document is not None and document.get("user_id") != user_id:
+                    document = None
+            if document is None:
+                document = await raw.find_one({"user_id": user_id}, _CACHE_FIELDS)
+        if document is None:
+            self._reads.forget(user_id)
+            return None
+        return self._reads.cache(user_id, document, collection.codec_options)
+
+    def _raw_twin(self, collection: Any) -> Any:
+        """The collection returning undecoded documents (RawBSONDocument), made once per collection."""
+        if self._raw is None or self._raw[0] is not collection:
+            options = collection.codec_options.with_options(document_class=RawBSONDocument)
+            self._raw = (collection, collection.with_options(codec_options=options))
+        return self._raw[1]
 
     async def save(
         self,
@@ -140,6 +225,7 @@ class MongoCacheStore:
 
     async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
         """Never a cache whose outbox records are still pending: they would be lost with it."""
+        self._reads.forget(user_id)
         with self._db.errors_as_unavailable():
             result = await self._collection().delete_one(
                 {"user_id": user_id, outbox_fields.FLAG: {"$ne": True}}
