@@ -4,11 +4,14 @@ Same server process for both measurements: first a one-user-at-a-time run (concu
 cancelled after SAMPLE users, then the caches are deleted with plain SQL and the full run
 goes at concurrency C. ratio_vs_sequential scales the sequential rate to N users;
 ratio_vs_limit compares users/s with the ideal C / L (N * L / C seconds).
+
+The full run asks for up to 64 riders per progress message (`max_batch`), as a bulk caller
+should: one message per rider cost the server 15-25% more CPU (bench/RESULTS.md, round 4).
+`--max-batch 0` (or BENCH_MAX_BATCH=0) measures one message per rider.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import subprocess
@@ -16,8 +19,7 @@ import time
 from pathlib import Path
 
 import grpc
-import psutil
-from common import BulkRun, drain_bulk, emit, log, seed_tokens, start_sandbox, start_server, work_dir
+from common import BulkRun, CpuMeter, bulk_arguments, drain_bulk, emit, log, running_sandbox, seeded_server
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -68,24 +70,20 @@ def _maybe_profile(pid: int, directory: Path) -> subprocess.Popen[bytes] | None:
 
 
 def run(users: int, latency_ms: float, concurrency: int, sample: int, max_batch: int) -> dict[str, object]:
-    directory = work_dir("bootstrap")
-    log(f"bootstrap: sandbox with {users} users, {latency_ms:g} ms per call")
-    sandbox = start_sandbox(directory, users=users, latency_ms=latency_ms)
-    server = None
-    try:
-        server = start_server(sandbox, directory, BULK_CONCURRENCY=str(concurrency))
-        seed_tokens(server.sqlite_path, sandbox.credentials())
+    with (
+        running_sandbox("bootstrap", users=users, latency_ms=latency_ms) as (sandbox, directory),
+        seeded_server(sandbox, directory, concurrency=concurrency) as server,
+    ):
         log(f"bootstrap: sequential baseline on {sample} users (concurrency 1)")
         per_user = asyncio.run(_sequential_sample(server.address, sample))
         time.sleep(0.5)  # the user in flight at the cancel finishes its write
         server.query("DELETE FROM bytemark_tickets_cache")
         server.query("DELETE FROM bytemark_tickets_log")
         log(f"bootstrap: sequential {per_user * 1000:.1f} ms/user; full run at concurrency {concurrency}")
-        server_proc, sandbox_proc = psutil.Process(server.pid), psutil.Process(sandbox.proc.pid)
-        cpu_before = (server_proc.cpu_times(), sandbox_proc.cpu_times())
+        server_cpu, sandbox_cpu = CpuMeter(server.pid), CpuMeter(sandbox.proc.pid)
         profiler = _maybe_profile(server.pid, directory)
         seconds, bootstrap = asyncio.run(_full_run(server.address, concurrency, max_batch))
-        cpu_after = (server_proc.cpu_times(), sandbox_proc.cpu_times())
+        used, loop_used, sandbox_used = server_cpu.used(), server_cpu.busiest_thread(), sandbox_cpu.used()
         if profiler is not None:
             profiler.send_signal(2)
             profiler.wait()
@@ -93,8 +91,6 @@ def run(users: int, latency_ms: float, concurrency: int, sample: int, max_batch:
         bootstrap.require_complete("bootstrap", users)
         if cached != users:
             raise RuntimeError(f"bootstrap incomplete: {cached} caches stored for {users} users")
-        server_cpu = sum(cpu_after[0][:2]) - sum(cpu_before[0][:2])
-        sandbox_cpu = sum(cpu_after[1][:2]) - sum(cpu_before[1][:2])
         sequential_seconds = per_user * users
         ideal_seconds = users * (latency_ms / 1000) / concurrency
         return emit(
@@ -110,24 +106,19 @@ def run(users: int, latency_ms: float, concurrency: int, sample: int, max_batch:
             ideal_users_per_s=round(concurrency / (latency_ms / 1000), 1),
             sequential_ms_per_user=round(per_user * 1000, 2),
             sequential_sample=sample,
-            server_cpu_s=round(server_cpu, 2),
-            sandbox_cpu_s=round(sandbox_cpu, 2),
-            server_cpu_ms_per_user=round(server_cpu * 1000 / users, 3),
+            server_cpu_s=round(used, 2),
+            sandbox_cpu_s=round(sandbox_used, 2),
+            server_cpu_ms_per_user=round(used * 1000 / users, 3),
+            # the event loop's thread: how close the server is to one full core
+            server_loop_cpu_ms_per_user=round(loop_used * 1000 / users, 3),
         )
-    finally:
-        if server is not None:
-            server.stop()
-        sandbox.stop()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=2000)
-    parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser = bulk_arguments(__doc__)
     parser.add_argument("--sample", type=int, default=100)
-    # progress users per stream message in the full run (0: one message per user)
-    parser.add_argument("--max-batch", type=int, default=int(os.environ.get("BENCH_MAX_BATCH", "0")))
+    # users per progress message in the full run (0: one message per user)
+    parser.add_argument("--max-batch", type=int, default=int(os.environ.get("BENCH_MAX_BATCH", "64")))
     args = parser.parse_args()
     run(args.users, args.latency_ms, args.concurrency, args.sample, args.max_batch)
 

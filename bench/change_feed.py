@@ -8,13 +8,12 @@ Target: p99 <= 1 s.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
 
 import grpc
-from common import emit, log, seed_tokens, start_sandbox, start_server, work_dir
+from common import bulk_arguments, emit, running_sandbox, seeded_server
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -74,13 +73,10 @@ async def _measure(address: str, users: int, concurrency: int) -> dict[str, floa
 
 
 def run(users: int, latency_ms: float, concurrency: int) -> dict[str, object]:
-    directory = work_dir("change-feed")
-    log(f"change_feed: sandbox with {users} users, {latency_ms:g} ms per call")
-    sandbox = start_sandbox(directory, users=users, latency_ms=latency_ms)
-    server = None
-    try:
-        server = start_server(sandbox, directory, BULK_CONCURRENCY=str(concurrency))
-        seed_tokens(server.sqlite_path, sandbox.credentials())
+    with (
+        running_sandbox("change_feed", users=users, latency_ms=latency_ms) as (sandbox, directory),
+        seeded_server(sandbox, directory, concurrency=concurrency) as server,
+    ):
         figures = asyncio.run(_measure(server.address, users, concurrency))
         return emit(
             "change_feed",
@@ -90,18 +86,10 @@ def run(users: int, latency_ms: float, concurrency: int) -> dict[str, object]:
             target_p99_ms=1000,
             **figures,
         )
-    finally:
-        if server is not None:
-            server.stop()
-        sandbox.stop()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=2000)
-    parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--concurrency", type=int, default=64)
-    args = parser.parse_args()
+    args = bulk_arguments(__doc__).parse_args()
     run(args.users, args.latency_ms, args.concurrency)
 
 

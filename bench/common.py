@@ -3,6 +3,7 @@ seeded with plain SQL (as an operator would), progress on stderr, results as `BE
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -11,7 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,75 @@ def start_server(
         extra_env["SQLITE_PATH"] = str(sqlite_path)
     extra_env.setdefault("BYTEMARK_TIMEOUT_SECONDS", "10")
     return harness.start_server(sandbox, directory, LOG_LEVEL="WARNING", **extra_env)
+
+
+def bulk_arguments(description: str | None, *, users: int = 2000) -> argparse.ArgumentParser:
+    """The options every bulk benchmark shares; a script adds its own to the parser returned."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--users", type=int, default=users)
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="the sandbox's delay per call")
+    parser.add_argument("--concurrency", type=int, default=64, help="riders in flight (BULK_CONCURRENCY)")
+    return parser
+
+
+@contextmanager
+def running_sandbox(
+    name: str, *, users: int, latency_ms: float, passes: int = 6, expired: int = 3
+) -> Iterator[tuple[Sandbox, Path]]:
+    """A seeded sandbox and the run's work directory; the sandbox is stopped on the way out."""
+    directory = work_dir(name)
+    log(f"{name}: sandbox with {users} users, {latency_ms:g} ms per call")
+    sandbox = start_sandbox(directory, users=users, passes=passes, expired=expired, latency_ms=latency_ms)
+    try:
+        yield sandbox, directory
+    finally:
+        sandbox.stop()
+
+
+@contextmanager
+def seeded_server(
+    sandbox: Sandbox,
+    directory: Path,
+    *,
+    concurrency: int | None = None,
+    credentials: Iterable[tuple[int, str, str]] | None = None,
+    **env: str,
+) -> Iterator[ServerProcess]:
+    """A server against `sandbox` with the riders' tokens (all the sandbox's unless `credentials`)
+    seeded with SQL; stopped on the way out, also when the benchmark fails."""
+    if concurrency is not None:
+        env["BULK_CONCURRENCY"] = str(concurrency)
+    server = start_server(sandbox, directory, **env)
+    try:
+        seed_tokens(server.sqlite_path, sandbox.credentials() if credentials is None else credentials)
+        yield server
+    finally:
+        server.stop()
+
+
+class CpuMeter:
+    """User + system CPU seconds of one process (all its threads) since the meter started, and
+    per thread, so a report can tell the event loop's thread from the worker threads."""
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self._start = self._total()
+        self._threads = self._per_thread()
+
+    def _total(self) -> float:
+        times = self._process.cpu_times()
+        return float(times.user + times.system)
+
+    def _per_thread(self) -> dict[int, float]:
+        return {thread.id: thread.user_time + thread.system_time for thread in self._process.threads()}
+
+    def used(self) -> float:
+        return self._total() - self._start
+
+    def busiest_thread(self) -> float:
+        """CPU seconds of the thread that used most since the start (a server's event loop)."""
+        now = self._per_thread()
+        return max((seconds - self._threads.get(tid, 0.0) for tid, seconds in now.items()), default=0.0)
 
 
 class RssSampler:

@@ -2,22 +2,24 @@
 SQLite twin measured in the same run, with the same fields and limits as bootstrap.py and read.py.
 Tokens stay in SQLite for both, so the ratio is the cost of the production cache store alone.
 
-Bootstrap runs 300 users, not bootstrap.py's 2,000: FerretDB v1's SQLite backend pushes only
-`_id` filters down to SQL and scans the whole collection for any other (`user_id`), so a bootstrap
-is quadratic in the number of caches (2,000 users took over ten minutes for 351 caches). MongoDB
-uses the unique `user_id` index; the ratio measures FerretDB, not production MongoDB.
+Bootstrap runs 300 users, not bootstrap.py's 2,000: FerretDB v1's SQLite backend answers a filter
+of `_id` alone from its primary key and scans and decodes the whole collection for any other
+(`user_id`: about 0.5 ms per document). Builds no longer read before they insert, and cache reads
+go by the remembered `_id`, but each rider's sync-state upsert (`ReplaceOne` by user_id) still
+scans its collection, so a bootstrap stays quadratic on FerretDB (bench/RESULTS.md, round 4).
+MongoDB answers all of these from the unique `user_id` indexes: the ratio measures FerretDB, not
+production MongoDB. read_mongo reports FerretDB's own CPU per read beside the server's.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import time
+from contextlib import ExitStack
 
-import psutil
 from bootstrap import _full_run
-from common import emit, log, seed_tokens, start_sandbox, start_server, work_dir
+from common import CpuMeter, bulk_arguments, emit, log, running_sandbox, seeded_server, work_dir
 from read import VIEWS, _prebuilt, _qps
 
 from devtools.ferretdb import FerretDB
@@ -26,34 +28,24 @@ CLIENT = os.environ.get("MONGODB_CLIENT", "motor")
 
 
 def bootstrap(ferretdb: FerretDB, users: int, latency_ms: float, concurrency: int) -> dict[str, object]:
-    directory = work_dir("bootstrap-mongo")
-    log(f"bootstrap_mongo: sandbox with {users} users, {latency_ms:g} ms per call")
-    sandbox = start_sandbox(directory, users=users, latency_ms=latency_ms)
     figures: dict[str, tuple[float, float]] = {}
     assert ferretdb.proc is not None
-    ferretdb_process = psutil.Process(ferretdb.proc.pid)
     ferretdb_cpu = 0.0
-    try:
+    with running_sandbox("bootstrap_mongo", users=users, latency_ms=latency_ms) as (sandbox, directory):
         for store in ("sqlite", "mongo"):
-            env = {"BULK_CONCURRENCY": str(concurrency)}
-            if store == "mongo":
-                env |= {"MONGODB_URL": ferretdb.url("bench_bootstrap"), "MONGODB_CLIENT": CLIENT}
-            server = start_server(sandbox, directory, **env)
-            try:
-                seed_tokens(server.sqlite_path, sandbox.credentials())
-                process = psutil.Process(server.pid)
-                cpu_before = sum(process.cpu_times()[:2])
-                ferretdb_before = sum(ferretdb_process.cpu_times()[:2])
+            env = (
+                {"MONGODB_URL": ferretdb.url("bench_bootstrap"), "MONGODB_CLIENT": CLIENT}
+                if store == "mongo"
+                else {}
+            )
+            with seeded_server(sandbox, directory, concurrency=concurrency, **env) as server:
+                server_cpu, ferretdb_meter = CpuMeter(server.pid), CpuMeter(ferretdb.proc.pid)
                 seconds, run = asyncio.run(_full_run(server.address, concurrency))
                 if store == "mongo":
-                    ferretdb_cpu = sum(ferretdb_process.cpu_times()[:2]) - ferretdb_before
+                    ferretdb_cpu = ferretdb_meter.used()
                 run.require_complete(f"bootstrap ({store})", users)
-                figures[store] = (seconds, sum(process.cpu_times()[:2]) - cpu_before)
+                figures[store] = (seconds, server_cpu.used())
                 log(f"bootstrap_mongo: {store} caches: {users / seconds:.0f} users/s")
-            finally:
-                server.stop()
-    finally:
-        sandbox.stop()
     (seconds, cpu), (sqlite_seconds, sqlite_cpu) = figures["mongo"], figures["sqlite"]
     return emit(
         "bootstrap_mongo",
@@ -67,6 +59,7 @@ def bootstrap(ferretdb: FerretDB, users: int, latency_ms: float, concurrency: in
         ratio_vs_sqlite=round(sqlite_seconds / seconds, 3),
         server_cpu_ms_per_user=round(cpu * 1000 / users, 3),
         sqlite_server_cpu_ms_per_user=round(sqlite_cpu * 1000 / users, 3),
+        server_cpu_vs_sqlite=round(cpu / sqlite_cpu, 2),
         ferretdb_cpu_ms_per_user=round(ferretdb_cpu * 1000 / users, 3),
     )
 
@@ -74,30 +67,34 @@ def bootstrap(ferretdb: FerretDB, users: int, latency_ms: float, concurrency: in
 def read(
     ferretdb: FerretDB, passes: int, expired: int, seconds: float, rounds: int, in_flight: int
 ) -> dict[str, object]:
-    directory = work_dir("read-mongo")
-    sandbox = start_sandbox(directory, users=0, latency_ms=0)
-    servers = {}
-    try:
+    assert ferretdb.proc is not None
+    env = {"MONGODB_URL": ferretdb.url("bench_read"), "MONGODB_CLIENT": CLIENT}
+    with (
+        running_sandbox("read_mongo", users=0, latency_ms=0) as (sandbox, directory),
+        ExitStack() as servers_up,
+    ):
         creds = sandbox.create_user(passes=passes, expired=expired)
         user_id = int(creds["user_id"])
-        env = {"MONGODB_URL": ferretdb.url("bench_read"), "MONGODB_CLIENT": CLIENT}
-        for store, extra in (("mongo", env), ("sqlite", {})):
-            servers[store] = start_server(sandbox, directory, **extra)
-            seed_tokens(
-                servers[store].sqlite_path, [(user_id, creds["access_token"], creds["refresh_token"])]
-            )
-            total = asyncio.run(_prebuilt(servers[store].address, user_id, directory))
+        rider = [(user_id, creds["access_token"], creds["refresh_token"])]
+        servers = {
+            store: servers_up.enter_context(seeded_server(sandbox, directory, credentials=rider, **extra))
+            for store, extra in (("mongo", env), ("sqlite", {}))
+        }
+        for server in servers.values():
+            total = asyncio.run(_prebuilt(server.address, user_id, directory))
         best = {"mongo": 0.0, "sqlite": 0.0}
         cpu = {"mongo": 0.0, "sqlite": 0.0}
+        ferretdb_ms_per_read = 0.0
         for round_index in range(rounds):
             for store, server in servers.items():
-                process = psutil.Process(server.pid)
-                before = sum(process.cpu_times()[:2])
+                server_cpu, ferretdb_cpu = CpuMeter(server.pid), CpuMeter(ferretdb.proc.pid)
                 qps = asyncio.run(_qps(server.address, user_id, VIEWS["FULL"], seconds, in_flight))
-                used = (sum(process.cpu_times()[:2]) - before) / seconds
+                used = server_cpu.used() / seconds
                 log(f"read_mongo round {round_index + 1}: {store} {qps:.0f} qps (server cpu {used:.2f})")
                 if qps > best[store]:
                     best[store], cpu[store] = qps, used
+                    if store == "mongo":
+                        ferretdb_ms_per_read = ferretdb_cpu.used() * 1000 / (qps * seconds)
         return emit(
             "read_mongo",
             view="FULL",
@@ -108,21 +105,17 @@ def read(
             ratio_vs_sqlite=round(best["mongo"] / best["sqlite"], 3),
             server_cpu=round(cpu["mongo"], 2),
             sqlite_server_cpu=round(cpu["sqlite"], 2),
+            server_cpu_ms_per_read=round(cpu["mongo"] * 1000 / best["mongo"], 3),
+            sqlite_server_cpu_ms_per_read=round(cpu["sqlite"] * 1000 / best["sqlite"], 3),
+            ferretdb_cpu_ms_per_read=round(ferretdb_ms_per_read, 3),
             in_flight=in_flight,
             seconds_per_round=seconds,
             rounds=rounds,
         )
-    finally:
-        for server in servers.values():
-            server.stop()
-        sandbox.stop()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=300, help="see the module docstring")
-    parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser = bulk_arguments(__doc__, users=300)
     parser.add_argument("--passes", type=int, default=150, help="v1 passes of the read user")
     parser.add_argument("--expired", type=int, default=50, help="EXPIRED passes of the read user")
     parser.add_argument("--seconds", type=float, default=4.0)
