@@ -68,9 +68,11 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
         use_cases = await resolve(container.use_cases)
         relay, feed = await resolve(container.relay), await resolve(container.change_feed)
         sweep = await resolve(container.delivered_id_sweep)
+        sync_gauges = await resolve(container.sync_gauges)
         background = [
             asyncio.create_task(relay.run(), name="outbox-relay"),
             asyncio.create_task(sweep.run(), name="outbox-delivered-sweep"),
+            asyncio.create_task(sync_gauges.run(), name="sync-gauges-refresh"),
         ]
         if feed is not None:
             background.append(asyncio.create_task(feed.sweep_forever(), name="change-feed-sweep"))

@@ -34,6 +34,7 @@ from adapters.mysql.refresh_log import MysqlRefreshLog
 from adapters.mysql.token_store import MysqlTokenStore
 from adapters.observability.instrumented_use_cases import InstrumentedUseCases
 from adapters.observability.metrics import OutboxMetrics, observe_bytemark_call
+from adapters.observability.sync_gauges import SyncGaugeRefresher
 from adapters.outbox_codec import OutboxCodec
 from adapters.settings import Settings
 from adapters.slack.notifier import NullNotifier, SlackNotifier
@@ -302,6 +303,12 @@ class Container(containers.DeclarativeContainer):
     )
     #: What transports use (the CLI's `serve` resolves it): the use cases with metrics recorded.
     use_cases = providers.Singleton(InstrumentedUseCases, core_use_cases)
+    #: Runs in `serve`: the sync-state gauges, current even when no bulk run ends.
+    sync_gauges = providers.Singleton(
+        SyncGaugeRefresher,
+        core_use_cases.provided.sync_overview,
+        settings.provided.sync_gauges_refresh_seconds,
+    )
 
 
 class HasSchema(Protocol):

@@ -255,6 +255,8 @@ class Settings(BaseSettings):
     project_stage: Name = "production"
 
     metrics_listen: HostPort | None = None
+    #: How often `serve` re-reads the riders-per-sync-state and expiring-token gauges from the stores.
+    sync_gauges_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = 60
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"],
         BeforeValidator(_choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True)),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,6 +18,8 @@ from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from devtools.harness import SERVICE, SandboxProcess, ServerProcess, free_port, start_server
 
+GAUGE_PERIOD = 1  # seconds between the server's reads of the sync-state gauges (default 60)
+SYNC_STATES = ("OK", "FAILING", "AUTH_REQUIRED")
 Labels = tuple[tuple[str, str], ...]
 Samples = dict[tuple[str, Labels], float]
 
@@ -28,7 +32,9 @@ def metrics_url(sandbox: SandboxProcess) -> str:
 @pytest.fixture(scope="module")
 def server(sandbox: SandboxProcess, work_dir: Path, metrics_url: str) -> Iterator[ServerProcess]:
     listen = metrics_url.removeprefix("http://").removesuffix("/metrics")
-    process = start_server(sandbox, work_dir, METRICS_LISTEN=listen)
+    process = start_server(
+        sandbox, work_dir, METRICS_LISTEN=listen, SYNC_GAUGES_REFRESH_SECONDS=str(GAUGE_PERIOD)
+    )
     yield process
     process.stop()
 
@@ -144,6 +150,57 @@ async def test_a_free_ticket_found_by_an_update_is_counted(
     assert updated.result.counts.new_free == 1
     assert moved(before, after, "ticket_cache_free_tickets_found_total") == 1
     assert moved(before, after, "ticket_cache_refresh_outcomes_total", outcome="UPDATED") == 1
+
+
+def sync_gauges(server: ServerProcess, metrics_url: str) -> tuple[dict[str, int], dict[str, int]]:
+    """What /metrics says, and what the store holds: riders per sync state and expiring tokens."""
+    samples = scrape(metrics_url)
+    exported = {state: int(value(samples, "ticket_cache_sync_riders", state=state)) for state in SYNC_STATES}
+    exported["expiring"] = int(value(samples, "bytemark_tokens_expiring_riders"))
+    stored = {state: 0 for state in SYNC_STATES} | dict(
+        server.query("SELECT state, COUNT(*) FROM bytemark_sync_status GROUP BY state")
+    )
+    horizon = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 86_400))
+    stored["expiring"] = server.query(
+        "SELECT COUNT(DISTINCT user_id) FROM bytemark_tokens WHERE token_expires_at > '1000-01-01'"
+        " AND token_expires_at < ?",
+        (horizon,),
+    )[0][0]
+    return exported, stored
+
+
+async def exported_once_stored(server: ServerProcess, metrics_url: str) -> dict[str, int]:
+    """Wait (a few periods at most) until /metrics shows what the store holds; return it."""
+    for _ in range(int(GAUGE_PERIOD * 40)):
+        exported, stored = sync_gauges(server, metrics_url)
+        if exported == stored:
+            return exported
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"/metrics {exported} never matched the store {stored}")
+
+
+async def test_a_unary_refresh_reaches_the_sync_gauges_within_the_refresh_period(
+    client: pb_grpc.TicketCacheServiceAsyncStub,
+    server: ServerProcess,
+    sandbox: SandboxProcess,
+    metrics_url: str,
+) -> None:
+    revoked = sandbox.create_user(passes=1, expired=0)
+    server.seed_token(int(revoked["user_id"]), "a-token-bytemark-rejects", None)  # and no refresh token
+    expiring = server.seed_user(sandbox)
+    before = await exported_once_stored(server, metrics_url)
+
+    checked = await client.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=int(revoked["user_id"])))
+    in_two_hours = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 7200))
+    expire = "UPDATE bytemark_tokens SET token_expires_at = ? WHERE user_id = ?"
+    server.query(expire, (in_two_hours, expiring))
+    changed = time.monotonic()
+    after = await exported_once_stored(server, metrics_url)
+
+    assert checked.result.outcome == pb.OUTCOME_NO_VALID_TOKEN
+    assert after["AUTH_REQUIRED"] == before["AUTH_REQUIRED"] + 1  # no bulk run in between
+    assert after["expiring"] == before["expiring"] + 1
+    assert time.monotonic() - changed < GAUGE_PERIOD + 2
 
 
 async def test_every_log_line_is_json_and_an_rpc_logs_under_the_callers_request_id(

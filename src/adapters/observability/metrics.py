@@ -89,14 +89,16 @@ BULK_RUNS_IN_PROGRESS = Gauge(
 )
 
 
-# --- Rider sync state and freshness (updated by bulk runs) ----------------------------
+# --- Rider sync state and freshness (bulk runs; the two store-wide gauges also every -------
+# --- SYNC_GAUGES_REFRESH_SECONDS, see sync_gauges.py) -------------------------------------
 
 # Cache ages from a minute to a month: the hourly job keeps healthy caches near its period.
 _AGE_BUCKETS = (60, 300, 900, 1800, 3600, 5400, 7200, 14_400, 43_200, 86_400, 259_200, 604_800, 2_592_000)
 
 SYNC_RIDERS = Gauge(
     "ticket_cache_sync_riders",
-    "Riders per sync state (OK, FAILING, AUTH_REQUIRED), as of the end of the last bulk run.",
+    "Riders per sync state (OK, FAILING, AUTH_REQUIRED), read from the store after each bulk run"
+    " and every SYNC_GAUGES_REFRESH_SECONDS.",
     ["state"],
 )
 CACHE_AGE_SECONDS = Histogram(
@@ -111,7 +113,8 @@ CACHE_AGE_MAX_SECONDS = Gauge(
 )
 TOKENS_EXPIRING = Gauge(
     "bytemark_tokens_expiring_riders",
-    "Riders whose Bytemark access token has expired or expires within 24 h (end of the last bulk run).",
+    "Riders whose Bytemark access token has expired or expires within 24 h, read after each bulk run"
+    " and every SYNC_GAUGES_REFRESH_SECONDS.",
 )
 BULK_SKIPPED = Counter(
     "ticket_cache_bulk_skipped_total",
