@@ -92,7 +92,9 @@ def start_sandbox(log_dir: Path, *extra_args: str) -> SandboxProcess:
     log = open(log_dir / f"sandbox-{port}.log", "wb")
     proc = subprocess.Popen(
         [CLI, "sandbox", "--port", str(port), "--users", "0", *extra_args],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LOG_LEVEL": "WARNING"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
     )
     sandbox = SandboxProcess(f"http://127.0.0.1:{port}", proc)
     try:
@@ -159,13 +161,21 @@ def server_env(sandbox: SandboxProcess, sqlite_path: Path, listen: str, **extra:
 
 
 def start_server(
-    sandbox: SandboxProcess, work_dir: Path, *, wait_ready: bool = True, **extra_env: str
+    sandbox: SandboxProcess,
+    work_dir: Path,
+    *,
+    wait_ready: bool = True,
+    migrate: bool = False,
+    **extra_env: str,
 ) -> ServerProcess:
+    """`serve` (it runs the same migration as `migrate` before it listens). With wait_ready=False
+    the tables may not exist yet when this returns: pass migrate=True to run `migrate` first."""
     port = free_port()
     listen = f"127.0.0.1:{port}"
     sqlite_path = Path(extra_env.pop("SQLITE_PATH", str(work_dir / f"cache-{port}.sqlite3")))
     env = server_env(sandbox, sqlite_path, listen, **extra_env)
-    subprocess.run([CLI, "migrate"], env=env, check=True, capture_output=True, timeout=60)
+    if migrate:  # `serve` migrates at start-up too; a separate step costs a process start
+        subprocess.run([CLI, "migrate"], env=env, check=True, capture_output=True, timeout=60)
     log_path = work_dir / f"server-{port}.log"
     proc = subprocess.Popen([CLI, "serve"], stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(listen, sqlite_path, proc, log_path, env)
