@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from devtools.harness import CLI, SandboxProcess, ServerProcess, free_port, start_server
@@ -207,6 +208,21 @@ def test_sync_status_of_a_rider_and_of_every_rider_in_a_state(
     assert run_cli("sync-status", "987654321", "--server", server.address).stderr.startswith("NOT_FOUND: ")
 
 
+def wait_until_connected(proc: subprocess.Popen[str], server: ServerProcess) -> None:
+    """Until the CLI holds a connection to the server, plus a moment for its WatchChanges call to
+    reach the server, which answers it with the feed's head at once."""
+    port = int(server.address.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 60
+    while not any(
+        c.status == psutil.CONN_ESTABLISHED and c.raddr and c.raddr.port == port
+        for c in psutil.Process(proc.pid).net_connections("tcp")
+    ):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the watch never connected"
+        time.sleep(0.05)
+    time.sleep(2)
+
+
 def test_watch_prints_changes_as_json_lines_and_ctrl_c_names_the_cursor_to_resume(
     server: ServerProcess, sandbox: SandboxProcess
 ) -> None:
@@ -216,7 +232,7 @@ def test_watch_prints_changes_as_json_lines_and_ctrl_c_names_the_cursor_to_resum
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=client_env(),
     )  # fmt: skip
     try:
-        time.sleep(8)  # the feed starts from now: let the watch connect first
+        wait_until_connected(proc, server)  # the feed starts from now: let the watch subscribe first
         assert run_cli("build", str(user_id), "--server", server.address).returncode == 0
         assert proc.stdout is not None
         first = json.loads(proc.stdout.readline())
