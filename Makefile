@@ -60,6 +60,9 @@ $(HELM): tools/helm/go.mod tools/helm/go.sum tools/helm/tools.go
 
 # The chart: helm lint, helm template (defaults and the production example), then every rendered
 # resource against Kubernetes $(KUBE_VERSION)'s schemas, strictly, offline (kubernetes-validate).
+# kubernetes-validate has no CRD schemas and only warns about a kind it has no schema for: any such
+# warning fails the check, except for the Prometheus Operator's kinds (PrometheusRule,
+# ServiceMonitor), whose content tests/deploy/test_helm_chart.py checks instead.
 helm-check: $(STAMP) $(HELM)
 	$(HELM) lint --strict --quiet --kube-version $(KUBE_VERSION) $(HELM_CHART)
 	$(HELM) lint --strict --quiet --kube-version $(KUBE_VERSION) $(HELM_CHART) -f $(HELM_EXAMPLE)
@@ -67,8 +70,11 @@ helm-check: $(STAMP) $(HELM)
 	$(HELM) template bytemark-ticket-cache $(HELM_CHART) --kube-version $(KUBE_VERSION) > build/helm/default.yaml
 	$(HELM) template bytemark-ticket-cache $(HELM_CHART) --kube-version $(KUBE_VERSION) -f $(HELM_EXAMPLE) \
 		> build/helm/production.yaml
-	$(BIN)/kubernetes-validate --strict --quiet -k $(KUBE_VERSION) build/helm/default.yaml build/helm/production.yaml
-	@echo "helm-check: $$(grep -c '^kind:' build/helm/default.yaml) default + $$(grep -c '^kind:' build/helm/production.yaml) production resources valid for Kubernetes $(KUBE_VERSION)"
+	$(BIN)/kubernetes-validate --strict --quiet -k $(KUBE_VERSION) build/helm/default.yaml build/helm/production.yaml \
+		> build/helm/validate.log 2>&1 || { cat build/helm/validate.log; exit 1; }
+	@if grep -v 'with api version monitoring.coreos.com/v1 ' build/helm/validate.log | grep .; then exit 1; fi
+	@echo "helm-check: $$(grep -c '^kind:' build/helm/default.yaml) default + $$(grep -c '^kind:' build/helm/production.yaml) production resources valid for Kubernetes $(KUBE_VERSION)," \
+		"but for $$(grep -c 'monitoring.coreos.com/v1 ' build/helm/validate.log) Prometheus Operator resource(s) with no schema here (tests/deploy checks them)"
 
 generate: $(STAMP) $(TS_STAMP)
 	$(BIN)/python tools/generate_protos.py

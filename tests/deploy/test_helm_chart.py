@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HELM = ROOT / ".tools/helm"
 CHART = ROOT / "deploy/helm/bytemark-ticket-cache"
 PRODUCTION = ROOT / "deploy/helm/examples/production.yaml"
+RULES = CHART / "files/ticket-cache-rules.yml"
 KUBE_VERSION = "1.29.0"
 SERVICE = "bytemark.ticketcache.v1.TicketCacheService"
 
@@ -179,6 +180,30 @@ def test_prometheus_scraping_follows_the_metrics_scrape_value(default: dict[str,
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "9090"
     assert "ServiceMonitor/tc-bytemark-ticket-cache" in monitored
     assert "prometheus.io/scrape" not in pod_annotations(unscraped)
+
+
+def test_production_ships_the_rules_file_as_a_prometheus_rule(production: dict[str, Any]) -> None:
+    rule = production["PrometheusRule/tc-bytemark-ticket-cache"]
+    rules_file = yaml.safe_load(RULES.read_text())
+
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"  # the ruleSelector's label
+    assert rule["spec"] == {"groups": rules_file["groups"]}
+
+
+def test_the_rendered_rule_has_the_shape_the_prometheus_operator_accepts(production: dict[str, Any]) -> None:
+    # kubernetes-validate has no schema for this CRD: the fields of its RuleGroup and Rule, by hand.
+    groups = production["PrometheusRule/tc-bytemark-ticket-cache"]["spec"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+
+    assert groups and all(set(group) == {"name", "rules"} and group["rules"] for group in groups)
+    assert all(set(rule) <= {"record", "alert", "expr", "for", "labels", "annotations"} for rule in rules)
+    assert all(("record" in rule) != ("alert" in rule) and isinstance(rule["expr"], str) for rule in rules)
+
+
+def test_the_prometheus_rule_is_off_by_default(default: dict[str, Any]) -> None:
+    assert not [name for name in default if name.startswith("PrometheusRule/")]
+    assert "PrometheusRule/tc-bytemark-ticket-cache" in render("--set", "prometheusRule.enabled=true")
 
 
 @pytest.mark.parametrize(

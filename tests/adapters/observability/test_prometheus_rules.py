@@ -1,4 +1,4 @@
-"""deploy/prometheus/ticket-cache-rules.yml names only metrics the server exports (or series the
+"""The chart's files/ticket-cache-rules.yml names only metrics the server exports (or series the
 file itself records), so an alert can never watch a metric that does not exist."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from prometheus_client import REGISTRY
 
 import adapters.observability.metrics  # noqa: F401 - registers the service's metrics
 
-RULES = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "ticket-cache-rules.yml"
+CHART = Path(__file__).resolve().parents[3] / "deploy" / "helm" / "bytemark-ticket-cache"
+RULES = CHART / "files" / "ticket-cache-rules.yml"
 # Series names of this service: its own prefixes, and recording rules (level:metric:operation).
 SERIES = re.compile(r"\b(?:ticket_cache|bytemark|grpc_server)[a-z0-9_:]*|\b[a-z_]+:[a-z0-9_:]+")
 SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created")}
