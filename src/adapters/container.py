@@ -24,6 +24,7 @@ from adapters.bytemark_api.retry import RetryPolicy
 from adapters.clock import SystemClock
 from adapters.crypto.token_cipher import TokenCipher
 from adapters.mongo.cache_store import MongoCacheStore
+from adapters.mongo.change_feed import MongoChangeFeed
 from adapters.mongo.database import CLIENT_FACTORIES, MongoDatabase
 from adapters.mongo.outbox import MongoOutbox
 from adapters.mongo.sync_state_store import MongoSyncStateStore
@@ -206,10 +207,17 @@ class Container(containers.DeclarativeContainer):
         sqlite=sqlite_outbox,
         mongo=mongo_outbox,
     )
+    mongo_change_feed = providers.Singleton(MongoChangeFeed, mongo)
     change_feed_store = providers.Selector(
         providers.Callable(_cache_backend, settings),
         sqlite=providers.Singleton(SqliteChangeFeed, sqlite),
-        mongo=providers.Object(None),
+        mongo=mongo_change_feed,
+    )
+    #: On MongoDB the relay appends the feed (a cache write cannot: no multi-document writes).
+    relayed_change_feed = providers.Selector(
+        providers.Callable(_cache_backend, settings),
+        sqlite=providers.Object(None),
+        mongo=mongo_change_feed,
     )
     cache_store = providers.Selector(
         providers.Callable(_cache_backend, settings),
@@ -259,7 +267,13 @@ class Container(containers.DeclarativeContainer):
     )
     #: Runs in `serve` (deliveries that failed, or that another process left behind).
     relay = providers.Singleton(
-        OutboxRelay, outbox, ticket_log, refresh_log, token_store, observer=providers.Singleton(OutboxMetrics)
+        OutboxRelay,
+        outbox,
+        ticket_log,
+        refresh_log,
+        token_store,
+        observer=providers.Singleton(OutboxMetrics),
+        change_feed=relayed_change_feed,
     )
     sqlite_delivered_ids = providers.Singleton(SqliteDeliveredIds, sqlite)
     #: Runs in `serve` beside the relay: forgets delivered record ids no relay can deliver again.
@@ -281,12 +295,8 @@ class Container(containers.DeclarativeContainer):
         ),
         clock,
     )
-    change_feed = providers.Selector(
-        providers.Callable(_cache_backend, settings),
-        sqlite=providers.Singleton(
-            ChangeFeed, change_feed_store, clock, settings.provided.change_feed_retention_days
-        ),
-        mongo=providers.Object(None),
+    change_feed = providers.Singleton(
+        ChangeFeed, change_feed_store, clock, settings.provided.change_feed_retention_days
     )
     core_use_cases = providers.Singleton(
         TicketCacheUseCases,
@@ -328,7 +338,7 @@ async def migrate_stores(container: Container) -> list[str]:
         "ticket_log": container.ticket_log,
         "sync_state_store": container.sync_state_store,
         "outbox": container.outbox,
-        "change_feed_store": container.change_feed_store,  # None on MongoDB (no feed there yet)
+        "change_feed_store": container.change_feed_store,
     }
     done = []
     for name, provider in stores.items():

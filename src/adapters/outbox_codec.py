@@ -8,6 +8,7 @@ from typing import Any
 
 from adapters.crypto import TokenCipher
 from application.outbox import OutboxRecord, RotatedToken, Target
+from domain.changes import ChangeKind, PassChange
 from domain.model import Change, PassList, TicketLogEntry
 
 
@@ -31,6 +32,8 @@ class OutboxCodec:
                 "refresh_token": self._cipher.encrypt_optional(token.refresh_token, user_id),
                 "expires_at": _epoch(token.expires_at),
             }
+        if record.changes:
+            document["changes"] = [change_document(change) for change in record.changes]
         return document
 
     def from_document(self, document: dict[str, Any]) -> OutboxRecord:
@@ -44,6 +47,10 @@ class OutboxCodec:
             created_at=int(document["created_at"]),
             entry=_entry(entry) if entry is not None else None,
             token=self._token(token, user_id) if token is not None else None,
+            changes=tuple(
+                pass_change(user_id, int(document["created_at"]), change)
+                for change in document.get("changes") or ()
+            ),
         )
 
     def token(self, document: dict[str, Any]) -> RotatedToken:
@@ -57,6 +64,30 @@ class OutboxCodec:
             refresh_token=self._cipher.decrypt_optional(stored.get("refresh_token"), user_id),
             expires_at=datetime.fromtimestamp(expires_at, UTC) if expires_at is not None else None,
         )
+
+
+def change_document(change: PassChange) -> dict[str, Any]:
+    """One change of a feed batch, in short keys (a batch holds one per pass of a cache write);
+    user and time are the batch's."""
+    return {
+        "l": change.list.value,
+        "u": change.pass_uuid,
+        "k": change.kind.value,
+        "f": change.free_ticket,
+        "h": change.payload_hash,
+    }
+
+
+def pass_change(user_id: int, changed_at: int, document: dict[str, Any]) -> PassChange:
+    return PassChange(
+        user_id,
+        PassList(document["l"]),
+        str(document["u"]),
+        ChangeKind(document["k"]),
+        bool(document["f"]),
+        str(document["h"]),
+        changed_at,
+    )
 
 
 def _epoch(value: datetime | None) -> float | None:

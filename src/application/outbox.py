@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import enum
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.changes import PassChange
 from domain.model import TicketLogEntry
 
 
@@ -14,6 +16,7 @@ class Target(enum.StrEnum):
     TICKET_LOG = "ticket_log"
     REFRESH_LOG = "refresh_log"
     TOKEN = "token"
+    CHANGE_FEED = "change_feed"  # where the store relays the feed (MongoDB: no multi-document write)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class OutboxRecord:
     created_at: int
     entry: TicketLogEntry | None = None
     token: RotatedToken | None = None
+    changes: tuple[PassChange, ...] = ()
 
 
 def new_record_id() -> str:
@@ -55,6 +59,11 @@ def free_ticket_reward_record(user_id: int, now: int) -> OutboxRecord:
 
 def token_record(user_id: int, token: RotatedToken, now: int) -> OutboxRecord:
     return OutboxRecord(new_record_id(), Target.TOKEN, user_id, now, token=token)
+
+
+def change_feed_record(user_id: int, changes: Sequence[PassChange], now: int) -> OutboxRecord:
+    """The feed's changes of one cache write, appended to the feed as one batch."""
+    return OutboxRecord(new_record_id(), Target.CHANGE_FEED, user_id, now, changes=tuple(changes))
 
 
 @dataclass(frozen=True, slots=True)

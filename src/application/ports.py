@@ -157,6 +157,9 @@ class Outbox(Protocol):
 
     async def mark_delivered(self, records: Sequence[OutboxRecord]) -> None: ...
 
+    async def pending_for_user(self, user_id: int) -> list[OutboxRecord]:
+        """The user's undelivered records of cache writes, in the order they were written."""
+
     async def newest_token(self, user_id: int) -> RotatedToken | None:
         """The user's most recent rotated token not yet delivered to the token store."""
 

@@ -228,7 +228,7 @@ class UserRefresher:
         cache, write, detail = composed
         stored = await self._deps.caches.save(cache, expected, write.records, write.changes)
         # Committed with the cache: a store that is down now gets them from the relay later.
-        await self._relay.deliver_soon(write.records)
+        await self._relay.deliver_after_write(cache.user_id, write.records, changed=bool(write.changes))
         return stored, detail
 
     def _no_valid_token(self, user_id: int, reason: str) -> RefreshResult:

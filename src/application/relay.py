@@ -11,6 +11,7 @@ from typing import Protocol
 from application.errors import StoreUnavailable
 from application.outbox import OutboxBacklog, OutboxRecord, Target
 from application.ports import Outbox, RefreshLog, TicketLog, TokenStore
+from domain.changes import PassChange
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,13 @@ class RelayObserver(Protocol):
     def delivery_failed(self, target: Target) -> None: ...
 
     def backlog(self, backlog: OutboxBacklog) -> None: ...
+
+
+class RelayedChangeFeed(Protocol):
+    """A change feed the relay appends to (on stores whose cache write cannot append it itself)."""
+
+    async def append(self, record_id: str, user_id: int, changes: Sequence[PassChange]) -> None:
+        """Append the changes of one cache write as the feed's next batch, once per `record_id`."""
 
 
 class _NoObserver:
@@ -48,12 +56,14 @@ class OutboxRelay:
         refresh_log: RefreshLog,
         tokens: TokenStore,
         observer: RelayObserver | None = None,
+        change_feed: RelayedChangeFeed | None = None,
     ) -> None:
         self._outbox = outbox
         self._ticket_log = ticket_log
         self._refresh_log = refresh_log
         self._tokens = tokens
         self._observer = observer or _NoObserver()
+        self._change_feed = change_feed
         self._wake = asyncio.Event()
 
     async def deliver(self, records: Sequence[OutboxRecord]) -> bool:
@@ -91,6 +101,20 @@ class OutboxRelay:
             async with asyncio.timeout(_INLINE_BUDGET_SECONDS):
                 await self.deliver(records)
         except TimeoutError:
+            self._wake.set()
+
+    async def deliver_after_write(self, user_id: int, records: Sequence[OutboxRecord], changed: bool) -> None:
+        """Right after a cache write that stored `records` (and feed changes when `changed`).
+        Where the relay carries the feed, the store added the changes' record itself, and an
+        earlier write's may still be pending: deliver all the user's records, in order, so the
+        user's batches reach the feed in write order."""
+        if self._change_feed is None or not changed:
+            await self.deliver_soon(records)
+            return
+        try:
+            async with asyncio.timeout(_INLINE_BUDGET_SECONDS):
+                await self.deliver(await self._outbox.pending_for_user(user_id))
+        except (TimeoutError, StoreUnavailable):
             self._wake.set()
 
     async def run(self) -> None:
@@ -135,6 +159,10 @@ class OutboxRelay:
             await self._ticket_log.deliver(record.record_id, record.entry)
         elif record.target is Target.REFRESH_LOG:
             await self._refresh_log.deliver_free_ticket_reward(record.record_id, record.user_id)
+        elif record.target is Target.CHANGE_FEED:
+            if self._change_feed is None:
+                raise StoreUnavailable("change feed", "no relayed change feed is configured")
+            await self._change_feed.append(record.record_id, record.user_id, record.changes)
         else:
             assert record.token is not None
             await self._tokens.deliver_tokens(record.record_id, record.user_id, record.token)

@@ -170,14 +170,15 @@ class TicketCacheUseCases:
                 # the feed's subscribers see every pass of a purged cache removed
                 cache = await self._deps.caches.get(user_id)
                 removed = cache_changes(user_id, cache, None, self._deps.clock.now())
-                await self._deps.caches.delete(user_id, removed)
+                if await self._deps.caches.delete(user_id, removed):
+                    await self.relay.deliver_after_write(user_id, (), changed=bool(removed))
         return PurgeResult(user_ids=tuple(orphans), dry_run=dry_run)
 
     async def watch_changes(
         self, start_cursor: str, user_ids: Sequence[int]
     ) -> AsyncGenerator[ChangeBatch, None]:
         if self.change_feed is None:
-            raise Unsupported("the change feed needs the SQLite cache store for now")
+            raise Unsupported("the change feed is not configured on this server")
         async with aclosing(self.change_feed.watch(start_cursor, user_ids)) as batches:
             async for batch in batches:
                 yield batch

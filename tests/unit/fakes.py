@@ -178,6 +178,9 @@ class FakeOutbox:
         done = {record.record_id for record in records}
         self.records = [record for record in self.records if record.record_id not in done]
 
+    async def pending_for_user(self, user_id: int) -> list[OutboxRecord]:
+        return [r for r in self.records if r.user_id == user_id and r.target is not Target.TOKEN]
+
     async def newest_token(self, user_id: int) -> RotatedToken | None:
         tokens = [r.token for r in self.records if r.user_id == user_id and r.target is Target.TOKEN]
         return tokens[-1] if tokens else None

@@ -2,12 +2,24 @@
 (`{user_id, timestamp, passes, passes4}`) plus `version` for compare-and-set.
 
 The write is a single-document compare-and-set (filter on user_id and version), so it needs no
-session or transaction: FerretDB v1 has none, and a replica never holds a lock.
+session or transaction: FerretDB v1 has none, and a replica never holds a lock. The feed's
+changes of a write ride in the same write, as one outbox record the relay appends to the feed
+(change_feed.py).
+
+A delete must emit a REMOVED change for every pass, never losing or inventing one, and a
+document cannot carry an outbox once it is gone. So a delete is a tombstone first: one
+compare-and-set empties both lists, pushes the REMOVED changes (computed from the very version
+it replaces, so a write racing the delete cannot make them stale) and marks the document
+`_purge: <that new version>`; the relay deletes the document once its outbox is delivered,
+still conditional on that version. Readers see no cache from the tombstone on; a rebuild
+meanwhile replaces the tombstone (compare-and-set on its version, so its ADDED changes follow
+the REMOVED ones in the same outbox) and the relay then leaves the document alone.
 """
 
 from __future__ import annotations
 
 import inspect
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -26,12 +38,14 @@ from adapters.mongo.outbox import MongoOutbox
 from adapters.mongo.refusals import encoded_within_limit, refusals_as_errors
 from adapters.mongo.write_lock import WriteLocks
 from application.errors import StoreUnavailable, WriteConflict
-from application.outbox import OutboxRecord
-from domain.changes import PassChange
+from application.outbox import OutboxRecord, change_feed_record
+from domain.changes import PassChange, cache_changes
 from domain.model import TicketCache
 
 # `_id` is read: the user's next read looks the document up by it (see `_ReadMemo`)
 _CACHE_FIELDS = {outbox_fields.FIELD: 0}
+_DELETE_ATTEMPTS = 3
+_LIVE = {outbox_fields.PURGE: {"$exists": False}}  # a tombstone is a deleted cache to readers
 _USER_ID_ONLY = {"_id": 0, "user_id": 1}
 #: Default bound on the BSON bytes held by the read memo (parsed objects take a few times it).
 DEFAULT_READ_MEMO_BYTES = 4 * 1024 * 1024
@@ -155,6 +169,8 @@ class MongoCacheStore:
                     document = None
             if document is None:
                 document = await raw.find_one({"user_id": user_id}, _CACHE_FIELDS)
+        if document is not None and outbox_fields.PURGE in document:
+            document = None  # a delete's tombstone: no cache to readers
         if document is None:
             self._reads.forget(user_id)
             return None
@@ -175,15 +191,31 @@ class MongoCacheStore:
         changes: Sequence[PassChange] = (),
     ) -> TicketCache:
         """One single-document write: the cache fields, and its outbox records appended to
-        `_outbox` (the relay removes them once delivered; other fields are left as they are)."""
+        `_outbox` (the relay removes them once delivered; other fields are left as they are),
+        the feed's `changes` among them as one record."""
+        return await self._write(cache, expected_version, records, changes)
+
+    async def _write(
+        self,
+        cache: TicketCache,
+        expected_version: int | None,
+        records: Sequence[OutboxRecord],
+        changes: Sequence[PassChange],
+        purge: bool = False,
+    ) -> TicketCache:
         stored = replace(cache, version=(expected_version or 0) + 1)
+        to_relay = list(records)
+        if changes and self._outbox is not None:
+            to_relay.append(change_feed_record(cache.user_id, changes, changes[0].changed_at))
         collection = self._collection()
         document: Any = None
         with self._db.errors_as_unavailable(), refusals_as_errors(cache.user_id, lambda: len(document.raw)):
             fields = bson_safe(stored.to_document())
-            pending = bson_safe(self._outbox.documents(records)) if records and self._outbox else []
+            pending = bson_safe(self._outbox.documents(to_relay)) if to_relay and self._outbox else []
             if pending:
                 fields[outbox_fields.FLAG] = True
+            if purge:
+                fields[outbox_fields.PURGE] = stored.version
             if expected_version is None:
                 if pending:
                     fields[outbox_fields.FIELD] = pending
@@ -191,10 +223,16 @@ class MongoCacheStore:
                 try:
                     await collection.insert_one(document)
                 except DuplicateKeyError as exc:
-                    raise WriteConflict(cache.user_id, expected_version) from exc
+                    tombstone = await self._tombstone_version(cache.user_id)
+                    if tombstone is None:
+                        raise WriteConflict(cache.user_id, expected_version) from exc
+                    # a rebuild over a deleted cache: replace the tombstone, after its changes
+                    return await self._write(cache, tombstone, records, changes)
             else:
                 document = encoded_within_limit(cache.user_id, fields)
                 update: dict[str, Any] = {"$set": document}
+                if not purge:
+                    update["$unset"] = {outbox_fields.PURGE: ""}  # a write after a tombstone keeps the cache
                 if pending:
                     update["$push"] = {outbox_fields.FIELD: {"$each": pending}}
                 async with self._locks.held(cache.user_id, expected_version):
@@ -205,13 +243,13 @@ class MongoCacheStore:
 
     async def is_empty(self) -> bool:
         with self._db.errors_as_unavailable():
-            return await self._collection().find_one({}, {"_id": 1}) is None
+            return await self._collection().find_one(_LIVE, {"_id": 1}) is None
 
     async def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         collection = self._collection()
-        query: dict[str, Any] = {}
+        query: dict[str, Any] = dict(_LIVE)
         while True:
             # Keyset pagination: each batch starts after the last id seen, so memory stays flat.
             cursor = collection.find(query, _USER_ID_ONLY).sort("user_id", ASCENDING).limit(batch_size)
@@ -221,16 +259,42 @@ class MongoCacheStore:
                 yield int(document["user_id"])
             if len(documents) < batch_size:
                 return
-            query = {"user_id": {"$gt": documents[-1]["user_id"]}}
+            query = {"user_id": {"$gt": documents[-1]["user_id"]}, **_LIVE}
 
     async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
-        """Never a cache whose outbox records are still pending: they would be lost with it."""
+        """The tombstone write (see the module docstring); the relay deletes the document. The
+        REMOVED changes are recomputed from the version replaced (`changes` gives their time).
+        Without an outbox: a plain delete, never of a cache whose records are still pending."""
         self._reads.forget(user_id)
-        with self._db.errors_as_unavailable():
-            result = await self._collection().delete_one(
-                {"user_id": user_id, outbox_fields.FLAG: {"$ne": True}}
-            )
-        return bool(result.deleted_count)
+        if self._outbox is None:
+            with self._db.errors_as_unavailable():
+                result = await self._collection().delete_one(
+                    {"user_id": user_id, outbox_fields.FLAG: {"$ne": True}}
+                )
+            return bool(result.deleted_count)
+        now = changes[0].changed_at if changes else int(time.time())
+        for attempt in range(_DELETE_ATTEMPTS):
+            current = await self.get(user_id)
+            if current is None:
+                return False
+            removed = cache_changes(user_id, current, None, now)
+            emptied = replace(current, passes=(), passes4=())
+            try:
+                await self._write(emptied, current.version, (), removed, purge=True)
+            except WriteConflict:
+                if attempt + 1 == _DELETE_ATTEMPTS:
+                    raise
+                continue
+            if not removed:  # nothing for the feed: no record made the relay come by
+                await self._outbox.delete_purged(user_id)
+            return True
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _tombstone_version(self, user_id: int) -> int | None:
+        document = await self._collection().find_one(
+            {"user_id": user_id, outbox_fields.PURGE: {"$exists": True}}, {"_id": 0, "version": 1}
+        )
+        return None if document is None else int(document.get("version") or 0)
 
     def _collection(self) -> Any:
         return self._db.collection(self._collection_name)

@@ -1,7 +1,9 @@
 """Outbox on MongoDB. FerretDB has no multi-document transactions, so a cache write carries its
 records inside the cache document (field `_outbox`, flagged by `_outbox_pending`; the Node
 service's readers ignore both): one single-document write stores the cache and its records.
-Rotated tokens belong to no cache write and go to their own collection (one insert each)."""
+Once all are delivered both fields are removed, leaving the Node shape. Rotated tokens belong to
+no cache write and go to their own collection (one insert each). A cache marked `_purge` (a
+delete's tombstone, see cache_store.py) is deleted once its records are delivered."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken, Target
 
 FIELD = "_outbox"
 FLAG = "_outbox_pending"
+PURGE = "_purge"
 
 
 class MongoOutbox:
@@ -58,6 +61,17 @@ class MongoOutbox:
         documents = tokens + [entry for cache in caches for entry in cache.get(FIELD) or ()]
         return [self._codec.from_document(document) for document in documents[:limit]]
 
+    async def pending_for_user(self, user_id: int) -> list[OutboxRecord]:
+        with self._db.errors_as_unavailable():
+            document = await self._caches().find_one({"user_id": user_id}, {"_id": 0, FIELD: 1})
+        entries = (document or {}).get(FIELD) or ()
+        return [self._codec.from_document(entry) for entry in entries]
+
+    async def delete_purged(self, user_id: int) -> None:
+        """Delete the user's tombstone now if no record is pending in it (else the relay will)."""
+        with self._db.errors_as_unavailable():
+            await self._drop_from_cache(user_id, set())
+
     async def mark_delivered(self, records: Sequence[OutboxRecord]) -> None:
         delivered = {record.record_id for record in records}
         by_user: dict[int, list[str]] = defaultdict(list)
@@ -74,25 +88,37 @@ class MongoOutbox:
                 await self._drop_from_cache(user_id, delivered)
 
     async def _drop_from_cache(self, user_id: int, delivered: set[str]) -> None:
-        """Rewrite the user's `_outbox` without the delivered records, conditional on the cache
-        version read (a cache write in between bumps it: read again)."""
+        """Rewrite the user's `_outbox` without the delivered records (or delete a tombstone left
+        with none), conditional on the cache version read (a cache write in between bumps it:
+        read again)."""
         for _ in range(5):
-            document = await self._caches().find_one({"user_id": user_id}, {"_id": 0, FIELD: 1, "version": 1})
+            document = await self._caches().find_one(
+                {"user_id": user_id}, {"_id": 0, FIELD: 1, "version": 1, PURGE: 1}
+            )
             if document is None:
                 return
+            version = document.get("version")
             entries = document.get(FIELD) or []
             remaining = [entry for entry in entries if entry.get("record_id") not in delivered]
-            if len(remaining) == len(entries):
+            purged = not remaining and document.get(PURGE) is not None and document.get(PURGE) == version
+            if len(remaining) == len(entries) and not purged:
                 return
             try:
-                async with self._locks.held(user_id, document.get("version")):
-                    result = await self._caches().update_one(
-                        {"user_id": user_id, "version": document.get("version")},
-                        {"$set": {FIELD: remaining, FLAG: bool(remaining)}},
-                    )
+                async with self._locks.held(user_id, version):
+                    if purged:
+                        result = await self._caches().delete_one({"user_id": user_id, "version": version})
+                        done = result.deleted_count == 1
+                    else:
+                        update = (
+                            {"$set": {FIELD: remaining}} if remaining else {"$unset": {FIELD: "", FLAG: ""}}
+                        )
+                        result = await self._caches().update_one(
+                            {"user_id": user_id, "version": version}, update
+                        )
+                        done = result.matched_count == 1
             except WriteConflict:
                 return  # a cache write holds the lock: the records stay pending a little longer
-            if result.matched_count == 1:
+            if done:
                 return
         # still racing cache writes: the records stay pending and are delivered (harmlessly) again
 

@@ -56,6 +56,13 @@ class SqliteOutbox:
             lambda conn: conn.executemany("DELETE FROM bytemark_outbox WHERE record_id = ?", ids)
         )
 
+    async def pending_for_user(self, user_id: int) -> list[OutboxRecord]:
+        rows = await self._db.fetch_rows(
+            "SELECT record FROM bytemark_outbox WHERE user_id = ? AND target != ? ORDER BY seq",
+            (user_id, Target.TOKEN.value),
+        )
+        return [self._codec.from_document(loads_json(row[0])) for row in rows]
+
     async def newest_token(self, user_id: int) -> RotatedToken | None:
         rows = await self._db.read_rows(_NEWEST_TOKEN, (user_id, Target.TOKEN.value))  # every refresh
         return self._codec.token(loads_json(rows[0][0])) if rows else None
