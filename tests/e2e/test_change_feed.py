@@ -1,13 +1,16 @@
-"""WatchChanges against real server processes sharing one SQLite file: what a subscriber builds from
-the feed equals what the store holds, through concurrent refreshes on two processes and a
-disconnect and resume; expired and foreign cursors get the documented status codes."""
+"""WatchChanges against two real server processes sharing one store, on each store: one SQLite file,
+and the production topology (caches on FerretDB, where the relay appends the feed; tokens on
+MariaDB). What a subscriber builds from the feed equals what the store holds, through concurrent
+refreshes on both processes and a disconnect and resume; expired and foreign cursors get the
+documented status codes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -16,28 +19,64 @@ import pytest
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+from devtools.ferretdb import FerretDB
 from devtools.harness import SandboxProcess, ServerProcess, start_server
+from tests.e2e.mongo_topology import CACHES, Topology
 from tests.e2e.reliability import change_passes, sandbox_passes
 
 # Two server processes start inside the first test's time (each takes seconds, minutes on a busy CI box).
 pytestmark = pytest.mark.timeout(900)
-RIDERS = 50
 Key = tuple[int, int, str]  # (user_id, PassList, pass_uuid)
 
 
-@pytest.fixture(scope="module")
-def two_servers(sandbox: SandboxProcess, work_dir: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    shared = work_dir / "feed.sqlite3"
-    first = start_server(sandbox, work_dir, SQLITE_PATH=str(shared))
-    second = start_server(sandbox, work_dir, SQLITE_PATH=str(shared))
+FEED = "bytemarkticketschanges"  # the feed's collection on MongoDB
+STORES = ["sqlite", pytest.param("ferretdb", marks=pytest.mark.mysql)]
+
+
+@dataclass
+class Store:
+    """Two server processes on one store, and what the store holds, read the way an operator would."""
+
+    servers: tuple[ServerProcess, ServerProcess]
+    seed_user: Callable[[], int]
+    stored_passes: Callable[[], dict[Key, str]]
+    riders: int
+
+
+@pytest.fixture(scope="module", params=STORES)
+def store(request: pytest.FixtureRequest, sandbox: SandboxProcess, work_dir: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        shared = work_dir / "feed.sqlite3"
+        first = start_server(sandbox, work_dir, SQLITE_PATH=str(shared))
+        second = start_server(sandbox, work_dir, SQLITE_PATH=str(shared))
+        try:
+            yield Store(
+                (first, second),
+                lambda: first.seed_user(sandbox, passes=10, expired=4),
+                lambda: stored_sqlite_passes(shared),
+                riders=50,
+            )
+        finally:
+            first.stop()
+            second.stop()
+        return
+    # The production topology; the two processes use the two MongoDB clients. FerretDB v1 scans
+    # the caches for every lookup by user_id, so a refresh costs it the whole collection: the same
+    # ~1,000 changes come from 8 riders with many passes rather than 50 with few.
+    topology = Topology(request.getfixturevalue("ferretdb_server"), sandbox, work_dir, client="motor")
     try:
-        yield first, second
+        servers = (topology.start_server(), topology.start_server(MONGODB_CLIENT="pymongo"))
+        yield Store(
+            servers,
+            lambda: topology.seed_user(passes=100, expired=25),
+            lambda: stored_mongo_passes(topology),
+            riders=8,
+        )
     finally:
-        first.stop()
-        second.stop()
+        topology.close()
 
 
-def stored_passes(path: Path) -> dict[Key, str]:
+def stored_sqlite_passes(path: Path) -> dict[Key, str]:
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT user_id, passes, passes4 FROM bytemark_tickets_cache").fetchall()
     stored: dict[Key, str] = {}
@@ -45,6 +84,15 @@ def stored_passes(path: Path) -> dict[Key, str]:
         for pass_list, text in ((pb.PASS_LIST_PASSES, passes), (pb.PASS_LIST_PASSES4, passes4)):
             for entry in orjson.loads(text.lstrip()):
                 stored[(user_id, pass_list, entry["pass_uuid"])] = entry["payload_hash"]
+    return stored
+
+
+def stored_mongo_passes(topology: Topology) -> dict[Key, str]:
+    stored: dict[Key, str] = {}
+    for document in topology.collection(CACHES).find({"_purge": {"$exists": False}}):
+        for pass_list, name in ((pb.PASS_LIST_PASSES, "passes"), (pb.PASS_LIST_PASSES4, "passes4")):
+            for entry in document[name]:
+                stored[(int(document["user_id"]), pass_list, entry["pass_uuid"])] = entry["payload_hash"]
     return stored
 
 
@@ -86,10 +134,10 @@ class Subscriber:
                     stream.cancel()
                     return
 
-    async def catch_up(self, path: Path, within: float) -> None:
+    async def catch_up(self, stored_passes: Callable[[], dict[Key, str]], within: float) -> None:
         """Wait until the map equals the store (the stream keeps applying meanwhile)."""
         async with asyncio.timeout(within):
-            while self.passes != stored_passes(path):
+            while self.passes != stored_passes():
                 self.applied.clear()
                 with contextlib.suppress(TimeoutError):  # also look again now and then
                     await asyncio.wait_for(self.applied.wait(), 0.5)
@@ -124,10 +172,10 @@ def remove_one_pass(sandbox: SandboxProcess, user_id: int) -> None:
 
 
 async def test_a_subscriber_that_applies_every_event_ends_with_exactly_the_stored_passes(
-    two_servers: tuple[ServerProcess, ServerProcess], sandbox: SandboxProcess
+    store: Store, sandbox: SandboxProcess
 ) -> None:
-    first, second = two_servers
-    user_ids = [first.seed_user(sandbox, passes=10, expired=4) for _ in range(RIDERS)]
+    first, second = two_servers = store.servers
+    user_ids = [store.seed_user() for _ in range(store.riders)]
     subscriber = Subscriber()
     async with grpc.aio.insecure_channel(first.address) as channel:  # "from now": the first cursor
         stream = pb_grpc.TicketCacheServiceStub(channel).WatchChanges(pb.WatchChangesRequest())
@@ -137,7 +185,8 @@ async def test_a_subscriber_that_applies_every_event_ends_with_exactly_the_store
 
     watching = asyncio.create_task(subscriber.follow(first, stop_after=300))
     await refresh_all(two_servers, user_ids)
-    await watching  # hung up after 300 events, mid-way through what the refreshes wrote
+    await watching  # hung up after 300 events, mid-way through what the refreshes wrote (on
+    # FerretDB inside one write's batch of changes)
     resumed = asyncio.create_task(subscriber.follow(second))  # the other replica
     for user_id in user_ids:
         change_passes(sandbox, user_id)
@@ -145,17 +194,18 @@ async def test_a_subscriber_that_applies_every_event_ends_with_exactly_the_store
     for user_id in user_ids:
         change_passes(sandbox, user_id)
         remove_one_pass(sandbox, user_id)
-    await refresh_all(two_servers, user_ids[: RIDERS // 2], build=True)  # a Build replaces: its diff
-    await refresh_all(two_servers, user_ids[RIDERS // 2 :])
+    half = store.riders // 2
+    await refresh_all(two_servers, user_ids[:half], build=True)  # a Build replaces: its diff
+    await refresh_all(two_servers, user_ids[half:])
     try:
-        await subscriber.catch_up(first.sqlite_path, within=120)
+        await subscriber.catch_up(store.stored_passes, within=120)
     finally:
         resumed.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await resumed  # raises what the subscriber refused (a gap or a duplicate), if anything
 
     assert subscriber.events >= 1000
-    assert subscriber.passes == stored_passes(first.sqlite_path)
+    assert subscriber.passes == store.stored_passes()
 
 
 async def watch_status(server: ServerProcess, cursor: str) -> tuple[grpc.StatusCode, str]:
@@ -173,9 +223,9 @@ async def watch_status(server: ServerProcess, cursor: str) -> tuple[grpc.StatusC
 
 @pytest.mark.parametrize("cursor", ["not-a-cursor", "v1.", "v1.-4", "v1.999999999999"])
 async def test_a_cursor_the_service_did_not_issue_is_invalid_argument_naming_start_cursor(
-    two_servers: tuple[ServerProcess, ServerProcess], cursor: str
+    store: Store, cursor: str
 ) -> None:
-    code, details = await watch_status(two_servers[0], cursor)
+    code, details = await watch_status(store.servers[0], cursor)
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert details.startswith("start_cursor")
 
@@ -202,6 +252,36 @@ async def test_a_cursor_older_than_the_retention_is_out_of_range_and_says_to_res
         fresh_code, _ = await watch_status(restarted, "")
     finally:
         restarted.stop()
+    assert code == grpc.StatusCode.OUT_OF_RANGE
+    assert "GetTicketCache" in details
+    assert fresh_code == grpc.StatusCode.OK
+
+
+@pytest.mark.mysql
+async def test_on_ferretdb_a_cursor_older_than_the_retention_is_out_of_range_and_says_to_resync(
+    ferretdb_server: FerretDB, sandbox: SandboxProcess, work_dir: Path
+) -> None:
+    topology = Topology(ferretdb_server, sandbox, work_dir, client="pymongo")
+    try:
+        server = topology.start_server()
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            stub = pb_grpc.TicketCacheServiceStub(channel)
+            for _ in range(2):  # two batches: the sweep always keeps the newest
+                user_id = topology.seed_user(passes=3, expired=1)
+                await stub.BuildTicketCache(pb.BuildTicketCacheRequest(user_id=user_id), timeout=30)
+        assert (await watch_status(server, "v1.0"))[0] == grpc.StatusCode.OK
+        server.stop()
+        # eight days pass: the restarted server's retention sweep (default 7 days) removes the first
+        topology.collection(FEED).update_many({}, {"$inc": {"stored_at": -8 * 86400}})
+        restarted = topology.start_server()
+        for _ in range(100):
+            if topology.collection(FEED).count_documents({}) == 1:
+                break
+            await asyncio.sleep(0.1)
+        code, details = await watch_status(restarted, "v1.0")
+        fresh_code, _ = await watch_status(restarted, "")
+    finally:
+        topology.close()
     assert code == grpc.StatusCode.OUT_OF_RANGE
     assert "GetTicketCache" in details
     assert fresh_code == grpc.StatusCode.OK

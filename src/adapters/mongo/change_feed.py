@@ -103,7 +103,7 @@ class MongoChangeFeed:
                     return
 
     async def _next_batch(self) -> int:
-        if self._newest is not None and time.monotonic() - self._newest_learnt_at < _NEWEST_TRUSTED_SECONDS:
+        if self._newest is not None and self._newest_is_trusted():
             return self._newest + 1
         return await self._newest_batch() + 1
 
@@ -138,7 +138,11 @@ class MongoChangeFeed:
                 for document in found:
                     if document is None:
                         # the batch this cursor needs is gone, not merely not written yet
-                        if first_lookup and batch <= await self._swept_through():
+                        if (
+                            first_lookup
+                            and self._may_be_swept(batch)
+                            and batch <= await self._swept_through()
+                        ):
                             raise CursorExpired()
                         return FeedPage(tuple(events), _position(batch, skip))
                     first_lookup = False
@@ -175,6 +179,14 @@ class MongoChangeFeed:
             removed = await feed.delete_many({"_id": {"$lte": batch_key(through)}})
             await swept.delete_many({"_id": {"$lt": batch_key(through)}})  # covered by this mark
         return int(removed.deleted_count)
+
+    def _may_be_swept(self, batch: int) -> bool:
+        """False for a batch after the newest this process learnt of lately: it was stored after
+        that, too recently for the sweep (idle readers then need one lookup per poll, not two)."""
+        return not (self._newest is not None and batch > self._newest and self._newest_is_trusted())
+
+    def _newest_is_trusted(self) -> bool:
+        return time.monotonic() - self._newest_learnt_at < _NEWEST_TRUSTED_SECONDS
 
     async def _swept_through(self) -> int:
         marks = (

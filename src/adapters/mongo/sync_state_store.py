@@ -8,13 +8,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING, ReplaceOne
+from pymongo.errors import BulkWriteError
 
 from adapters.mongo.database import MongoDatabase
+from application.errors import StoreUnavailable
 from domain.sync_state import SyncError, SyncState, SyncStatus
 
 DEFAULT_COLLECTION = "bytemarksyncstatuses"
 _WITHOUT_ID = {"_id": 0}
 _IN_CHUNK = 1000
+_UPSERT_ATTEMPTS = 3
+_DUPLICATE_KEY = 11000
 
 
 class MongoSyncStateStore:
@@ -51,8 +55,19 @@ class MongoSyncStateStore:
             ReplaceOne({"user_id": user_id}, _document(status), upsert=True)
             for user_id, status in latest.items()
         ]
-        with self._db.errors_as_unavailable():
-            await self._collection().bulk_write(writes, ordered=False)
+        for attempt in range(_UPSERT_ATTEMPTS):
+            try:
+                with self._db.errors_as_unavailable():
+                    await self._collection().bulk_write(writes, ordered=False)
+                return
+            except (StoreUnavailable, KeyError) as exc:
+                # FerretDB v1: two processes upserting one rider's status at once both insert; the
+                # loser hits the unique user_id index, and FerretDB's reply to it lacks `nModified`
+                # (PyMongo raises KeyError). Run again: the replace now finds the document.
+                if attempt + 1 == _UPSERT_ATTEMPTS or not _lost_an_upsert_race(exc):
+                    if isinstance(exc, KeyError):
+                        raise StoreUnavailable("MongoDB", f"unexpected bulk write reply: {exc!r}") from exc
+                    raise
 
     async def list_after(
         self, after_user_id: int, limit: int, state: SyncState | None = None
@@ -108,3 +123,12 @@ def _status(document: dict[str, Any]) -> SyncStatus:
 
 def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _lost_an_upsert_race(exc: Exception) -> bool:
+    cause = exc.__cause__ if isinstance(exc, StoreUnavailable) else exc
+    if isinstance(cause, KeyError):
+        return True
+    return isinstance(cause, BulkWriteError) and all(
+        error.get("code") == _DUPLICATE_KEY for error in cause.details.get("writeErrors", [])
+    )
