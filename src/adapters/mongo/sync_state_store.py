@@ -1,13 +1,13 @@
 """SyncStateStore on MongoDB, in its own collection so the cache documents keep the shape the
-Node service wrote. One document per rider (unique on user_id); a batch of statuses is one
-`bulk_write` of upserts, a single round trip."""
+Node service wrote. One document per rider (unique on user_id); a batch of statuses is one read of
+the riders' `_id`s and one `bulk_write` (see `put_many`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import ASCENDING, ReplaceOne
+from pymongo import ASCENDING, InsertOne, ReplaceOne
 from pymongo.errors import BulkWriteError
 
 from adapters.mongo.database import MongoDatabase
@@ -48,26 +48,68 @@ class MongoSyncStateStore:
         return found
 
     async def put_many(self, statuses: Sequence[SyncStatus]) -> None:
+        """One bulk_write: riders with a status are replaced by `_id`, the others inserted.
+
+        FerretDB v1 on SQLite scans and decodes the whole collection for a filter other than
+        `_id` alone, so an upsert by user_id per rider made a bulk run quadratic (bench/RESULTS.md,
+        round 4); the `_id`s come from one `$in` read of the batch. A rider whose status appeared
+        or vanished in between (another process) is written again by an upsert on user_id."""
         latest = {status.user_id: status for status in statuses}
         if not latest:
             return
-        writes = [
-            ReplaceOne({"user_id": user_id}, _document(status), upsert=True)
-            for user_id, status in latest.items()
-        ]
         for attempt in range(_UPSERT_ATTEMPTS):
             try:
                 with self._db.errors_as_unavailable():
-                    await self._collection().bulk_write(writes, ordered=False)
+                    await self._write(latest)
                 return
             except (StoreUnavailable, KeyError) as exc:
-                # FerretDB v1: two processes upserting one rider's status at once both insert; the
+                # FerretDB v1: two processes writing one rider's status at once both insert; the
                 # loser hits the unique user_id index, and FerretDB's reply to it lacks `nModified`
-                # (PyMongo raises KeyError). Run again: the replace now finds the document.
+                # (PyMongo raises KeyError). Run again: the batch's read now finds the document.
                 if attempt + 1 == _UPSERT_ATTEMPTS or not _lost_an_upsert_race(exc):
                     if isinstance(exc, KeyError):
                         raise StoreUnavailable("MongoDB", f"unexpected bulk write reply: {exc!r}") from exc
                     raise
+
+    async def _write(self, latest: dict[int, SyncStatus]) -> None:
+        """Riders with a status are replaced by `_id`, the others inserted, in one bulk_write; a
+        rider whose status appeared or vanished since the read of the `_id`s (another process) is
+        written again by an upsert on user_id."""
+        collection = self._collection()
+        ids = await self._document_ids(sorted(latest))
+        writes: list[Any] = [
+            ReplaceOne({"_id": ids[user_id]}, _document(status))
+            if user_id in ids
+            else InsertOne(_document(status))
+            for user_id, status in latest.items()
+        ]
+        again: list[int] = []
+        try:
+            result = await collection.bulk_write(writes, ordered=False)
+            replaced = result.matched_count
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                raise
+            riders = list(latest)
+            again = [riders[error["index"]] for error in errors]  # inserted meanwhile elsewhere
+            replaced = int(exc.details.get("nMatched", 0))
+        if replaced < len(ids):  # a status removed meanwhile: write every replaced rider again
+            again += [user_id for user_id in latest if user_id in ids]
+        if again:
+            await collection.bulk_write(
+                [ReplaceOne({"user_id": u}, _document(latest[u]), upsert=True) for u in again], ordered=False
+            )
+
+    async def _document_ids(self, user_ids: list[int]) -> dict[int, Any]:
+        found: dict[int, Any] = {}
+        for start in range(0, len(user_ids), _IN_CHUNK):
+            chunk = user_ids[start : start + _IN_CHUNK]
+            cursor = self._collection().find({"user_id": {"$in": chunk}}, {"_id": 1, "user_id": 1})
+            found.update(
+                (int(document["user_id"]), document["_id"]) for document in await cursor.to_list(None)
+            )
+        return found
 
     async def list_after(
         self, after_user_id: int, limit: int, state: SyncState | None = None
