@@ -1,6 +1,9 @@
-"""Shared E2E fixtures: one sandbox process and one server process per test module.
+"""Shared E2E fixtures: one sandbox process per session (per xdist worker), handed to each module as
+it was at the start (knobs, faults and counters reset after each module), and one server process
+per test module.
 
-Tests isolate themselves by creating their own sandbox users (fresh user ids)."""
+Tests isolate themselves by creating their own sandbox users (fresh user ids). A module that needs
+a sandbox started with other flags overrides `sandbox` with a process of its own."""
 
 from __future__ import annotations
 
@@ -20,11 +23,21 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e")
 
 
-@pytest.fixture(scope="module")
-def sandbox(work_dir: Path) -> Iterator[SandboxProcess]:
-    process = start_sandbox(work_dir)
+@pytest.fixture(scope="session")
+def session_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    process = start_sandbox(tmp_path_factory.mktemp("sandbox"))
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox(session_sandbox: SandboxProcess) -> Iterator[SandboxProcess]:
+    """The session's sandbox; what a module changed (knobs, faults, counters) ends with it."""
+    knobs = session_sandbox.call("GET", "/_sandbox/config")
+    yield session_sandbox
+    session_sandbox.clear_faults()
+    session_sandbox.call("PATCH", "/_sandbox/config", knobs)
+    session_sandbox.call("POST", "/_sandbox/stats/reset")
 
 
 @pytest.fixture(scope="module")
