@@ -197,6 +197,9 @@ async def test_passes4_retention_drops_only_unlisted_expired_entries_older_than_
     assert kept == {listed["pass_uuid"], "young-history"}
 
 
+# The default client only: the refusal and the untouched old document are the contract's
+# test_a_cache_over_16_mib_is_refused_naming_user_and_size_and_counted_and_the_old_one_stays, on both.
+@pytest.mark.parametrize("topology", ["motor"], indirect=True)
 async def test_a_rider_over_the_16_mib_limit_is_resource_exhausted_and_the_old_document_stays(
     topology: Topology, stub: Stub, sandbox: SandboxProcess
 ) -> None:
