@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 import bson
+from bson import ObjectId
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
@@ -74,11 +75,14 @@ class _ReadMemo:
     def document_id(self, user_id: int) -> Any:
         return self.ids.get(user_id)
 
-    def cache(self, user_id: int, raw: RawBSONDocument, codec_options: CodecOptions[Any]) -> TicketCache:
-        self.ids[user_id] = raw["_id"]
+    def remember_id(self, user_id: int, document_id: Any) -> None:
+        self.ids[user_id] = document_id
         self.ids.move_to_end(user_id)
         if len(self.ids) > _MAX_REMEMBERED_IDS:
             self.ids.popitem(last=False)
+
+    def cache(self, user_id: int, raw: RawBSONDocument, codec_options: CodecOptions[Any]) -> TicketCache:
+        self.remember_id(user_id, raw["_id"])
         data = raw.raw if isinstance(raw.raw, bytes) else bytes(raw.raw)
         remembered = self.parsed.get(user_id)
         if remembered is not None and remembered[0] == data:
@@ -118,6 +122,8 @@ class MongoCacheStore:
         self._raw: tuple[Any, Any] | None = None  # (collection, its raw-BSON twin)
         self._locks = WriteLocks(db, f"{collection}_locks")
         self._outbox = outbox
+        # user -> the version last read with no outbox record pending (bounded like the memo's ids)
+        self._clean_versions: OrderedDict[int, int] = OrderedDict()
 
     async def create_schema(self) -> None:
         """Unique index on user_id; idempotent. Says what to fix when the old service left duplicate
@@ -174,7 +180,13 @@ class MongoCacheStore:
         if document is None:
             self._reads.forget(user_id)
             return None
-        return self._reads.cache(user_id, document, collection.codec_options)
+        cache = self._reads.cache(user_id, document, collection.codec_options)
+        self._clean_versions.pop(user_id, None)
+        if outbox_fields.FLAG not in document:
+            self._clean_versions[user_id] = cache.version
+            if len(self._clean_versions) > _MAX_REMEMBERED_IDS:
+                self._clean_versions.popitem(last=False)
+        return cache
 
     def _raw_twin(self, collection: Any) -> Any:
         """The collection returning undecoded documents (RawBSONDocument), made once per collection."""
@@ -219,6 +231,8 @@ class MongoCacheStore:
             if expected_version is None:
                 if pending:
                     fields[outbox_fields.FIELD] = pending
+                document_id: Any = ObjectId()  # chosen here, so the relay can find it by `_id`
+                fields = {"_id": document_id, **fields}
                 document = encoded_within_limit(cache.user_id, fields)
                 try:
                     await collection.insert_one(document)
@@ -228,6 +242,8 @@ class MongoCacheStore:
                         raise WriteConflict(cache.user_id, expected_version) from exc
                     # a rebuild over a deleted cache: replace the tombstone, after its changes
                     return await self._write(cache, tombstone, records, changes)
+                alone = True  # a new document holds no earlier records
+                self._reads.remember_id(cache.user_id, document_id)
             else:
                 document = encoded_within_limit(cache.user_id, fields)
                 update: dict[str, Any] = {"$set": document}
@@ -239,6 +255,14 @@ class MongoCacheStore:
                     result = await collection.update_one(_cas_filter(cache.user_id, expected_version), update)
                 if result.matched_count != 1:
                     raise WriteConflict(cache.user_id, expected_version)
+                # records are only ever removed without a version change: none pending when read,
+                # none pending beside ours now
+                alone = self._clean_versions.get(cache.user_id) == expected_version
+            self._clean_versions.pop(cache.user_id, None)
+            if self._outbox is not None:  # no await from here to the relay's read of them
+                self._outbox.written(
+                    cache.user_id, to_relay if alone else None, self._reads.document_id(cache.user_id)
+                )
         return stored
 
     async def is_empty(self) -> bool:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,7 +50,8 @@ from domain.changes import PassChange
 
 BATCH_SCALE = 1_000_000
 _KEY_DIGITS = 16
-_WINDOW = 16  # batches looked up at once while a reader catches up
+_WINDOW = 16
+_APPENDED_REMEMBERED = 50_000  # batches looked up at once while a reader catches up
 # The newest position an appender remembers is trusted this long: positions after it were
 # stored after it was learnt, and the sweep removes only batches a day old or more, so the
 # remembered position + 1 is either free or taken, never swept and free again.
@@ -69,6 +71,10 @@ class MongoChangeFeed:
         self._newest: int | None = None
         self._newest_learnt_at = 0.0
         self._append_lock = asyncio.Lock()  # this process's appends take positions one at a time
+        # record ids this process appended: its relay's redeliveries (a background pass reading a
+        # record between its inline append and mark) need no query; the unique index stays the
+        # authority, checked by a scan on FerretDB v1 (record_id is not `_id`)
+        self._appended: OrderedDict[str, None] = OrderedDict()
 
     async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():
@@ -77,7 +83,7 @@ class MongoChangeFeed:
     # -- the relay's side ------------------------------------------------------------------------
 
     async def append(self, record_id: str, user_id: int, changes: Sequence[PassChange]) -> None:
-        if not changes:
+        if not changes or record_id in self._appended:
             return
         batch_fields = {
             "record_id": record_id,
@@ -87,6 +93,8 @@ class MongoChangeFeed:
         }
         feed = self._feed()
         async with self._append_lock:
+            if record_id in self._appended:  # appended by this process while this call waited
+                return
             with self._db.errors_as_unavailable():
                 batch = await self._next_batch()
                 while True:
@@ -96,11 +104,18 @@ class MongoChangeFeed:
                         )
                     except DuplicateKeyError:
                         if await feed.find_one({"record_id": record_id}, {"_id": 1}) is not None:
+                            self._appended_now(record_id)
                             return  # appended before: a redelivery
                         batch = await self._newest_batch() + 1  # another appender took the position
                         continue
                     self._remember(batch)
+                    self._appended_now(record_id)
                     return
+
+    def _appended_now(self, record_id: str) -> None:
+        self._appended[record_id] = None
+        if len(self._appended) > _APPENDED_REMEMBERED:
+            self._appended.popitem(last=False)
 
     async def _next_batch(self) -> int:
         if self._newest is not None and self._newest_is_trusted():

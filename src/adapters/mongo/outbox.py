@@ -7,7 +7,7 @@ delete's tombstone, see cache_store.py) is deleted once its records are delivere
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +22,7 @@ from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken, Target
 FIELD = "_outbox"
 FLAG = "_outbox_pending"
 PURGE = "_purge"
+_MAX_REMEMBERED = 10_000
 
 
 class MongoOutbox:
@@ -38,6 +39,11 @@ class MongoOutbox:
         self._token_collection = token_collection
         # the cache store's locks: FerretDB's conditional update is not atomic (see write_lock)
         self._locks = WriteLocks(db, f"{cache_collection}_locks")
+        # user -> records this process's last cache write stored, when they are all the user's
+        # pending ones: the relay's read right after the write then needs no query (a scan of
+        # every cache on FerretDB v1)
+        self._just_written: OrderedDict[int, list[OutboxRecord]] = OrderedDict()
+        self._document_ids: OrderedDict[int, Any] = OrderedDict()  # user -> its cache's `_id`
 
     async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():
@@ -61,7 +67,24 @@ class MongoOutbox:
         documents = tokens + [entry for cache in caches for entry in cache.get(FIELD) or ()]
         return [self._codec.from_document(document) for document in documents[:limit]]
 
+    def written(self, user_id: int, records: Sequence[OutboxRecord] | None, document_id: Any = None) -> None:
+        """What a cache write just stored for the user: its records when they are the only ones
+        pending in the document, else None (unknown); and the document's `_id` when known."""
+        self._just_written.pop(user_id, None)
+        if records is not None:
+            self._just_written[user_id] = list(records)
+            if len(self._just_written) > _MAX_REMEMBERED:
+                self._just_written.popitem(last=False)
+        self._document_ids.pop(user_id, None)
+        if document_id is not None:
+            self._document_ids[user_id] = document_id
+            if len(self._document_ids) > _MAX_REMEMBERED:
+                self._document_ids.popitem(last=False)
+
     async def pending_for_user(self, user_id: int) -> list[OutboxRecord]:
+        known = self._just_written.pop(user_id, None)
+        if known is not None:
+            return known
         with self._db.errors_as_unavailable():
             document = await self._caches().find_one({"user_id": user_id}, {"_id": 0, FIELD: 1})
         entries = (document or {}).get(FIELD) or ()
@@ -91,6 +114,11 @@ class MongoOutbox:
         """Rewrite the user's `_outbox` without the delivered records (or delete a tombstone left
         with none), conditional on the cache version read (a cache write in between bumps it:
         read again)."""
+        known = self._document_ids.get(user_id)
+        if known is not None and await self._db.needs_write_locks():
+            if await self._drop_by_id(user_id, known, delivered):
+                return
+            self._document_ids.pop(user_id, None)
         for _ in range(5):
             document = await self._caches().find_one(
                 {"user_id": user_id}, {"_id": 0, FIELD: 1, "version": 1, PURGE: 1}
@@ -121,6 +149,30 @@ class MongoOutbox:
             if done:
                 return
         # still racing cache writes: the records stay pending and are delivered (harmlessly) again
+
+    async def _drop_by_id(self, user_id: int, document_id: Any, delivered: set[str]) -> bool:
+        """The same on FerretDB, by `_id` under the user's lock (every writer of a cache document
+        holds it there): FerretDB v1 answers a filter of `_id` alone from its primary key and scans
+        every cache for any other. False when that `_id` is no longer the user's cache."""
+        caches = self._caches()
+        try:
+            async with self._locks.held(user_id, None):
+                document = await caches.find_one(
+                    {"_id": document_id}, {"user_id": 1, "version": 1, FIELD: 1, PURGE: 1}
+                )
+                if document is None or document.get("user_id") != user_id:
+                    return False
+                entries = document.get(FIELD) or []
+                remaining = [entry for entry in entries if entry.get("record_id") not in delivered]
+                version = document.get("version")
+                if not remaining and document.get(PURGE) is not None and document.get(PURGE) == version:
+                    await caches.delete_one({"_id": document_id})
+                elif len(remaining) != len(entries):
+                    update = {"$set": {FIELD: remaining}} if remaining else {"$unset": {FIELD: "", FLAG: ""}}
+                    await caches.update_one({"_id": document_id}, update)
+        except WriteConflict:
+            pass  # a cache write holds the lock: the records stay pending a little longer
+        return True
 
     async def newest_token(self, user_id: int) -> RotatedToken | None:
         with self._db.errors_as_unavailable():
