@@ -7,6 +7,7 @@ delete's tombstone, see cache_store.py) is deleted once its records are delivere
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -108,7 +109,12 @@ class MongoOutbox:
             if token_ids:
                 await self._tokens().delete_many({"record_id": {"$in": token_ids}})
             for user_id in by_user:
-                await self._drop_from_cache(user_id, delivered)
+                # Shielded: a caller out of time (the relay's inline budget) must not cancel this
+                # between the lock's insert and its delete, which would leave the rider's lock
+                # for every writer to wait out (10 s) before breaking it.
+                mark = asyncio.ensure_future(self._drop_from_cache(user_id, delivered))
+                mark.add_done_callback(_consume_exception)
+                await asyncio.shield(mark)
 
     async def _drop_from_cache(self, user_id: int, delivered: set[str]) -> None:
         """Rewrite the user's `_outbox` without the delivered records (or delete a tombstone left
@@ -194,3 +200,9 @@ class MongoOutbox:
 
     def _caches(self) -> Any:
         return self._db.collection(self._cache_collection)
+
+
+def _consume_exception(task: asyncio.Future[None]) -> None:
+    """A mark whose caller was cancelled reports its own failure nowhere: the records stay pending."""
+    if not task.cancelled():
+        task.exception()
