@@ -106,7 +106,9 @@ class CacheStore(Protocol):
         """User ids of all caches, ascending, in batches."""
 
     async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
-        """Remove the user's cache, and record the feed's `changes` with it; True when one was removed."""
+        """Remove the user's cache and record, in the same atomic step, the feed's REMOVED changes of
+        the cache it removes (a refresh may have replaced the one `changes` was computed from; their
+        `changed_at` is kept). True when one was removed."""
 
 
 class SyncStateStore(Protocol):

@@ -11,6 +11,7 @@ with it or not at all.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -25,7 +26,7 @@ from adapters.sqlite.json_codec import dumps_json, loads_json
 from adapters.sqlite.outbox import SqliteOutbox
 from application.errors import WriteConflict
 from application.outbox import OutboxRecord
-from domain.changes import PassChange
+from domain.changes import PassChange, cache_changes
 from domain.model import CachedPass, TicketCache
 
 #: Default bound on the JSON text held by the parsed-row memo (parsed objects take a few times it).
@@ -107,13 +108,7 @@ class SqliteCacheStore:
         remembered = self._memo.get(user_id, timestamp, version, passes, passes4)
         if remembered is not None:
             return remembered
-        cache = TicketCache(
-            user_id=user_id,
-            timestamp=int(timestamp),
-            passes=tuple(map(CachedPass.from_document, loads_json(passes))),
-            passes4=tuple(map(CachedPass.from_document, loads_json(passes4))),
-            version=int(version or 0),
-        )
+        cache = _parsed_row(user_id, timestamp, version, passes, passes4)
         self._memo.put(user_id, timestamp, version, passes, passes4, cache)
         return cache
 
@@ -172,10 +167,26 @@ class SqliteCacheStore:
     async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
         self._memo.discard(user_id)
 
+        now = changes[0].changed_at if changes else int(time.time())
+
         def remove(conn: sqlite3.Connection) -> bool:
-            if conn.execute(f"DELETE FROM {self._table} WHERE user_id = ?", (user_id,)).rowcount < 1:
+            # REMOVED changes from the row this transaction deletes: ones computed before it
+            # could describe an older version that a racing refresh has since replaced
+            row = conn.execute(self._get_sql, (user_id,)).fetchone()
+            if row is None:
                 return False
-            SqliteChangeFeed.insert(conn, changes)
+            conn.execute(f"DELETE FROM {self._table} WHERE user_id = ?", (user_id,))
+            SqliteChangeFeed.insert(conn, cache_changes(user_id, _parsed_row(user_id, *row), None, now))
             return True
 
         return await self._db.atomically(remove)
+
+
+def _parsed_row(user_id: int, timestamp: Any, version: Any, passes: Any, passes4: Any) -> TicketCache:
+    return TicketCache(
+        user_id=user_id,
+        timestamp=int(timestamp),
+        passes=tuple(map(CachedPass.from_document, loads_json(passes))),
+        passes4=tuple(map(CachedPass.from_document, loads_json(passes4))),
+        version=int(version or 0),
+    )
