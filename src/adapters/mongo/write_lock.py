@@ -41,9 +41,16 @@ class WriteLocks:
         give_up_at = time.monotonic() + self._stale_after + 2.0
         pause = 0.005
         while True:
+            lock = {"_id": user_id, "token": token, "at": time.time()}
+            taking = asyncio.ensure_future(locks.insert_one(lock))
             try:
-                await locks.insert_one({"_id": user_id, "token": token, "at": time.time()})
+                # Shielded: a caller cancelled while the insert is on the wire must not leave a
+                # lock it never learnt it holds; the insert finishes and is undone at once.
+                await asyncio.shield(taking)
                 break
+            except asyncio.CancelledError:
+                taking.add_done_callback(lambda done: _release_if_taken(done, locks, user_id, token))
+                raise
             except DuplicateKeyError:
                 await self._break_if_stale(locks, user_id)
                 if time.monotonic() >= give_up_at:
@@ -55,10 +62,25 @@ class WriteLocks:
         finally:
             # A failed release only leaves a lock that turns stale; the write's outcome stands.
             # Shielded: a caller cancelled mid-write (deadline, disconnect) still releases.
-            with suppress(PyMongoError):
-                await asyncio.shield(locks.delete_one({"_id": user_id, "token": token}))
+            await asyncio.shield(_release(locks, user_id, token))
 
     async def _break_if_stale(self, locks: Any, user_id: int) -> None:
         held = await locks.find_one({"_id": user_id})
         if held is not None and time.time() - float(held.get("at", 0)) > self._stale_after:
             await locks.delete_one({"_id": user_id, "token": held.get("token")})
+
+
+_releases: set[asyncio.Task[Any]] = set()  # strong references until each release is done
+
+
+def _release_if_taken(insert: asyncio.Future[Any], locks: Any, user_id: int, token: str) -> None:
+    if insert.cancelled() or insert.exception() is not None:
+        return  # never taken
+    task = asyncio.ensure_future(_release(locks, user_id, token))
+    _releases.add(task)
+    task.add_done_callback(_releases.discard)
+
+
+async def _release(locks: Any, user_id: int, token: str) -> None:
+    with suppress(PyMongoError):
+        await locks.delete_one({"_id": user_id, "token": token})
