@@ -3,6 +3,7 @@ its read of the batch's `_id`s and its write: the batch's statuses are stored al
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -55,3 +56,13 @@ async def test_a_status_removed_elsewhere_after_the_read_is_written_again(store:
     await store.put_many([succeeded(1, 200, 200)])
     status = await store.get(1)
     assert status is not None and status.last_attempt_at == 200
+
+
+async def test_a_batch_rewriting_hundreds_of_known_riders_completes(store: MongoSyncStateStore) -> None:
+    """FerretDB v1 holds a pool connection per update by `_id` until its command ends (100 in the
+    pool): one bulk_write of 200 such updates never finished."""
+    riders = range(1, 251)
+    await store.put_many([succeeded(u, 100, 100) for u in riders])
+    await asyncio.wait_for(store.put_many([succeeded(u, 200, 200) for u in riders]), 30)
+    statuses = await store.get_many(list(riders))
+    assert len(statuses) == 250 and {s.last_attempt_at for s in statuses.values()} == {200}

@@ -19,6 +19,9 @@ _WITHOUT_ID = {"_id": 0}
 _IN_CHUNK = 1000
 _UPSERT_ATTEMPTS = 3
 _DUPLICATE_KEY = 11000
+# FerretDB v1 on SQLite keeps a pool connection per update by `_id` until the command ends (100 in
+# the pool): an update command of 200 such updates never finished. A few per command stay far below.
+_WRITES_PER_COMMAND = 16
 
 
 class MongoSyncStateStore:
@@ -83,17 +86,22 @@ class MongoSyncStateStore:
             else InsertOne(_document(status))
             for user_id, status in latest.items()
         ]
+        riders = list(latest)
         again: list[int] = []
-        try:
-            result = await collection.bulk_write(writes, ordered=False)
-            replaced = result.matched_count
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
-                raise
-            riders = list(latest)
-            again = [riders[error["index"]] for error in errors]  # inserted meanwhile elsewhere
-            replaced = int(exc.details.get("nMatched", 0))
+        replaced = 0
+        for start in range(0, len(writes), _WRITES_PER_COMMAND):
+            try:
+                result = await collection.bulk_write(
+                    writes[start : start + _WRITES_PER_COMMAND], ordered=False
+                )
+                replaced += result.matched_count
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                    raise
+                # inserted meanwhile elsewhere
+                again += [riders[start + error["index"]] for error in errors]
+                replaced += int(exc.details.get("nMatched", 0))
         if replaced < len(ids):  # a status removed meanwhile: write every replaced rider again
             again += [user_id for user_id in latest if user_id in ids]
         if again:
