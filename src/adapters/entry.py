@@ -8,7 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from adapters.operator_cli.arguments import CLIENT_COMMANDS, add_client_commands
+from adapters.operator_cli.arguments import CLIENT_COMMANDS, RUN_COMMAND, add_client_commands, add_run_command
+from adapters.operator_cli.shards import UsageError, shard_of
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,9 +22,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from adapters.operator_cli.client_commands import run_client_command
 
         return run_client_command(parser.parse_args(args))
+    if args and args[0] == RUN_COMMAND and (problem := _shard_problem(args)):
+        print(f"usage error: {problem}", file=sys.stderr)
+        return 2
     from adapters.cli import main as server_main
 
     return server_main(args)
+
+
+def _shard_problem(args: list[str]) -> str | None:
+    """A `run refresh-stale` shard mistake, found without loading the server's stack."""
+    parser = argparse.ArgumentParser(prog="bytemark-ticket-cache")
+    add_run_command(parser.add_subparsers(dest="command", required=True))
+    parsed, _ = parser.parse_known_args(args)
+    if getattr(parsed, "job", None) != "refresh-stale":
+        return None
+    try:
+        shard_of(parsed)
+    except UsageError as exc:
+        return str(exc)
+    return None
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -15,40 +14,13 @@ from adapters.grpc_api.cache_encoding import CacheEncoder
 from adapters.grpc_api.converters import ProtoConverter
 from adapters.grpc_api.errors import status_for
 from adapters.operator_cli.output import choose_output
+from adapters.operator_cli.shards import UsageError, shard_of
 from adapters.operator_cli.streams import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, show_stream
 from adapters.operator_cli.tally import BulkEvent
 from adapters.settings import Settings
 from application.errors import ApplicationError
 from application.results import BulkProgress
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
-
-SHARD_INDEX_VARIABLE = "JOB_COMPLETION_INDEX"  # set by Kubernetes in each pod of an Indexed Job
-
-
-class UsageError(Exception):
-    pass
-
-
-def shard_of(
-    args: argparse.Namespace, environ: dict[str, str] | os._Environ[str] = os.environ
-) -> tuple[int, int]:
-    """(shard_index, shard_count): --shard-index, else $JOB_COMPLETION_INDEX; (0, 0) is unsharded."""
-    index = args.shard_index
-    if index is None and environ.get(SHARD_INDEX_VARIABLE, "").strip():
-        text = environ[SHARD_INDEX_VARIABLE].strip()
-        if not text.isdigit():
-            raise UsageError(f"{SHARD_INDEX_VARIABLE} must be a shard index (an integer >= 0), got {text!r}")
-        index = int(text)
-    count = args.shard_count
-    if index is None:
-        if count is not None:
-            raise UsageError(f"--shard-count needs --shard-index or ${SHARD_INDEX_VARIABLE}")
-        return 0, 0
-    if count is None:
-        raise UsageError(f"a shard index ({index}) needs --shard-count")
-    if index >= count:
-        raise UsageError(f"shard index {index} must be below --shard-count {count}")
-    return index, count
 
 
 async def _events(
