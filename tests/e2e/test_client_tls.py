@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 
 from devtools.harness import SandboxProcess, ServerProcess, start_server
 from tests.e2e.cli_runner import json_lines, run_cli
+from tests.e2e.tls_files import write_tls_files
 from ticket_cache_client import TicketCacheClient, TlsFiles, pb
 
 TOKEN = "tls-e2e-token-5b2e9d"
@@ -23,25 +23,7 @@ NODE_CLIENT = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 
 @pytest.fixture(scope="module")
 def pems(work_dir: Path) -> dict[str, Path]:
-    """The server's CA and certificate, a client CA and certificate for mutual TLS, and a CA that
-    signed neither (what a caller with the wrong CA file holds)."""
-    server_ca, client_ca, stranger_ca = trustme.CA(), trustme.CA(), trustme.CA()
-    server_cert = server_ca.issue_cert("localhost", "127.0.0.1")
-    client_cert = client_ca.issue_cert("tls-e2e-client@example.internal")
-    blobs = {
-        "ca": server_ca.cert_pem,
-        "server-cert": server_cert.cert_chain_pems[0],
-        "server-key": server_cert.private_key_pem,
-        "client-ca": client_ca.cert_pem,
-        "client-cert": client_cert.cert_chain_pems[0],
-        "client-key": client_cert.private_key_pem,
-        "wrong-ca": stranger_ca.cert_pem,
-    }
-    paths = {}
-    for name, blob in blobs.items():
-        paths[name] = work_dir / f"client-tls-{name}.pem"
-        blob.write_to_path(str(paths[name]))
-    return paths
+    return write_tls_files(work_dir, "client-tls", "tls-e2e-client@example.internal")
 
 
 @pytest.fixture(scope="module")

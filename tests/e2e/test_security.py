@@ -16,12 +16,12 @@ from typing import Any
 
 import grpc
 import pytest
-import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from devtools.harness import SERVICE, SandboxProcess, ServerProcess, grpcurl, start_server
+from tests.e2e.tls_files import write_tls_files
 
 AUTH_TOKEN = "e2e-auth-token-7f3a9c2b41d8"
 CALL_TIMEOUT = 10.0
@@ -67,28 +67,8 @@ def test_with_grpc_auth_token_set_calls_need_it_but_health_does_not(authed_serve
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def cert_files(ca: trustme.CA, work_dir: Path) -> dict[str, Path]:
-    server_cert = ca.issue_cert("localhost", "127.0.0.1")
-    client_ca = trustme.CA()
-    client_cert = client_ca.issue_cert("batch-job@example.internal")
-    files = {
-        "ca": ca.cert_pem,
-        "cert": server_cert.cert_chain_pems[0],
-        "key": server_cert.private_key_pem,
-        "client_ca": client_ca.cert_pem,
-        "client_cert": client_cert.cert_chain_pems[0],
-        "client_key": client_cert.private_key_pem,
-    }
-    paths = {}
-    for name, blob in files.items():
-        paths[name] = work_dir / f"tls-{name}.pem"
-        blob.write_to_path(str(paths[name]))
-    return paths
+def cert_files(work_dir: Path) -> dict[str, Path]:
+    return write_tls_files(work_dir, "tls", "batch-job@example.internal")
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +78,8 @@ def tls_server(
     process = start_server(
         sandbox,
         work_dir,
-        GRPC_TLS_CERT_FILE=str(cert_files["cert"]),
-        GRPC_TLS_KEY_FILE=str(cert_files["key"]),
+        GRPC_TLS_CERT_FILE=str(cert_files["server-cert"]),
+        GRPC_TLS_KEY_FILE=str(cert_files["server-key"]),
     )
     yield process
     process.stop()
@@ -112,9 +92,9 @@ def mtls_server(
     process = start_server(
         sandbox,
         work_dir,
-        GRPC_TLS_CERT_FILE=str(cert_files["cert"]),
-        GRPC_TLS_KEY_FILE=str(cert_files["key"]),
-        GRPC_TLS_CLIENT_CA_FILE=str(cert_files["client_ca"]),
+        GRPC_TLS_CERT_FILE=str(cert_files["server-cert"]),
+        GRPC_TLS_KEY_FILE=str(cert_files["server-key"]),
+        GRPC_TLS_CLIENT_CA_FILE=str(cert_files["client-ca"]),
     )
     yield process
     process.stop()
@@ -139,7 +119,7 @@ def test_with_a_client_ca_set_grpcurl_with_a_certificate_from_it_is_served(
 ) -> None:
     served = grpcurl(
         "-cacert", str(cert_files["ca"]),
-        "-cert", str(cert_files["client_cert"]), "-key", str(cert_files["client_key"]),
+        "-cert", str(cert_files["client-cert"]), "-key", str(cert_files["client-key"]),
         mtls_server.address, "list",
     )
     refused = grpcurl("-cacert", str(cert_files["ca"]), "-connect-timeout", "2", mtls_server.address, "list")
