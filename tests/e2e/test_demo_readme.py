@@ -3,20 +3,19 @@ command of the README's "Try it with grpcurl" block, and stops cleanly on SIGTER
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from devtools.harness import CLI, GRPCURL, free_port
+from devtools.harness import CLI, GRPCURL
+from tests.e2e.demo_process import Demo, demo_env, running_demo
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 README_ADDRESS = "127.0.0.1:50051"
@@ -56,42 +55,10 @@ def readme_commands() -> list[ReadmeCommand]:
 COMMANDS = readme_commands()
 
 
-@dataclass
-class Demo:
-    address: str
-    proc: subprocess.Popen[bytes]
-    output: Path
-
-    def text(self) -> str:
-        return self.output.read_text(errors="replace")
-
-
-def demo_env(address: str, work: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "MONGODB_", "GRPC_", "SLACK_"))}
-    env.update(GRPC_LISTEN=address, SQLITE_PATH=str(work / "demo.sqlite3"), LOG_LEVEL="WARNING")
-    return env
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    work = tmp_path_factory.mktemp("demo")
-    address = f"127.0.0.1:{free_port()}"
-    env = demo_env(address, work)
-    output = work / "demo.log"
-    with open(output, "wb") as log:
-        proc = subprocess.Popen([CLI, "demo"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
-    running = Demo(address, proc, output)
-    try:
-        deadline = time.monotonic() + 30
-        while f"listening on {address}" not in running.text():
-            assert proc.poll() is None, f"demo exited with {proc.returncode}:\n{running.text()}"
-            assert time.monotonic() < deadline, f"demo not listening after 30s:\n{running.text()}"
-            time.sleep(0.05)
+    with running_demo(tmp_path_factory.mktemp("demo")) as running:
         yield running
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_the_readme_documents_the_grpcurl_tour() -> None:

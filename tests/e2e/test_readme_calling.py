@@ -7,15 +7,15 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devtools.harness import CLI, free_port
+from devtools.harness import CLI
 from tests.e2e.cli_runner import client_env
-from tests.e2e.test_demo_readme import README_ADDRESS, demo_env
+from tests.e2e.demo_process import running_demo
+from tests.e2e.test_demo_readme import README_ADDRESS
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = (ROOT / "README.md").read_text().split("## Calling the service", 1)[1].split("\n## ", 1)[0]
@@ -39,22 +39,8 @@ def cli_lines() -> list[tuple[list[str], int]]:
 
 @pytest.fixture(scope="module")
 def demo_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    work = tmp_path_factory.mktemp("calling")
-    address = f"127.0.0.1:{free_port()}"
-    log = work / "demo.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [CLI, "demo"], stdout=out, stderr=subprocess.STDOUT, env=demo_env(address, work)
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while f"listening on {address}" not in log.read_text(errors="replace"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.05)
-        yield address
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    with running_demo(tmp_path_factory.mktemp("calling")) as demo:
+        yield demo.address
 
 
 def test_the_section_shows_every_client_command() -> None:

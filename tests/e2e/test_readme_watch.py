@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-from devtools.harness import CLI, GRPCURL, free_port
-from tests.e2e.test_demo_readme import README, README_ADDRESS, demo_env
+from devtools.harness import GRPCURL
+from tests.e2e.demo_process import running_demo
+from tests.e2e.test_demo_readme import README, README_ADDRESS
 from tests.e2e.test_grpcurl import json_objects
 
 SECTION = README.read_text().split("## Change feed (WatchChanges)", 1)[1].split("\n## ", 1)[0]
@@ -32,24 +32,11 @@ def events_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_the_readme_watch_then_resume_prints_each_change_once_on_the_right_side_of_the_cursor(
     tmp_path: Path,
 ) -> None:
-    address = f"127.0.0.1:{free_port()}"
-    log = tmp_path / "demo.log"
-    with open(log, "wb") as out:
-        demo = subprocess.Popen(
-            [CLI, "demo"], stdout=out, stderr=subprocess.STDOUT, env=demo_env(address, tmp_path)
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while f"listening on {address}" not in log.read_text(errors="replace"):
-            assert demo.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.05)
-        script = readme_block().replace("{address}", address)
+    with running_demo(tmp_path) as demo:
+        script = readme_block().replace("{address}", demo.address)
         done = subprocess.run(
             ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=90
         )
-    finally:
-        demo.terminate()
-        demo.wait(timeout=15)
 
     watched = json_objects((tmp_path / "watch.json").read_text())
     printed = json_objects(done.stdout)
