@@ -11,9 +11,9 @@ Rules (SPEC section 2):
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.free_tickets import FreeTicketPolicy
 from domain.model import (
@@ -28,7 +28,7 @@ from domain.model import (
     TicketLogEntry,
     make_cached_pass,
 )
-from domain.ordering import sort_by_time_created, time_created_sort_key
+from domain.ordering import order_of_instants, sort_by_time_created, time_created_instant
 from domain.payload_hash import payload_hash
 
 
@@ -67,29 +67,36 @@ def _sorted_unique(payloads: Sequence[Payload]) -> list[Payload]:
     return sort_by_time_created(_dedupe_by_uuid(payloads).values())
 
 
-#: Sort position of a pass whose time_created is missing or unparsable: after every real instant.
-_LAST = math.inf
-
-
-def _sort_position(payload: Payload) -> float:
-    """`time_created_sort_key` as one float (same order, cheaper to compare than a tuple)."""
-    unparsable, seconds = time_created_sort_key(payload)
-    return _LAST if unparsable else seconds
+def _ordered_uuids(uuids: Iterable[str], instants: dict[str, datetime | None]) -> list[str]:
+    """`uuids` ordered by their instants (None last), stable: `sort_by_time_created`'s order."""
+    dated: list[str] = []
+    dated_instants: list[datetime] = []
+    undated: list[str] = []
+    for uuid in uuids:
+        moment = instants[uuid]
+        if moment is None:
+            undated.append(uuid)
+        else:
+            dated.append(uuid)
+            dated_instants.append(moment)
+    ordered = [dated[index] for index in order_of_instants(dated_instants)]
+    ordered.extend(undated)
+    return ordered
 
 
 def _prepare(
-    payloads: Sequence[Payload], positions: dict[str, float]
+    payloads: Sequence[Payload], instants: dict[str, datetime | None]
 ) -> tuple[list[str], dict[str, Payload], dict[str, str]]:
     """The deduplicated payloads by uuid, their hashes by uuid, and their uuids ordered by
-    time_created (stable); sort positions are left in `positions` by uuid. Payloads are hashed
+    time_created (stable); parsed instants are left in `instants` by uuid. Payloads are hashed
     in the order received (better memory locality than hashing in sorted order), only strings
     are sorted, and no per-pass container is built (fewer GC-tracked allocations)."""
     by_uuid = _dedupe_by_uuid(payloads)
     digests: dict[str, str] = {}
     for uuid, payload in by_uuid.items():
         digests[uuid] = payload_hash(payload)
-        positions[uuid] = _sort_position(payload)
-    return sorted(by_uuid, key=positions.__getitem__), by_uuid, digests
+        instants[uuid] = time_created_instant(payload)
+    return _ordered_uuids(by_uuid, instants), by_uuid, digests
 
 
 def build_cache(user_id: int, fetched: FetchedPasses, now: int, version: int = 0) -> TicketCache:
@@ -156,6 +163,27 @@ class _Diff:
         )
 
 
+def _rebuilt(
+    order: list[str],
+    by_uuid: dict[str, Payload],
+    digests: dict[str, str],
+    old_passes: dict[str, CachedPass],
+    reconcile: Callable[[str, Payload, str, dict[str, CachedPass], PassList], CachedPass],
+) -> list[CachedPass]:
+    """The new `passes` in `order`: an unchanged pass (most of them) keeps its cached entry
+    without a call to `reconcile`, which would return that same entry."""
+    passes: list[CachedPass] = []
+    append = passes.append
+    cached_entry = old_passes.get
+    for uuid in order:
+        cached = cached_entry(uuid)
+        digest = digests[uuid]
+        if cached is None or cached.payload_hash != digest:
+            cached = reconcile(uuid, by_uuid[uuid], digest, old_passes, PassList.PASSES)
+        append(cached)
+    return passes
+
+
 SECONDS_PER_DAY = 86_400
 
 
@@ -193,23 +221,25 @@ def update_cache(
 
     old_passes = diff.old_passes
     order, by_uuid, digests = _prepare(fetched.v1, {})
-    passes = [reconcile(uuid, by_uuid[uuid], digests[uuid], old_passes, PassList.PASSES) for uuid in order]
+    passes = _rebuilt(order, by_uuid, digests, old_passes, reconcile)
     removed = sum(1 for uuid in old_passes if uuid not in by_uuid)
 
     old_passes4 = diff.old_passes4
     passes4_by_uuid = dict(old_passes4)
-    # Positions by uuid: an entry kept for an unchanged hash has the fresh one's time_created.
-    positions4: dict[str, float] = {}
-    order, by_uuid, digests = _prepare(fetched.v4_expired, positions4)
+    # Instants by uuid: an entry kept for an unchanged hash has the fresh one's time_created.
+    instants4: dict[str, datetime | None] = {}
+    order, by_uuid, digests = _prepare(fetched.v4_expired, instants4)
     for uuid in order:
-        passes4_by_uuid[uuid] = reconcile(uuid, by_uuid[uuid], digests[uuid], old_passes4, PassList.PASSES4)
+        cached = old_passes4.get(uuid)
+        digest = digests[uuid]
+        if cached is None or cached.payload_hash != digest:  # else kept as it is
+            passes4_by_uuid[uuid] = reconcile(uuid, by_uuid[uuid], digest, old_passes4, PassList.PASSES4)
     forgotten = forget_expired(passes4_by_uuid, by_uuid, now, passes4_retention_days)
 
-    def passes4_key(entry: CachedPass) -> float:
-        position = positions4.get(entry.pass_uuid)
-        return position if position is not None else _sort_position(entry.payload)
-
-    passes4 = sorted(passes4_by_uuid.values(), key=passes4_key)
+    for uuid, entry in passes4_by_uuid.items():
+        if uuid not in instants4:  # kept from the cache, no longer listed
+            instants4[uuid] = time_created_instant(entry.payload)
+    passes4 = [passes4_by_uuid[uuid] for uuid in _ordered_uuids(passes4_by_uuid, instants4)]
 
     cache = TicketCache(
         user_id=old.user_id,

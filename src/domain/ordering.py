@@ -1,4 +1,7 @@
-"""Order passes by `time_created` ascending, as the Node service did with `new Date(...)`."""
+"""Order passes by `time_created` ascending, as the Node service did with `new Date(...)`.
+
+`time_created_sort_key` is the rule; the functions below apply it in fewer steps per pass
+(sort on the parsed instants, no float or tuple built) and give exactly the same order."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Any
 from domain.model import Payload
 
 _UNPARSABLE = (1, 0.0)
+_parse_instant = datetime.fromisoformat
 
 
 def time_created_sort_key(payload: Payload) -> tuple[int, float]:
@@ -25,6 +29,48 @@ def time_created_sort_key(payload: Payload) -> tuple[int, float]:
     return (0, moment.timestamp())
 
 
+def time_created_instant(payload: Payload) -> datetime | None:
+    """The aware instant `time_created_sort_key` orders by (naive read as UTC); None if it goes last."""
+    raw: Any = payload.get("time_created")
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        moment = _parse_instant(raw)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+#: Between these instants (|epoch seconds| < 2**33) distinct microsecond instants have distinct
+#: float timestamps, so ordering by the instant equals ordering by `time_created_sort_key`.
+_EXACT_FROM = datetime(1700, 1, 1, tzinfo=UTC)
+_EXACT_UNTIL = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def order_of_instants(instants: list[datetime]) -> list[int]:
+    """Indices of `instants` in ascending order, stable, tied exactly where the float epoch
+    seconds of `time_created_sort_key` tie (outside 1700-2200 those are compared instead)."""
+    order = sorted(range(len(instants)), key=instants.__getitem__)
+    if order and not (_EXACT_FROM <= instants[order[0]] and instants[order[-1]] < _EXACT_UNTIL):
+        seconds = [moment.timestamp() for moment in instants]
+        order = sorted(range(len(instants)), key=seconds.__getitem__)
+    return order
+
+
 def sort_by_time_created(payloads: Iterable[Payload]) -> list[Payload]:
     """Stable: equal or unparsable times keep the order Bytemark sent them in."""
-    return sorted(payloads, key=time_created_sort_key)
+    dated: list[Payload] = []
+    instants: list[datetime] = []
+    undated: list[Payload] = []
+    for payload in payloads:
+        moment = time_created_instant(payload)
+        if moment is None:
+            undated.append(payload)
+        else:
+            dated.append(payload)
+            instants.append(moment)
+    ordered = [dated[index] for index in order_of_instants(instants)]
+    ordered.extend(undated)
+    return ordered
