@@ -24,7 +24,7 @@ from adapters.mongo.change_feed import BATCH_SCALE, MongoChangeFeed
 from adapters.mongo.database import CLIENT_FACTORIES, MongoDatabase
 from application.change_feed import FeedEvent
 from application.errors import CursorExpired, WriteConflict
-from application.outbox import new_record_id
+from application.outbox import free_ticket_reward_record, new_record_id
 from application.relay import OutboxRelay
 from domain.changes import ChangeKind, PassChange, cache_changes
 from domain.model import CachedPass, PassList, TicketCache
@@ -144,6 +144,34 @@ async def test_a_batch_delivered_again_by_either_process_is_stored_once(mongo: M
         await mongo.db.collection(FEED).insert_one({"_id": "x", "record_id": record_id})
 
 
+async def test_appends_queued_together_pass_a_taken_position_and_a_redelivery_and_stay_gapless(
+    mongo: MongoBackend,
+) -> None:
+    other_db = await second_process(mongo)
+    try:
+        feed, other = await feed_on(mongo), MongoChangeFeed(other_db)
+        await feed.append(new_record_id(), 1, changes(1, 1))  # `feed` knows position 1 as the newest
+        redelivered = new_record_id()
+        await other.append(redelivered, 2, changes(2, 1))  # positions 2 and 3, unknown to `feed`
+        await other.append(new_record_id(), 3, changes(3, 1))
+
+        # queued while none is on the wire: sent as one insert, which starts at the taken
+        # position 2 and, retried after the newest, meets the redelivery mid-way
+        await asyncio.gather(
+            feed.append(new_record_id(), 4, changes(4, 1)),
+            feed.append(redelivered, 2, changes(2, 1)),
+            feed.append(new_record_id(), 5, changes(5, 1)),
+            feed.append(new_record_id(), 6, changes(6, 1)),
+        )
+        batches = await mongo.db.collection(FEED).find({}, {"_id": 1}).sort("_id", 1).to_list(None)
+    finally:
+        await other_db.close()
+
+    assert [int(b["_id"]) for b in batches] == list(range(1, 7))
+    assert [e.change.user_id for e in await read_all(feed)] == [1, 2, 3, 4, 5, 6]
+    assert await feed.head() == 7 * BATCH_SCALE
+
+
 async def test_a_page_can_end_inside_a_batch_and_the_next_read_resumes_there(mongo: MongoBackend) -> None:
     feed = await feed_on(mongo)
     await feed.append(new_record_id(), 1, changes(1, 5))
@@ -257,6 +285,36 @@ async def test_a_write_racing_a_delete_keeps_the_feed_equal_to_the_store(mongo: 
         else:
             passes[event.change.pass_uuid] = event.change.payload_hash
     assert passes == {} and await store.get(user) is None
+
+
+async def test_marks_of_many_riders_at_once_keep_the_records_their_cache_writes_add_meanwhile(
+    mongo: MongoBackend,
+) -> None:
+    store, outbox, riders = mongo.cache_store, mongo.outbox, range(60, 90)
+    delivered, later = [], []
+    for user in riders:
+        first = await store.save(TicketCache(user, NOW), None)
+        records = [free_ticket_reward_record(user, NOW), free_ticket_reward_record(user, NOW + 1)]
+        await store.save(TicketCache(user, NOW + 1), first.version, records)
+        delivered.append(records[0])
+        later.append(records[1])
+
+    async def write_again(user: int) -> None:  # a cache write racing the marks, on the same riders
+        current = await store.get(user)
+        assert current is not None
+        record = free_ticket_reward_record(user, NOW + 2)
+        await store.save(TicketCache(user, NOW + 2), current.version, [record])
+        later.append(record)
+
+    await asyncio.gather(
+        *(outbox.mark_delivered([record]) for record in delivered), *(write_again(u) for u in riders[::3])
+    )
+
+    assert sorted(r.record_id for r in await outbox.pending(1000)) == sorted(r.record_id for r in later)
+    await outbox.mark_delivered(later)
+    assert await outbox.pending(1000) == []
+    document = await mongo.db.collection("bytemarkticketscaches").find_one({"user_id": 61}, {"_id": 0})
+    assert list(document) == ["user_id", "timestamp", "passes", "passes4", "version"]
 
 
 async def test_a_rebuild_over_a_pending_delete_follows_its_removals_and_is_kept(mongo: MongoBackend) -> None:

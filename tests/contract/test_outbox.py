@@ -70,6 +70,25 @@ async def test_the_newest_pending_rotated_token_is_read_back_decrypted(backend: 
     assert await backend.outbox.newest_token(8) is None
 
 
+async def test_the_backlog_counts_every_pending_record_and_finds_the_oldest_however_many_are_pending(
+    backend: Backend,
+) -> None:
+    # more than the 10,000 pending records a read returns: the oldest sits in a cache after them
+    many_tokens = [token_record(u, RotatedToken("at", None, None), NOW + 10) for u in range(100, 10_101)]
+    await backend.outbox.add(many_tokens)
+    first = await backend.cache_store.save(TicketCache(12, NOW), None)
+    oldest = [ticket_log_record(entry(12, "o"), NOW - 100), free_ticket_reward_record(12, NOW - 50)]
+    await backend.cache_store.save(TicketCache(12, NOW + 1), first.version, oldest)
+
+    backlog = await backend.outbox.backlog()
+
+    assert backlog.oldest_created_at == NOW - 100
+    assert backlog.pending[Target.TOKEN] == 10_001
+    assert backlog.pending[Target.TICKET_LOG] == 1 and backlog.pending[Target.REFRESH_LOG] == 1
+    await backend.outbox.mark_delivered(oldest)
+    assert (await backend.outbox.backlog()).oldest_created_at == NOW + 10
+
+
 async def test_a_ticket_log_record_delivered_twice_is_logged_once(backend: Backend) -> None:
     record = ticket_log_record(entry(11, "p"), NOW)
     assert record.entry is not None

@@ -14,7 +14,11 @@ position that is filled later (it still stops at the first one missing, as a saf
 unique index on `record_id` turns a redelivered batch (a crash between append and mark, two
 relays at once) into a failed insert: ignored. A relay goes through a user's pending records
 in write order and moves on only once the previous one is stored (by it or by another relay),
-so a user's later changes always get later positions.
+so a user's later changes always get later positions. The batches a process's relays queue while
+an insert is on the wire go as the next insert, at consecutive positions (FerretDB has a single
+writer: one insert of many costs about one of one). It is ordered, so what it stores is a
+prefix; a duplicate stops it, and the rest goes on after the newest (a taken position) or after
+the prefix (a redelivery, not stored again). A group holds no two records of one user in flight.
 
 A cursor position is `batch * 1,000,000 + changes of that batch already read` (one cache write
 holds far fewer than a million passes), so a page can end inside a large batch.
@@ -36,21 +40,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from adapters.mongo.database import MongoDatabase
+from adapters.mongo.group_commit import GroupCommit
 from adapters.outbox_codec import change_document, pass_change
 from application.change_feed import FeedEvent, FeedPage
-from application.errors import CursorExpired
+from application.errors import CursorExpired, StoreUnavailable
 from domain.changes import PassChange
 
 BATCH_SCALE = 1_000_000
+_DUPLICATE_KEY = 11000
 _KEY_DIGITS = 16
 _WINDOW = 16
+_APPEND_GROUP = 256  # batches appended by one insert at most
 _APPENDED_REMEMBERED = 50_000  # batches looked up at once while a reader catches up
 # The newest position an appender remembers is trusted this long: positions after it were
 # stored after it was learnt, and the sweep removes only batches a day old or more, so the
@@ -70,7 +78,8 @@ class MongoChangeFeed:
         self._swept_name = f"{collection}_swept"
         self._newest: int | None = None
         self._newest_learnt_at = 0.0
-        self._append_lock = asyncio.Lock()  # this process's appends take positions one at a time
+        # this process's appends take positions one group at a time
+        self._appends = GroupCommit(self._append_group, _APPEND_GROUP)
         # record ids this process appended: its relay's redeliveries (a background pass reading a
         # record between its inline append and mark) need no query; the unique index stays the
         # authority, checked by a scan on FerretDB v1 (record_id is not `_id`)
@@ -91,26 +100,63 @@ class MongoChangeFeed:
             "changed_at": changes[0].changed_at,
             "changes": [change_document(change) for change in changes],
         }
+        await self._appends.submit(_Append(record_id, batch_fields))
+
+    async def _append_group(self, group: Sequence[_Append]) -> list[BaseException | None]:
+        """One insert for the whole group at the next positions, in queue order: an insert stops
+        at its first failure (FerretDB keeps `ordered` for inserts), so the documents stored are a
+        prefix and the positions stay gapless; the rest go again after it."""
+        failures: dict[str, BaseException | None] = {}
+        remaining: list[_Append] = []
+        for request in group:  # a record queued twice (inline and background relay) goes once
+            if request.record_id not in failures and request.record_id not in self._appended:
+                failures[request.record_id] = None
+                remaining.append(request)
         feed = self._feed()
-        async with self._append_lock:
-            if record_id in self._appended:  # appended by this process while this call waited
-                return
+        with self._db.errors_as_unavailable():
+            batch = await self._next_batch()
+            while remaining:
+                stored_at = time.time()
+                documents = [
+                    {"_id": batch_key(batch + offset), **request.fields, "stored_at": stored_at}
+                    for offset, request in enumerate(remaining)
+                ]
+                try:
+                    await feed.insert_many(documents, ordered=True)
+                    stored, refused = len(documents), None
+                except BulkWriteError as exc:
+                    stored, refused = _stored_prefix(exc, len(documents))
+                except PyMongoError:
+                    if len(remaining) == 1:
+                        raise
+                    # unknown how far it got (a connection lost, a document too large): one at a time
+                    for request in remaining:
+                        failures[request.record_id] = await _failure_of(self._append_group([request]))
+                    break
+                for request in remaining[:stored]:
+                    self._appended_now(request.record_id)
+                if stored:
+                    self._remember(batch + stored - 1)
+                if stored == len(remaining):
+                    break
+                failing, remaining = remaining[stored], remaining[stored + 1 :]
+                if refused is not None:  # not a taken position: it alone fails, the rest go on
+                    failures[failing.record_id] = self._unavailable(refused)
+                    batch += stored
+                elif await feed.find_one({"record_id": failing.record_id}, {"_id": 1}) is not None:
+                    self._appended_now(failing.record_id)  # appended before: a redelivery
+                    batch += stored
+                else:  # another appender took the position
+                    remaining.insert(0, failing)
+                    batch = await self._newest_batch() + 1
+        return [failures.get(request.record_id) for request in group]
+
+    def _unavailable(self, error: PyMongoError) -> BaseException:
+        try:
             with self._db.errors_as_unavailable():
-                batch = await self._next_batch()
-                while True:
-                    try:
-                        await feed.insert_one(
-                            {"_id": batch_key(batch), **batch_fields, "stored_at": time.time()}
-                        )
-                    except DuplicateKeyError:
-                        if await feed.find_one({"record_id": record_id}, {"_id": 1}) is not None:
-                            self._appended_now(record_id)
-                            return  # appended before: a redelivery
-                        batch = await self._newest_batch() + 1  # another appender took the position
-                        continue
-                    self._remember(batch)
-                    self._appended_now(record_id)
-                    return
+                raise error
+        except StoreUnavailable as unavailable:
+            return unavailable
 
     def _appended_now(self, record_id: str) -> None:
         self._appended[record_id] = None
@@ -214,6 +260,32 @@ class MongoChangeFeed:
 
     def _feed(self) -> Any:
         return self._db.collection(self._collection_name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Append:
+    record_id: str
+    fields: dict[str, Any]
+
+
+def _stored_prefix(error: BulkWriteError, sent: int) -> tuple[int, PyMongoError | None]:
+    """How many documents of an ordered insert were stored, and the refusal that stopped it when
+    it was not a duplicate key (a taken position, or a batch appended before)."""
+    write_errors = error.details.get("writeErrors") or []
+    if not write_errors:
+        raise error
+    first = min(write_errors, key=lambda write_error: int(write_error["index"]))
+    stored = int(first["index"])
+    if not 0 <= stored < sent:
+        raise error
+    return stored, None if first.get("code") == _DUPLICATE_KEY else error
+
+
+async def _failure_of(attempt: Awaitable[Sequence[BaseException | None]]) -> BaseException | None:
+    try:
+        return (await attempt)[0]
+    except Exception as exc:
+        return exc
 
 
 def _position(batch: int, read: int) -> int:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
 
 from adapters.mongo.database import MongoDatabase
+from adapters.mongo.group_commit import GroupCommit
 from adapters.mongo.write_lock import WriteLocks
 from adapters.outbox_codec import OutboxCodec
 from application.errors import WriteConflict
@@ -24,6 +26,11 @@ FIELD = "_outbox"
 FLAG = "_outbox_pending"
 PURGE = "_purge"
 _MAX_REMEMBERED = 10_000
+_MARK_GROUP = 32  # riders marked together at most (their caches are read concurrently)
+_WRITES_PER_BULK = 16  # FerretDB's pool: see _mark_group
+_BACKLOG_FIELDS = {"_id": 0, "target": 1, "created_at": 1}
+_CACHE_BACKLOG_FIELDS = {"_id": 0, f"{FIELD}.target": 1, f"{FIELD}.created_at": 1}
+_MARK_FIELDS = {"user_id": 1, "version": 1, FIELD: 1, PURGE: 1}
 
 
 class MongoOutbox:
@@ -45,6 +52,7 @@ class MongoOutbox:
         # every cache on FerretDB v1)
         self._just_written: OrderedDict[int, list[OutboxRecord]] = OrderedDict()
         self._document_ids: OrderedDict[int, Any] = OrderedDict()  # user -> its cache's `_id`
+        self._marks = GroupCommit(self._mark_group, _MARK_GROUP)
 
     async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():
@@ -108,13 +116,61 @@ class MongoOutbox:
         with self._db.errors_as_unavailable():
             if token_ids:
                 await self._tokens().delete_many({"record_id": {"$in": token_ids}})
-            for user_id in by_user:
-                # Shielded: a caller out of time (the relay's inline budget) must not cancel this
-                # between the lock's insert and its delete, which would leave the rider's lock
-                # for every writer to wait out (10 s) before breaking it.
-                mark = asyncio.ensure_future(self._drop_from_cache(user_id, delivered))
-                mark.add_done_callback(_consume_exception)
-                await asyncio.shield(mark)
+            grouped = await self._db.needs_write_locks()
+        marks = []
+        for user_id in by_user:
+            document_id = self._document_ids.get(user_id) if grouped else None
+            if document_id is not None:  # with other riders' marks: a few commands for all
+                marks.append(self._marks.submit(_Mark(user_id, document_id, frozenset(delivered))))
+            else:
+                marks.append(self._mark_alone(user_id, delivered))
+        await asyncio.gather(*marks)
+
+    async def _mark_alone(self, user_id: int, delivered: set[str]) -> None:
+        # Shielded: a caller out of time (the relay's inline budget) must not cancel this between
+        # the lock's insert and its delete, which would leave the rider's lock for every writer to
+        # wait out (10 s) before breaking it.
+        mark = asyncio.ensure_future(self._drop_from_cache(user_id, delivered))
+        mark.add_done_callback(_consume_exception)
+        with self._db.errors_as_unavailable():
+            await asyncio.shield(mark)
+
+    async def _mark_group(self, marks: Sequence[_Mark]) -> list[BaseException | None]:
+        """FerretDB: many riders' marks under their locks taken by one insert, the caches read by
+        `_id` (concurrently), rewritten by bulk writes of at most 16 (FerretDB holds a pool
+        connection per write of a bulk until it ends, 100 in all) and the locks freed by one
+        delete. A rider whose lock is busy, or whose cache `_id` changed, is marked alone."""
+        caches = self._caches()
+        first: dict[int, _Mark] = {}
+        alone: list[_Mark] = []
+        for mark in marks:  # a rider marked twice in one group: the second goes alone
+            if mark.user_id in first:
+                alone.append(mark)
+            else:
+                first[mark.user_id] = mark
+        with self._db.errors_as_unavailable():
+            async with self._locks.held_many(list(first)) as taken:
+                alone.extend(mark for user_id, mark in first.items() if user_id not in taken)
+                held = [first[user_id] for user_id in first if user_id in taken]
+                documents = await asyncio.gather(
+                    *(caches.find_one({"_id": mark.document_id}, _MARK_FIELDS) for mark in held)
+                )
+                writes: list[Any] = []
+                for mark, document in zip(held, documents, strict=True):
+                    if document is None or document.get("user_id") != mark.user_id:
+                        self._document_ids.pop(mark.user_id, None)
+                        alone.append(mark)
+                        continue
+                    write = _mark_write(document, mark.delivered)
+                    if write is not None:
+                        writes.append(write)
+                for start in range(0, len(writes), _WRITES_PER_BULK):
+                    await caches.bulk_write(writes[start : start + _WRITES_PER_BULK], ordered=False)
+        outcomes = await asyncio.gather(
+            *(self._mark_alone(mark.user_id, set(mark.delivered)) for mark in alone), return_exceptions=True
+        )
+        failures = {id(mark): outcome for mark, outcome in zip(alone, outcomes, strict=True)}
+        return [failures.get(id(mark)) for mark in marks]
 
     async def _drop_from_cache(self, user_id: int, delivered: set[str]) -> None:
         """Rewrite the user's `_outbox` without the delivered records (or delete a tombstone left
@@ -188,11 +244,25 @@ class MongoOutbox:
         return self._codec.token(found[0]) if found else None
 
     async def backlog(self) -> OutboxBacklog:
+        """Exact counts and oldest: every pending record's target and time, none of its body.
+        On FerretDB v1 the cache filter is a scan of every cache (as `pending` is; its aggregation
+        has no $min), sending back only the pending records' two fields; tokens are a collection
+        of pending ones alone."""
         pending = {target: 0 for target in Target}
         oldest: int | None = None
-        for record in await self.pending(10_000):
-            pending[record.target] += 1
-            oldest = record.created_at if oldest is None else min(oldest, record.created_at)
+
+        def count(entry: dict[str, Any]) -> None:
+            nonlocal oldest
+            pending[Target(entry["target"])] += 1
+            created_at = int(entry["created_at"])
+            oldest = created_at if oldest is None else min(oldest, created_at)
+
+        with self._db.errors_as_unavailable():
+            async for token in self._tokens().find({}, _BACKLOG_FIELDS):
+                count(token)
+            async for cache in self._caches().find({FLAG: True}, _CACHE_BACKLOG_FIELDS):
+                for entry in cache.get(FIELD) or ():
+                    count(entry)
         return OutboxBacklog(pending, oldest)
 
     def _tokens(self) -> Any:
@@ -200,6 +270,27 @@ class MongoOutbox:
 
     def _caches(self) -> Any:
         return self._db.collection(self._cache_collection)
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    user_id: int
+    document_id: Any
+    delivered: frozenset[str]
+
+
+def _mark_write(document: dict[str, Any], delivered: frozenset[str]) -> Any:
+    """The write removing the delivered records from a cache read under its lock, if any: the
+    tombstone's delete once none is left, else the rewrite of `_outbox` (both by `_id`)."""
+    entries = document.get(FIELD) or []
+    remaining = [entry for entry in entries if entry.get("record_id") not in delivered]
+    version = document.get("version")
+    if not remaining and document.get(PURGE) is not None and document.get(PURGE) == version:
+        return DeleteOne({"_id": document["_id"]})
+    if len(remaining) == len(entries):
+        return None
+    update = {"$set": {FIELD: remaining}} if remaining else {"$unset": {FIELD: "", FLAG: ""}}
+    return UpdateOne({"_id": document["_id"]}, update)
 
 
 def _consume_exception(task: asyncio.Future[None]) -> None:
