@@ -57,8 +57,9 @@ def _cost(key: tuple[Hashable, ...], encoded: bytes) -> int:
 
 
 class ResponseMemo:
-    """LRU of whole GetTicketCache responses per (cache object, view), bounded by serialized
-    bytes and by count (0 bytes disables it)."""
+    """LRU of whole GetTicketCache responses per (cache object, view), with their serialized
+    bytes, bounded by those bytes (counted twice: message and bytes) and by count (0 bytes
+    disables it)."""
 
     def __init__(self, max_bytes: int, max_entries: int = 256) -> None:
         self.max_bytes = max_bytes
@@ -67,6 +68,8 @@ class ResponseMemo:
         self.entries: OrderedDict[tuple[int, int], tuple[TicketCache, pb.GetTicketCacheResponse, int]] = (
             OrderedDict()
         )
+        #: id(response) -> (response, its serialized bytes), for the entries above.
+        self.wire: dict[int, tuple[pb.GetTicketCacheResponse, bytes]] = {}
 
     def get(self, cache: TicketCache, view: int) -> pb.GetTicketCacheResponse | None:
         key = (id(cache), view)
@@ -76,21 +79,32 @@ class ResponseMemo:
         self.entries.move_to_end(key)
         return hit[1]
 
+    def serialized(self, response: pb.GetTicketCacheResponse) -> bytes | None:
+        """The bytes of `response` if it is remembered here (the object itself, not an equal one)."""
+        hit = self.wire.get(id(response))
+        return hit[1] if hit is not None and hit[0] is response else None
+
     def put(self, cache: TicketCache, view: int, response: pb.GetTicketCacheResponse) -> None:
         if not self.max_bytes:
             return
-        cost = response.ByteSize()
-        if cost > self.max_bytes:
+        if 2 * response.ByteSize() > self.max_bytes:
             return
+        wire = response.SerializeToString()
+        cost = 2 * len(wire)
         key = (id(cache), view)
         old = self.entries.pop(key, None)
         if old is not None:
-            self.size -= old[2]
+            self._forget(old)
         self.entries[key] = (cache, response, cost)
+        self.wire[id(response)] = (response, wire)
         self.size += cost
         while self.size > self.max_bytes or len(self.entries) > self.max_entries:
-            _, (_, _, evicted) = self.entries.popitem(last=False)
-            self.size -= evicted
+            self._forget(self.entries.popitem(last=False)[1])
+
+    def _forget(self, entry: tuple[TicketCache, pb.GetTicketCacheResponse, int]) -> None:
+        _, response, cost = entry
+        self.size -= cost
+        self.wire.pop(id(response), None)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -114,6 +128,12 @@ class CacheEncoder:
             self.write_cache(response.cache, cache, view)
             self._responses.put(cache, view, response)
         return response
+
+    def serialize_response(self, response: pb.GetTicketCacheResponse) -> bytes:
+        """GetTicketCache's response serializer: a remembered response's bytes were made when it
+        was remembered (the message is never modified after), others are serialized now."""
+        wire = self._responses.serialized(response)
+        return wire if wire is not None else response.SerializeToString()
 
     def write_cache(self, target: pb.TicketCache, cache: TicketCache, view: pb.CacheView.ValueType) -> None:
         """Fill `target` (an empty message, e.g. `response.cache`) with `cache` in `view`

@@ -13,7 +13,7 @@ import inspect
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
 import grpc
@@ -56,12 +56,19 @@ class ServiceInterceptor(_ServerInterceptor):
       DecodeError" with library internals.
 
     The handler for a method is built on its first call and reused: what depends on the call
-    (request id, credentials) is read from the call's context when it runs."""
+    (request id, credentials) is read from the call's context when it runs. A method named in
+    `response_serializers` sends its responses through that serializer instead of the
+    generated one (GetTicketCache: the remembered bytes of a memoized response)."""
 
-    def __init__(self, auth_token: str | None = None) -> None:
+    def __init__(
+        self,
+        auth_token: str | None = None,
+        response_serializers: Mapping[str, Callable[[Any], bytes]] | None = None,
+    ) -> None:
         if auth_token is not None and not auth_token:
             raise ValueError("the bearer token must not be empty")
         self._token = auth_token.encode("utf-8") if auth_token is not None else None
+        self._serializers = dict(response_serializers or {})
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -113,7 +120,7 @@ class ServiceInterceptor(_ServerInterceptor):
             make = grpc.stream_unary_rpc_method_handler
         else:
             make = grpc.stream_stream_rpc_method_handler
-        return make(wrapped, deserialize, handler.response_serializer)
+        return make(wrapped, deserialize, self._serializers.get(method, handler.response_serializer))
 
     def _prelude(self, streams_responses: bool, check_auth: bool, guard_malformed: bool) -> Prelude:
         """What runs before the behaviour: request id, then auth, then the wire-format check."""

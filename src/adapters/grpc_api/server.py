@@ -22,6 +22,7 @@ from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["TicketCacheService"].full_name
+GET_TICKET_CACHE_METHOD = f"/{SERVICE_NAME}/GetTicketCache"
 HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
@@ -64,10 +65,14 @@ async def create_server(
     entries that makes repeated reads cheap (0 disables it). `reuse_port` shares the port with
     the other GRPC_WORKERS processes (SO_REUSEPORT).
     """
+    encoder = CacheEncoder(memo_bytes=encoded_entry_memo_bytes)
     # One interceptor for metrics, request id, auth and the malformed-request guard: grpc
     # runs every interceptor on every call, and this one routes a method in a dict lookup.
+    interceptor = ServiceInterceptor(
+        auth_token or None, response_serializers={GET_TICKET_CACHE_METHOD: encoder.serialize_response}
+    )
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(auth_token or None)],
+        interceptors=[interceptor],
         options=[
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -77,7 +82,7 @@ async def create_server(
         ],
     )
 
-    converter = ProtoConverter(CacheEncoder(memo_bytes=encoded_entry_memo_bytes))
+    converter = ProtoConverter(encoder)
     drain = Drain()
     servicer = TicketCacheServicer(use_cases, converter, drain)
     pb_grpc.add_TicketCacheServiceServicer_to_server(servicer, server)

@@ -84,6 +84,10 @@ def record_overview(overview: SyncOverview) -> None:
     TOKENS_EXPIRING.set(overview.tokens_expiring)
 
 
+# Every read counts one of these: the labelled series are looked up once, not per call.
+_LOOKUP_HITS = CACHE_LOOKUPS.labels("hit")
+_LOOKUP_MISSES = CACHE_LOOKUPS.labels("miss")
+
 class InstrumentedUseCases:
     """`TicketCacheUseCases` with metrics. Streams stay async generators: closing one closes
     the inner stream at once (which stops the bulk run's new work)."""
@@ -100,9 +104,9 @@ class InstrumentedUseCases:
         try:
             cache = await self._inner.get_cache(user_id)
         except CacheNotFound:
-            CACHE_LOOKUPS.labels("miss").inc()
+            _LOOKUP_MISSES.inc()
             raise
-        CACHE_LOOKUPS.labels("hit").inc()
+        _LOOKUP_HITS.inc()
         return cache
 
     async def build(self, user_id: int) -> RefreshResult:

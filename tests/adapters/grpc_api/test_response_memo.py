@@ -84,3 +84,42 @@ def test_a_disabled_encoder_memo_remembers_no_response() -> None:
     first = encoder.response_for(cache, pb.CACHE_VIEW_FULL)
 
     assert encoder.response_for(cache, pb.CACHE_VIEW_FULL) is not first
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_a_remembered_response_goes_out_as_the_bytes_made_when_it_was_remembered(
+    view: pb.CacheView.ValueType,
+) -> None:
+    encoder = CacheEncoder()
+    response = encoder.response_for(make_cache(1, passes=5, passes4=3), view)
+
+    sent = encoder.serialize_response(response)
+
+    assert sent == response.SerializeToString()
+    assert encoder.serialize_response(response) is sent  # not serialized again
+
+
+def test_a_response_the_memo_does_not_hold_is_serialized_as_it_is() -> None:
+    encoder = CacheEncoder()
+    remembered = encoder.response_for(make_cache(1, passes=2), pb.CACHE_VIEW_RAW)
+    other = pb.GetTicketCacheResponse()
+    other.CopyFrom(remembered)
+    other.cache.user_id = 2
+
+    assert encoder.serialize_response(other) == other.SerializeToString()
+    assert CacheEncoder(memo_bytes=0).serialize_response(other) == other.SerializeToString()
+
+
+def test_an_evicted_response_leaves_no_bytes_behind() -> None:
+    memo = ResponseMemo(max_bytes=1_000_000, max_entries=2)
+    encoder = CacheEncoder(memo_bytes=0)
+    responses = []
+    for user_id in (1, 2, 3):
+        response = pb.GetTicketCacheResponse()
+        encoder.write_cache(response.cache, make_cache(user_id, passes=2), pb.CACHE_VIEW_RAW)
+        memo.put(make_cache(user_id), pb.CACHE_VIEW_RAW, response)
+        responses.append(response)
+
+    assert memo.serialized(responses[0]) is None
+    assert memo.serialized(responses[2]) == responses[2].SerializeToString()
+    assert len(memo.wire) == len(memo) == 2
