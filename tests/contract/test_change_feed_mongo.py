@@ -23,7 +23,7 @@ from pymongo.errors import DuplicateKeyError
 from adapters.mongo.change_feed import BATCH_SCALE, MongoChangeFeed
 from adapters.mongo.database import CLIENT_FACTORIES, MongoDatabase
 from application.change_feed import FeedEvent
-from application.errors import CursorExpired, WriteConflict
+from application.errors import CacheNotStorable, CursorExpired, WriteConflict
 from application.outbox import free_ticket_reward_record, new_record_id
 from application.relay import OutboxRelay
 from domain.changes import ChangeKind, PassChange, cache_changes
@@ -315,6 +315,35 @@ async def test_marks_of_many_riders_at_once_keep_the_records_their_cache_writes_
     assert await outbox.pending(1000) == []
     document = await mongo.db.collection("bytemarkticketscaches").find_one({"user_id": 61}, {"_id": 0})
     assert list(document) == ["user_id", "timestamp", "passes", "passes4", "version"]
+
+
+async def test_new_caches_inserted_together_each_reach_the_feed_and_a_taken_or_refused_one_fails_alone(
+    mongo: MongoBackend,
+) -> None:
+    feed = await feed_on(mongo)
+    relay = OutboxRelay(mongo.outbox, mongo.ticket_log, FakeRefreshLog(), FakeTokenStore(), change_feed=feed)
+    store, riders = mongo.cache_store, range(72, 80)
+    existing = await store.save(cache(70, ("kept", "1")), None)
+    refused = TicketCache(71, NOW, (CachedPass("bad", NOW, "USABLE", 0, {"zones": [[1], [2]]}, "h"),))
+
+    def build(user: int) -> TicketCache:
+        return cache(user, (f"u{user}", "1"))
+
+    # saved concurrently: the inserts queue behind the first and go as one command
+    results = await asyncio.gather(
+        *(store.save(build(u), None, (), cache_changes(u, None, build(u), NOW)) for u in riders),
+        store.save(build(70), None, (), cache_changes(70, None, build(70), NOW)),
+        store.save(refused, None, (), cache_changes(71, None, refused, NOW)),
+        return_exceptions=True,
+    )
+    for user in riders:
+        await relay.deliver_after_write(user, (), changed=True)
+
+    assert [await store.get(u) for u in riders] == results[:8]
+    assert isinstance(results[8], WriteConflict) and await store.get(70) == existing
+    if mongo.name.startswith("ferretdb"):  # FerretDB v1 cannot hold nested arrays
+        assert isinstance(results[9], CacheNotStorable) and await store.get(71) is None
+    assert [e.change.pass_uuid for e in await read_all(feed)] == [f"u{u}" for u in riders]
 
 
 async def test_a_rebuild_over_a_pending_delete_follows_its_removals_and_is_kept(mongo: MongoBackend) -> None:

@@ -4,7 +4,8 @@
 The write is a single-document compare-and-set (filter on user_id and version), so it needs no
 session or transaction: FerretDB v1 has none, and a replica never holds a lock. The feed's
 changes of a write ride in the same write, as one outbox record the relay appends to the feed
-(change_feed.py).
+(change_feed.py). New caches queued while an insert is on the wire go as one unordered insert
+(FerretDB's single writer); each writer still gets its own document's duplicate or refusal.
 
 A delete must emit a REMOVED change for every pass, never losing or inventing one, and a
 document cannot carry an outbox once it is gone. So a delete is a tombstone first: one
@@ -21,7 +22,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -30,11 +31,12 @@ from bson import ObjectId
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from adapters.mongo import outbox as outbox_fields
 from adapters.mongo.bson_compat import bson_safe
 from adapters.mongo.database import MongoDatabase
+from adapters.mongo.group_commit import GroupCommit
 from adapters.mongo.outbox import MongoOutbox
 from adapters.mongo.refusals import encoded_within_limit, refusals_as_errors
 from adapters.mongo.write_lock import WriteLocks
@@ -46,6 +48,8 @@ from domain.model import TicketCache
 # `_id` is read: the user's next read looks the document up by it (see `_ReadMemo`)
 _CACHE_FIELDS = {outbox_fields.FIELD: 0}
 _DELETE_ATTEMPTS = 3
+_DUPLICATE_KEY = 11000
+_INSERT_GROUP = 64  # new caches inserted by one command at most
 _LIVE = {outbox_fields.PURGE: {"$exists": False}}  # a tombstone is a deleted cache to readers
 _USER_ID_ONLY = {"_id": 0, "user_id": 1}
 #: Default bound on the BSON bytes held by the read memo (parsed objects take a few times it).
@@ -121,6 +125,8 @@ class MongoCacheStore:
         self._reads = _ReadMemo(read_memo_bytes)
         self._raw: tuple[Any, Any] | None = None  # (collection, its raw-BSON twin)
         self._locks = WriteLocks(db, f"{collection}_locks")
+        # new caches queued while an insert is on the wire go as one (FerretDB's single writer)
+        self._inserts = GroupCommit(self._insert_group, _INSERT_GROUP)
         self._outbox = outbox
         # user -> the version last read with no outbox record pending (bounded like the memo's ids)
         self._clean_versions: OrderedDict[int, int] = OrderedDict()
@@ -235,7 +241,7 @@ class MongoCacheStore:
                 fields = {"_id": document_id, **fields}
                 document = encoded_within_limit(cache.user_id, fields)
                 try:
-                    await collection.insert_one(document)
+                    await self._inserts.submit(document)
                 except DuplicateKeyError as exc:
                     tombstone = await self._tombstone_version(cache.user_id)
                     if tombstone is None:
@@ -264,6 +270,21 @@ class MongoCacheStore:
                     cache.user_id, to_relay if alone else None, self._reads.document_id(cache.user_id)
                 )
         return stored
+
+    async def _insert_group(self, documents: Sequence[RawBSONDocument]) -> list[BaseException | None]:
+        """One unordered insert; each document's own failure (a duplicate user_id, a value the
+        server refuses) goes to its writer, as `insert_one`'s would."""
+        collection = self._collection()
+        if len(documents) == 1:
+            await collection.insert_one(documents[0])
+            return [None]
+        try:
+            await collection.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            return _insert_failures(exc, len(documents))
+        except OperationFailure:  # the whole command refused (a document it cannot hold): one by one
+            return [await _failure_of(collection.insert_one(document)) for document in documents]
+        return [None] * len(documents)
 
     async def is_empty(self) -> bool:
         with self._db.errors_as_unavailable():
@@ -331,6 +352,26 @@ def _has_unique_user_id_index(indexes: dict[str, Any]) -> bool:
 async def _awaited(value: Any) -> Any:
     """motor's aggregate() returns a cursor, PyMongo async's a coroutine of one."""
     return await value if inspect.isawaitable(value) else value
+
+
+def _insert_failures(error: BulkWriteError, sent: int) -> list[BaseException | None]:
+    failures: list[BaseException | None] = [None] * sent
+    write_errors = error.details.get("writeErrors") or []
+    if not write_errors:
+        raise error
+    for write_error in write_errors:
+        code, message = write_error.get("code"), str(write_error.get("errmsg") or error)
+        failure_type = DuplicateKeyError if code == _DUPLICATE_KEY else OperationFailure
+        failures[int(write_error["index"])] = failure_type(message, code, write_error)
+    return failures
+
+
+async def _failure_of(insert: Awaitable[Any]) -> BaseException | None:
+    try:
+        await insert
+    except PyMongoError as exc:
+        return exc
+    return None
 
 
 def _cas_filter(user_id: int, expected_version: int) -> dict[str, Any]:
