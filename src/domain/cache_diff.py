@@ -28,7 +28,7 @@ from domain.model import (
     TicketLogEntry,
     make_cached_pass,
 )
-from domain.ordering import order_of_instants, sort_by_time_created, time_created_instant
+from domain.ordering import ordered_by_instant, sort_by_time_created, time_created_instant
 from domain.payload_hash import payload_hash
 
 
@@ -69,19 +69,7 @@ def _sorted_unique(payloads: Sequence[Payload]) -> list[Payload]:
 
 def _ordered_uuids(uuids: Iterable[str], instants: dict[str, datetime | None]) -> list[str]:
     """`uuids` ordered by their instants (None last), stable: `sort_by_time_created`'s order."""
-    dated: list[str] = []
-    dated_instants: list[datetime] = []
-    undated: list[str] = []
-    for uuid in uuids:
-        moment = instants[uuid]
-        if moment is None:
-            undated.append(uuid)
-        else:
-            dated.append(uuid)
-            dated_instants.append(moment)
-    ordered = [dated[index] for index in order_of_instants(dated_instants)]
-    ordered.extend(undated)
-    return ordered
+    return ordered_by_instant(uuids, instants.__getitem__)
 
 
 def _prepare(

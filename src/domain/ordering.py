@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.model import Payload
 
+T = TypeVar("T")
 _UNPARSABLE = (1, 0.0)
 _parse_instant = datetime.fromisoformat
 
@@ -61,15 +62,20 @@ def order_of_instants(instants: list[datetime]) -> list[int]:
 
 def sort_by_time_created(payloads: Iterable[Payload]) -> list[Payload]:
     """Stable: equal or unparsable times keep the order Bytemark sent them in."""
-    dated: list[Payload] = []
+    return ordered_by_instant(payloads, time_created_instant)
+
+
+def ordered_by_instant(items: Iterable[T], instant_of: Callable[[T], datetime | None]) -> list[T]:
+    """`items` by their instants, stable; those without one (None) last, in the order given."""
+    dated: list[T] = []
     instants: list[datetime] = []
-    undated: list[Payload] = []
-    for payload in payloads:
-        moment = time_created_instant(payload)
+    undated: list[T] = []
+    for item in items:
+        moment = instant_of(item)
         if moment is None:
-            undated.append(payload)
+            undated.append(item)
         else:
-            dated.append(payload)
+            dated.append(item)
             instants.append(moment)
     ordered = [dated[index] for index in order_of_instants(instants)]
     ordered.extend(undated)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.harness import CLI, free_port
+from devtools.harness import CLI, free_port, stop_process
 
 
 @dataclass
@@ -47,10 +47,4 @@ def running_demo(work: Path, ready_within: float = 60.0) -> Iterator[Demo]:
             time.sleep(0.05)
         yield running
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
