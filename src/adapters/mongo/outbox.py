@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,24 +189,17 @@ class MongoOutbox:
             if document is None:
                 return
             version = document.get("version")
-            entries = document.get(FIELD) or []
-            remaining = [entry for entry in entries if entry.get("record_id") not in delivered]
-            purged = not remaining and document.get(PURGE) is not None and document.get(PURGE) == version
-            if len(remaining) == len(entries) and not purged:
+            removal = _after_delivery(document, delivered)
+            if removal is None:
                 return
+            at_version = {"user_id": user_id, "version": version}
             try:
                 async with self._locks.held(user_id, version):
-                    if purged:
-                        result = await self._caches().delete_one({"user_id": user_id, "version": version})
-                        done = result.deleted_count == 1
+                    caches = self._caches()
+                    if removal.delete:
+                        done = (await caches.delete_one(at_version)).deleted_count == 1
                     else:
-                        update = (
-                            {"$set": {FIELD: remaining}} if remaining else {"$unset": {FIELD: "", FLAG: ""}}
-                        )
-                        result = await self._caches().update_one(
-                            {"user_id": user_id, "version": version}, update
-                        )
-                        done = result.matched_count == 1
+                        done = (await caches.update_one(at_version, removal.update)).matched_count == 1
             except WriteConflict:
                 return  # a cache write holds the lock: the records stay pending a little longer
             if done:
@@ -224,14 +218,11 @@ class MongoOutbox:
                 )
                 if document is None or document.get("user_id") != user_id:
                     return False
-                entries = document.get(FIELD) or []
-                remaining = [entry for entry in entries if entry.get("record_id") not in delivered]
-                version = document.get("version")
-                if not remaining and document.get(PURGE) is not None and document.get(PURGE) == version:
+                removal = _after_delivery(document, delivered)
+                if removal is not None and removal.delete:
                     await caches.delete_one({"_id": document_id})
-                elif len(remaining) != len(entries):
-                    update = {"$set": {FIELD: remaining}} if remaining else {"$unset": {FIELD: "", FLAG: ""}}
-                    await caches.update_one({"_id": document_id}, update)
+                elif removal is not None:
+                    await caches.update_one({"_id": document_id}, removal.update)
         except WriteConflict:
             pass  # a cache write holds the lock: the records stay pending a little longer
         return True
@@ -279,18 +270,36 @@ class _Mark:
     delivered: frozenset[str]
 
 
-def _mark_write(document: dict[str, Any], delivered: frozenset[str]) -> Any:
-    """The write removing the delivered records from a cache read under its lock, if any: the
-    tombstone's delete once none is left, else the rewrite of `_outbox` (both by `_id`)."""
+@dataclass(frozen=True, slots=True)
+class _Removal:
+    """What marking records delivered does to the cache document holding them."""
+
+    delete: bool  # a delete's tombstone with nothing left pending: the document goes
+    update: dict[str, Any]  # else `_outbox` rewritten without them (both fields gone once empty)
+
+
+def _after_delivery(document: dict[str, Any], delivered: AbstractSet[str]) -> _Removal | None:
+    """The removal of the `delivered` records from a cache document read, None when it holds none
+    of them (and is no tombstone left empty)."""
     entries = document.get(FIELD) or []
     remaining = [entry for entry in entries if entry.get("record_id") not in delivered]
-    version = document.get("version")
-    if not remaining and document.get(PURGE) is not None and document.get(PURGE) == version:
-        return DeleteOne({"_id": document["_id"]})
+    purge = document.get(PURGE)
+    if not remaining and purge is not None and purge == document.get("version"):
+        return _Removal(delete=True, update={})
     if len(remaining) == len(entries):
         return None
     update = {"$set": {FIELD: remaining}} if remaining else {"$unset": {FIELD: "", FLAG: ""}}
-    return UpdateOne({"_id": document["_id"]}, update)
+    return _Removal(delete=False, update=update)
+
+
+def _mark_write(document: dict[str, Any], delivered: frozenset[str]) -> Any:
+    """The write removing the delivered records from a cache read under its lock, if any (by `_id`)."""
+    removal = _after_delivery(document, delivered)
+    if removal is None:
+        return None
+    if removal.delete:
+        return DeleteOne({"_id": document["_id"]})
+    return UpdateOne({"_id": document["_id"]}, removal.update)
 
 
 def _consume_exception(task: asyncio.Future[None]) -> None:
