@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from adapters.mongo.background import consume_exception
+
 Item = TypeVar("Item")
 
 #: Sends one group; returns each request's failure (None when it succeeded), in order.
@@ -28,7 +30,7 @@ class GroupCommit(Generic[Item]):
         """Returns once the group holding `item` is sent; raises its failure. A caller cancelled
         while waiting does not withdraw the request (it may be on the wire already)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.add_done_callback(_retrieve)  # a cancelled caller's failure is reported nowhere else
+        done.add_done_callback(consume_exception)  # a cancelled caller's failure is reported nowhere else
         self._queue.append((item, done))
         if self._sender is None or self._sender.done():
             self._sender = asyncio.ensure_future(self._send_all())
@@ -62,8 +64,3 @@ def _settle(done: asyncio.Future[None], failure: BaseException | None) -> None:
         done.cancel()
     else:
         done.set_exception(failure)
-
-
-def _retrieve(done: asyncio.Future[None]) -> None:
-    if not done.cancelled():
-        done.exception()

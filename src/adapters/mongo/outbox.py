@@ -16,6 +16,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
 
+from adapters.mongo.background import consume_exception
 from adapters.mongo.database import MongoDatabase
 from adapters.mongo.group_commit import GroupCommit
 from adapters.mongo.write_lock import WriteLocks
@@ -132,7 +133,7 @@ class MongoOutbox:
         # the lock's insert and its delete, which would leave the rider's lock for every writer to
         # wait out (10 s) before breaking it.
         mark = asyncio.ensure_future(self._drop_from_cache(user_id, delivered))
-        mark.add_done_callback(_consume_exception)
+        mark.add_done_callback(consume_exception)
         with self._db.errors_as_unavailable():
             await asyncio.shield(mark)
 
@@ -300,9 +301,3 @@ def _mark_write(document: dict[str, Any], delivered: frozenset[str]) -> Any:
     if removal.delete:
         return DeleteOne({"_id": document["_id"]})
     return UpdateOne({"_id": document["_id"]}, removal.update)
-
-
-def _consume_exception(task: asyncio.Future[None]) -> None:
-    """A mark whose caller was cancelled reports its own failure nowhere: the records stay pending."""
-    if not task.cancelled():
-        task.exception()

@@ -20,6 +20,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from adapters.mongo.background import in_background
 from adapters.mongo.database import MongoDatabase
 from application.errors import WriteConflict
 
@@ -81,7 +82,7 @@ class WriteLocks:
             await asyncio.shield(taking)  # as in `held`: a cancelled caller still releases what it took
             taken = set(wanted)
         except asyncio.CancelledError:
-            taking.add_done_callback(lambda _: _release_later(locks, wanted, token))
+            taking.add_done_callback(lambda _: in_background(_release_many(locks, wanted, token)))
             raise
         except BulkWriteError as exc:  # the others are held (or could not be taken): not ours
             refused = {int(error["index"]) for error in exc.details.get("writeErrors") or []}
@@ -98,21 +99,9 @@ class WriteLocks:
             await locks.delete_one({"_id": user_id, "token": held.get("token")})
 
 
-_releases: set[asyncio.Task[Any]] = set()  # strong references until each release is done
-
-
 def _release_if_taken(insert: asyncio.Future[Any], locks: Any, user_id: int, token: str) -> None:
-    if insert.cancelled() or insert.exception() is not None:
-        return  # never taken
-    task = asyncio.ensure_future(_release(locks, user_id, token))
-    _releases.add(task)
-    task.add_done_callback(_releases.discard)
-
-
-def _release_later(locks: Any, user_ids: Sequence[int], token: str) -> None:
-    task = asyncio.ensure_future(_release_many(locks, user_ids, token))
-    _releases.add(task)
-    task.add_done_callback(_releases.discard)
+    if not insert.cancelled() and insert.exception() is None:
+        in_background(_release(locks, user_id, token))
 
 
 async def _release_many(locks: Any, user_ids: Sequence[int], token: str) -> None:
