@@ -35,8 +35,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 
 from adapters.mongo import outbox as outbox_fields
 from adapters.mongo.bson_compat import bson_safe
-from adapters.mongo.database import MongoDatabase
+from adapters.mongo.database import DUPLICATE_KEY, MongoDatabase
 from adapters.mongo.group_commit import GroupCommit
+from adapters.mongo.memory import remember
 from adapters.mongo.outbox import MongoOutbox
 from adapters.mongo.refusals import encoded_within_limit, refusals_as_errors
 from adapters.mongo.write_lock import WriteLocks
@@ -48,7 +49,6 @@ from domain.model import TicketCache
 # `_id` is read: the user's next read looks the document up by it (see `_ReadMemo`)
 _CACHE_FIELDS = {outbox_fields.FIELD: 0}
 _DELETE_ATTEMPTS = 3
-_DUPLICATE_KEY = 11000
 _INSERT_GROUP = 64  # new caches inserted by one command at most
 _LIVE = {outbox_fields.PURGE: {"$exists": False}}  # a tombstone is a deleted cache to readers
 _USER_ID_ONLY = {"_id": 0, "user_id": 1}
@@ -80,10 +80,7 @@ class _ReadMemo:
         return self.ids.get(user_id)
 
     def remember_id(self, user_id: int, document_id: Any) -> None:
-        self.ids[user_id] = document_id
-        self.ids.move_to_end(user_id)
-        if len(self.ids) > _MAX_REMEMBERED_IDS:
-            self.ids.popitem(last=False)
+        remember(self.ids, user_id, document_id, _MAX_REMEMBERED_IDS)
 
     def cache(self, user_id: int, raw: RawBSONDocument, codec_options: CodecOptions[Any]) -> TicketCache:
         self.remember_id(user_id, raw["_id"])
@@ -187,11 +184,10 @@ class MongoCacheStore:
             self._reads.forget(user_id)
             return None
         cache = self._reads.cache(user_id, document, collection.codec_options)
-        self._clean_versions.pop(user_id, None)
-        if outbox_fields.FLAG not in document:
-            self._clean_versions[user_id] = cache.version
-            if len(self._clean_versions) > _MAX_REMEMBERED_IDS:
-                self._clean_versions.popitem(last=False)
+        if outbox_fields.FLAG in document:
+            self._clean_versions.pop(user_id, None)
+        else:
+            remember(self._clean_versions, user_id, cache.version, _MAX_REMEMBERED_IDS)
         return cache
 
     def _raw_twin(self, collection: Any) -> Any:
@@ -361,7 +357,7 @@ def _insert_failures(error: BulkWriteError, sent: int) -> list[BaseException | N
         raise error
     for write_error in write_errors:
         code, message = write_error.get("code"), str(write_error.get("errmsg") or error)
-        failure_type = DuplicateKeyError if code == _DUPLICATE_KEY else OperationFailure
+        failure_type = DuplicateKeyError if code == DUPLICATE_KEY else OperationFailure
         failures[int(write_error["index"])] = failure_type(message, code, write_error)
     return failures
 

@@ -47,15 +47,15 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from adapters.mongo.database import MongoDatabase
+from adapters.mongo.database import DUPLICATE_KEY, MongoDatabase
 from adapters.mongo.group_commit import GroupCommit
+from adapters.mongo.memory import remember
 from adapters.outbox_codec import change_document, pass_change
 from application.change_feed import FeedEvent, FeedPage
 from application.errors import CursorExpired, StoreUnavailable
 from domain.changes import PassChange
 
 BATCH_SCALE = 1_000_000
-_DUPLICATE_KEY = 11000
 _KEY_DIGITS = 16
 _WINDOW = 16
 _APPEND_GROUP = 256  # batches appended by one insert at most
@@ -159,9 +159,7 @@ class MongoChangeFeed:
             return unavailable
 
     def _appended_now(self, record_id: str) -> None:
-        self._appended[record_id] = None
-        if len(self._appended) > _APPENDED_REMEMBERED:
-            self._appended.popitem(last=False)
+        remember(self._appended, record_id, None, _APPENDED_REMEMBERED)
 
     async def _next_batch(self) -> int:
         if self._newest is not None and self._newest_is_trusted():
@@ -278,7 +276,7 @@ def _stored_prefix(error: BulkWriteError, sent: int) -> tuple[int, PyMongoError 
     stored = int(first["index"])
     if not 0 <= stored < sent:
         raise error
-    return stored, None if first.get("code") == _DUPLICATE_KEY else error
+    return stored, None if first.get("code") == DUPLICATE_KEY else error
 
 
 async def _failure_of(attempt: Awaitable[Sequence[BaseException | None]]) -> BaseException | None:

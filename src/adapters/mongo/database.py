@@ -22,6 +22,8 @@ from application.errors import StoreUnavailable
 ClientFactory = Callable[[str], Any]
 
 _STORE = "MongoDB"
+#: The code of a write a unique index refused, as bulk write errors report it per document.
+DUPLICATE_KEY = 11000
 
 #: MONGODB_CLIENT values. Motor is end-of-life (critical fixes until 2027-05-14); PyMongo's async
 #: client is its successor with the same collection methods.

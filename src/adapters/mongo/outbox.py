@@ -19,6 +19,7 @@ from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
 from adapters.mongo.background import consume_exception
 from adapters.mongo.database import MongoDatabase
 from adapters.mongo.group_commit import GroupCommit
+from adapters.mongo.memory import remember
 from adapters.mongo.write_lock import WriteLocks
 from adapters.outbox_codec import OutboxCodec
 from application.errors import WriteConflict
@@ -81,16 +82,14 @@ class MongoOutbox:
     def written(self, user_id: int, records: Sequence[OutboxRecord] | None, document_id: Any = None) -> None:
         """What a cache write just stored for the user: its records when they are the only ones
         pending in the document, else None (unknown); and the document's `_id` when known."""
-        self._just_written.pop(user_id, None)
         if records is not None:
-            self._just_written[user_id] = list(records)
-            if len(self._just_written) > _MAX_REMEMBERED:
-                self._just_written.popitem(last=False)
-        self._document_ids.pop(user_id, None)
+            remember(self._just_written, user_id, list(records), _MAX_REMEMBERED)
+        else:
+            self._just_written.pop(user_id, None)
         if document_id is not None:
-            self._document_ids[user_id] = document_id
-            if len(self._document_ids) > _MAX_REMEMBERED:
-                self._document_ids.popitem(last=False)
+            remember(self._document_ids, user_id, document_id, _MAX_REMEMBERED)
+        else:
+            self._document_ids.pop(user_id, None)
 
     async def pending_for_user(self, user_id: int) -> list[OutboxRecord]:
         known = self._just_written.pop(user_id, None)

@@ -10,7 +10,7 @@ from typing import Any
 from pymongo import ASCENDING, InsertOne, ReplaceOne
 from pymongo.errors import BulkWriteError
 
-from adapters.mongo.database import MongoDatabase
+from adapters.mongo.database import DUPLICATE_KEY, MongoDatabase
 from application.errors import StoreUnavailable
 from domain.sync_state import SyncError, SyncState, SyncStatus
 
@@ -18,7 +18,6 @@ DEFAULT_COLLECTION = "bytemarksyncstatuses"
 _WITHOUT_ID = {"_id": 0}
 _IN_CHUNK = 1000
 _UPSERT_ATTEMPTS = 3
-_DUPLICATE_KEY = 11000
 # FerretDB v1 on SQLite keeps a pool connection per update by `_id` until the command ends (100 in
 # the pool): an update command of 200 such updates never finished. A few per command stay far below.
 _WRITES_PER_COMMAND = 16
@@ -97,7 +96,7 @@ class MongoSyncStateStore:
                 replaced += result.matched_count
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
-                if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                if any(error.get("code") != DUPLICATE_KEY for error in errors):
                     raise
                 # inserted meanwhile elsewhere
                 again += [riders[start + error["index"]] for error in errors]
@@ -180,5 +179,5 @@ def _lost_an_upsert_race(exc: Exception) -> bool:
     if isinstance(cause, KeyError):
         return True
     return isinstance(cause, BulkWriteError) and all(
-        error.get("code") == _DUPLICATE_KEY for error in cause.details.get("writeErrors", [])
+        error.get("code") == DUPLICATE_KEY for error in cause.details.get("writeErrors", [])
     )
