@@ -73,9 +73,8 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
             asyncio.create_task(relay.run(), name="outbox-relay"),
             asyncio.create_task(sweep.run(), name="outbox-delivered-sweep"),
             asyncio.create_task(sync_gauges.run(), name="sync-gauges-refresh"),
+            asyncio.create_task(feed.sweep_forever(), name="change-feed-sweep"),
         ]
-        if feed is not None:
-            background.append(asyncio.create_task(feed.sweep_forever(), name="change-feed-sweep"))
         auth = settings.grpc_auth_token
         try:
             server, port, health = await create_server(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from application.errors import InvalidArgument
+from application.periodic import repeat_every
 from application.ports import Clock
 from application.validation import validate_user_ids
 from domain.changes import PassChange
@@ -96,11 +97,10 @@ class ChangeFeed:
 
     async def sweep_forever(self) -> None:
         """The retention sweep (an application sweep: FerretDB has no TTL indexes)."""
-        while True:
-            try:
-                removed = await self._store.sweep(self._clock.now() - self.retention_seconds)
-                if removed:
-                    log.info("change feed swept", extra={"removed": removed})
-            except Exception:  # a store blip: try again next round
-                log.warning("change feed sweep failed", exc_info=True)
-            await asyncio.sleep(_SWEEP_EVERY_SECONDS)
+        await repeat_every(_SWEEP_EVERY_SECONDS, self.sweep_once, "change feed sweep")
+
+    async def sweep_once(self) -> int:
+        removed = await self._store.sweep(self._clock.now() - self.retention_seconds)
+        if removed:
+            log.info("change feed swept", extra={"removed": removed})
+        return removed

@@ -14,13 +14,12 @@ cannot see (another server's SQLite file on the same MySQL, say one killed and r
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from application.errors import StoreUnavailable
+from application.periodic import repeat_every
 from application.ports import Clock, Outbox
 
 log = logging.getLogger(__name__)
@@ -61,20 +60,11 @@ class DeliveredIdSweep:
     async def sweep_once(self) -> int:
         # the backlog is read first: with the outbox unreadable nothing is swept
         horizon = await self.horizon()
-        return sum([await store.sweep_delivered(horizon) for store in self._stores])
+        removed = sum([await store.sweep_delivered(horizon) for store in self._stores])
+        if removed:
+            log.info("delivered outbox ids swept", extra={"removed": removed})
+        return removed
 
     async def run(self) -> None:
         """Every hour until cancelled; a store that is down is tried again the next hour."""
-        while True:
-            try:
-                removed = await self.sweep_once()
-                if removed:
-                    log.info("delivered outbox ids swept", extra={"removed": removed})
-            except StoreUnavailable as exc:  # a store blip: try again next round
-                log.warning(
-                    "delivered outbox ids not swept; next round",
-                    extra={"store": exc.store, "reason": exc.reason},
-                )
-            except Exception:
-                log.exception("delivered outbox ids sweep failed")
-            await asyncio.sleep(SWEEP_EVERY_SECONDS)
+        await repeat_every(SWEEP_EVERY_SECONDS, self.sweep_once, "delivered outbox ids sweep")

@@ -5,15 +5,11 @@ count of soon-expiring tokens from the token store)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 
 from adapters.observability.instrumented_use_cases import record_overview
-from application.errors import ApplicationError
+from application.periodic import repeat_every
 from application.sync_queries import SyncOverview
-
-log = logging.getLogger(__name__)
 
 
 class SyncGaugeRefresher:
@@ -27,11 +23,4 @@ class SyncGaugeRefresher:
     async def run(self) -> None:
         """At once, then every `every_seconds` until cancelled. A store that cannot answer leaves
         the gauges as they were until the next round."""
-        while True:
-            try:
-                await self.refresh()
-            except ApplicationError as exc:
-                log.warning("sync gauges not refreshed; next round", extra={"reason": str(exc)})
-            except Exception:
-                log.exception("sync gauges refresh failed; next round")
-            await asyncio.sleep(self.every_seconds)
+        await repeat_every(self.every_seconds, self.refresh, "sync gauges refresh")
