@@ -1,7 +1,9 @@
 """Order passes by `time_created` ascending, as the Node service did with `new Date(...)`.
 
-`time_created_sort_key` is the rule; the functions below apply it in fewer steps per pass
-(sort on the parsed instants, no float or tuple built) and give exactly the same order."""
+The rule: by the epoch seconds (a float) of a parsable ISO-8601 instant, naive read as UTC;
+passes without one last; ties keep the order received. The functions below sort on the parsed
+instants (no float or tuple per pass) and give exactly that order; the rule itself, written out
+plainly, is the reference of tests/unit/domain/test_ordering_equivalence.py."""
 
 from __future__ import annotations
 
@@ -12,26 +14,11 @@ from typing import Any, TypeVar
 from domain.model import Payload
 
 T = TypeVar("T")
-_UNPARSABLE = (1, 0.0)
 _parse_instant = datetime.fromisoformat
 
 
-def time_created_sort_key(payload: Payload) -> tuple[int, float]:
-    """(0, epoch seconds) for a parsable ISO-8601 instant, (1, 0) otherwise so those go last."""
-    raw: Any = payload.get("time_created")
-    if not isinstance(raw, str) or not raw:
-        return _UNPARSABLE
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return _UNPARSABLE
-    if moment.tzinfo is None:  # the service runs in UTC; Bytemark sends 'Z' instants anyway
-        moment = moment.replace(tzinfo=UTC)
-    return (0, moment.timestamp())
-
-
 def time_created_instant(payload: Payload) -> datetime | None:
-    """The aware instant `time_created_sort_key` orders by (naive read as UTC); None if it goes last."""
+    """The aware instant the rule orders by (naive read as UTC); None if the pass goes last."""
     raw: Any = payload.get("time_created")
     if not isinstance(raw, str) or not raw:
         return None
@@ -45,14 +32,14 @@ def time_created_instant(payload: Payload) -> datetime | None:
 
 
 #: Between these instants (|epoch seconds| < 2**33) distinct microsecond instants have distinct
-#: float timestamps, so ordering by the instant equals ordering by `time_created_sort_key`.
+#: float timestamps, so ordering by the instant equals ordering by the rule's float seconds.
 _EXACT_FROM = datetime(1700, 1, 1, tzinfo=UTC)
 _EXACT_UNTIL = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def order_of_instants(instants: list[datetime]) -> list[int]:
     """Indices of `instants` in ascending order, stable, tied exactly where the float epoch
-    seconds of `time_created_sort_key` tie (outside 1700-2200 those are compared instead)."""
+    seconds of the rule tie (outside 1700-2200 those are compared instead)."""
     order = sorted(range(len(instants)), key=instants.__getitem__)
     if order and not (_EXACT_FROM <= instants[order[0]] and instants[order[-1]] < _EXACT_UNTIL):
         seconds = [moment.timestamp() for moment in instants]

@@ -1,5 +1,6 @@
 """The fast orderings (sorting parsed instants) give exactly the order of `time_created_sort_key`,
-the rule pinned to Node's, over generated lists with ties, offsets, odd years and garbage."""
+the rule pinned to Node's written out plainly, over generated lists with ties, offsets, odd years
+and garbage."""
 
 from __future__ import annotations
 
@@ -12,7 +13,24 @@ from hypothesis import strategies as st
 from domain.cache_diff import build_cache, update_cache
 from domain.free_tickets import FreeTicketPolicy
 from domain.model import FetchedPasses, Payload
-from domain.ordering import sort_by_time_created, time_created_sort_key
+from domain.ordering import sort_by_time_created
+
+UNPARSABLE = (1, 0.0)
+
+
+def time_created_sort_key(payload: Payload) -> tuple[int, float]:
+    """(0, epoch seconds) for a parsable ISO-8601 instant, (1, 0) otherwise so those go last."""
+    raw: Any = payload.get("time_created")
+    if not isinstance(raw, str) or not raw:
+        return UNPARSABLE
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return UNPARSABLE
+    if moment.tzinfo is None:  # the service runs in UTC; Bytemark sends 'Z' instants anyway
+        moment = moment.replace(tzinfo=UTC)
+    return (0, moment.timestamp())
+
 
 # Float epoch seconds tie for these distinct instants (far from 1970), so the rule keeps them
 # in the order received; a plain sort on the instants would not.
