@@ -111,20 +111,23 @@ def mysql_target() -> MysqlTarget:
 
 async def open_raw_mysql(target: MysqlTarget) -> asyncmy.Connection:
     """A direct connection; a test FAILS with a clear message when MariaDB is not reachable."""
+    return await _connect(
+        target, database=target.database, autocommit=True, init_command="SET SESSION sql_mode = ''"
+    )
+
+
+async def _connect(target: MysqlTarget, **options: Any) -> asyncmy.Connection:
     try:
-        conn = await asyncmy.connect(
+        return await asyncmy.connect(
             host=target.host,
             port=target.port,
             user=target.user,
             password=target.password,
-            database=target.database,
-            autocommit=True,
             connect_timeout=5,
-            init_command="SET SESSION sql_mode = ''",
+            **options,
         )
     except Exception as exc:  # any failure here is the environment, say so plainly
         pytest.fail(f"MariaDB at {target.describe()} is not reachable (set TEST_MYSQL_URL): {exc}")
-    return conn
 
 
 @pytest.fixture(scope="session")
@@ -140,16 +143,7 @@ def contract_mysql_database() -> Iterator[str]:
 
 def _run_as_root(target: MysqlTarget, sql: str) -> None:
     async def run() -> None:
-        try:
-            conn = await asyncmy.connect(
-                host=target.host,
-                port=target.port,
-                user=target.user,
-                password=target.password,
-                connect_timeout=5,
-            )
-        except Exception as exc:  # the environment: say so plainly
-            pytest.fail(f"MariaDB at {target.describe()} is not reachable (set TEST_MYSQL_URL): {exc}")
+        conn = await _connect(target)  # no database: it may not exist yet
         try:
             async with conn.cursor() as cur:
                 await cur.execute(sql)
