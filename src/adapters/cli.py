@@ -75,6 +75,15 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
             asyncio.create_task(sync_gauges.run(), name="sync-gauges-refresh"),
             asyncio.create_task(feed.sweep_forever(), name="change-feed-sweep"),
         ]
+        if settings.metrics_listen:  # before gRPC: a port clash must stop the start, not a serving server
+            metrics_host, metrics_port = split_host_port(settings.metrics_listen)
+            try:
+                start_metrics_server(metrics_host, metrics_port)
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot serve /metrics on {metrics_host}:{metrics_port}"
+                    f" (METRICS_LISTEN; is the port in use?): {exc}"
+                ) from None
         auth = settings.grpc_auth_token
         try:
             server, port, health = await create_server(
@@ -89,9 +98,6 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
             raise StartupError(
                 f"cannot serve gRPC on {settings.grpc_listen} (GRPC_LISTEN; is the port in use?): {exc}"
             ) from None
-        if settings.metrics_listen:
-            host, metrics_port = split_host_port(settings.metrics_listen)
-            start_metrics_server(host, metrics_port)
         host = settings.grpc_listen.rsplit(":", 1)[0]
         log.info("serving gRPC", extra={"listen": f"{host}:{port}", "tls": settings.tls_enabled})
         print(f"gRPC TicketCacheService listening on {host}:{port}{ready_message}", flush=True)

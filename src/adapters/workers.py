@@ -3,19 +3,25 @@ multiprocessing example does; the kernel spreads new connections over them.
 
 The parent reserves the port (so port 0 means one port for all), forks the workers before any
 event loop or gRPC object exists, forwards SIGTERM/SIGINT to them once, and exits with the worst
-exit code. Each worker is a whole service: its own loop, store connections, single-flight and
-metrics (worker i serves /metrics on METRICS_LISTEN's port + i)."""
+exit code. A worker that ends on its own (it could not start, or it crashed) stops the others: a
+pod serving on half its workers would pass its probes while its capacity is gone, so the whole
+process exits and Kubernetes restarts it.
+
+Each worker is a whole service: its own loop, store connections, single-flight and metrics
+(worker i serves /metrics on METRICS_LISTEN's port + i)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from adapters.settings import Settings, split_host_port
@@ -79,14 +85,31 @@ def serve_in_workers(settings: Settings, serve_one: Callable[[Settings], int]) -
                     os.kill(worker.pid, signal.SIGTERM)
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        ended_unasked = False
         try:
+            first = _first_to_end(workers)
+            if not stopping:
+                ended_unasked = True
+                log.error(
+                    "a gRPC worker ended on its own; stopping the others",
+                    extra={"worker": first.name, "exit_code": first.exitcode},
+                )
+                stop(signal.SIGTERM, None)
             for worker in workers:
                 worker.join()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-    codes = [worker.exitcode or 0 for worker in workers]
-    return max(codes, key=abs)
+    if ended_unasked:  # its code says why (the others only met our SIGTERM); never 0, "stopped as asked"
+        return first.exitcode or 1
+    return max((worker.exitcode or 0 for worker in workers), key=abs)
+
+
+def _first_to_end(workers: Sequence[BaseProcess]) -> BaseProcess:
+    """Block until some worker ends; return it (signals are handled meanwhile: wait retries EINTR)."""
+    by_sentinel = {worker.sentinel: worker for worker in workers}
+    ready = multiprocessing.connection.wait(list(by_sentinel))
+    return by_sentinel[ready[0]]  # type: ignore[index]
 
 
 def _worker_main(serve_one: Callable[[Settings], int], settings: Settings) -> None:

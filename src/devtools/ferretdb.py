@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devtools.ports import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: FERRETDB_BIN overrides the path, e.g. for a FerretDB installed elsewhere.
 FERRETDB_BIN = Path(os.environ.get("FERRETDB_BIN", REPO_ROOT / ".tools" / "ferretdb"))
@@ -20,12 +22,6 @@ BUILD_HINT = "run `make ferretdb` (needs Go; builds tools/ferretdb into .tools/f
 class FerretDBMissing(RuntimeError):
     def __init__(self, path: Path) -> None:
         super().__init__(f"FerretDB binary not found at {path}: {BUILD_HINT}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _accepts_connections(port: int) -> bool:
@@ -42,7 +38,7 @@ class FerretDB:
     restarts, so clients reconnect to the same URL."""
 
     data_dir: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,30 +17,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtools.ports import free_port
+
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "bytemark-ticket-cache")
 GRPCURL = str(BIN / "grpcurl")
 SERVICE = "bytemark.ticketcache.v1.TicketCacheService"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen[bytes]) -> None:  # type: ignore[no-untyped-def]
+def wait_until(  # type: ignore[no-untyped-def]
+    predicate, timeout: float, what: str, proc: subprocess.Popen[bytes], log_path: Path | None = None
+) -> None:
+    """Poll `predicate` until true; fail when `proc` exits or time runs out, quoting the end of
+    its log when given (the failure is then readable from CI's output alone)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}{_log_tail(log_path)}")
         try:
             if predicate():
                 return
         except OSError:
             pass
         time.sleep(0.05)
-    raise TimeoutError(f"{what} not ready after {timeout}s")
+    raise TimeoutError(f"{what} not ready after {timeout}s{_log_tail(log_path)}")
+
+
+def _log_tail(log_path: Path | None, lines: int = 30) -> str:
+    if log_path is None:
+        return ""
+    try:
+        tail = log_path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError as exc:
+        return f"; its log {log_path} is unreadable: {exc}"
+    return f"; the end of its log {log_path}:\n" + "\n".join(tail)
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
@@ -181,7 +190,7 @@ def start_server(
     server = ServerProcess(listen, sqlite_path, proc, log_path, env)
     if wait_ready:
         try:
-            wait_until(lambda: "listening on" in server.logs(), 90, "gRPC server", proc)
+            wait_until(lambda: "listening on" in server.logs(), 90, "gRPC server", proc, log_path)
         except BaseException:  # also a test timeout: a server that never came up must not outlive it
             stop_process(proc)
             raise

@@ -4,7 +4,6 @@ queries, connections killed by the server) and never leaks the password into an 
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote
@@ -15,18 +14,12 @@ from adapters.crypto import TokenCipher
 from adapters.mysql.database import MysqlDatabase
 from adapters.mysql.token_store import MysqlTokenStore
 from application.errors import StoreUnavailable
+from devtools.ports import free_port
 from tests.contract.conftest import MYSQL_URL, TEST_KEY, MysqlRawSql, mysql_target, open_raw_mysql
 
 pytestmark = pytest.mark.mysql
 
 SECRET = "s3cr3t-p@ss/word"
-
-
-def free_port() -> int:
-    """A local port with nothing listening on it (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

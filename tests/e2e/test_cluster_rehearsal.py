@@ -90,7 +90,7 @@ def start_replicas(sandbox: SandboxProcess, work_dir: Path, stores: dict[str, st
         proc = subprocess.Popen([CLI, "serve"], env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
         servers.append(ServerProcess(listen, work_dir / "unused.sqlite3", proc, log, env))
     for server in servers:
-        wait_until(lambda s=server: "listening on" in s.logs(), 180, "replica", server.proc)
+        wait_until(lambda s=server: "listening on" in s.logs(), 180, "replica", server.proc, server.log_path)
     return servers
 
 

@@ -95,7 +95,7 @@ def image_server(recipe: ImageRecipe, image_root: Path, sandbox: SandboxProcess)
     )
     server = ServerProcess(listen, sqlite_path, proc, log_path, env)
     try:
-        wait_until(lambda: "listening on" in server.logs(), 60, "image entrypoint", proc)
+        wait_until(lambda: "listening on" in server.logs(), 60, "image entrypoint", proc, server.log_path)
         yield server
     finally:
         stop_process(proc)

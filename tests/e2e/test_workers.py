@@ -1,6 +1,7 @@
 """GRPC_WORKERS=2: two server processes share one port (SO_REUSEPORT). Both listen and answer,
 each keeps its own metrics (on METRICS_LISTEN's port + worker index), every call made over fresh
-connections is answered, and one SIGTERM to the parent stops both cleanly."""
+connections is answered, one SIGTERM to the parent stops both cleanly, and a worker that cannot
+start ends the whole server."""
 
 from __future__ import annotations
 
@@ -18,28 +19,14 @@ import pytest
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from devtools.harness import SandboxProcess, ServerProcess, start_server, wait_until
+from devtools.ports import free_port
 
 CALLS = 40
 
 
-def two_free_ports() -> int:
-    """A port p with p + 1 free too (worker 1's metrics)."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no two consecutive free ports")
-
-
 @pytest.fixture(scope="module")
 def metrics_port() -> int:
-    return two_free_ports()
+    return free_port(consecutive=2)  # worker 1 serves metrics on the port after worker 0's
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +34,9 @@ def server(sandbox: SandboxProcess, work_dir: Path, metrics_port: int) -> Iterat
     process = start_server(
         sandbox, work_dir, GRPC_WORKERS="2", METRICS_LISTEN=f"127.0.0.1:{metrics_port}", LOG_LEVEL="INFO"
     )
-    wait_until(lambda: process.logs().count("listening on") == 2, 60, "both workers", process.proc)
+    wait_until(
+        lambda: process.logs().count("listening on") == 2, 60, "both workers", process.proc, process.log_path
+    )
     yield process
     process.stop()
 
@@ -103,3 +92,26 @@ def test_one_sigterm_to_the_parent_stops_both_workers(server: ServerProcess) -> 
     assert server.proc.wait(timeout=30) == 0
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive
+
+
+def test_a_worker_that_cannot_start_ends_the_whole_server_with_a_one_line_reason(
+    sandbox: SandboxProcess, work_dir: Path
+) -> None:
+    """Worker 1's metrics port is taken: the parent must not go on serving with worker 0 alone
+    (probes would pass at half capacity); it exits 1 and the log says which setting to change."""
+    port = free_port(consecutive=2)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 1))
+        taken.listen()
+        process = start_server(
+            sandbox, work_dir, wait_ready=False, GRPC_WORKERS="2", METRICS_LISTEN=f"127.0.0.1:{port}"
+        )
+        try:
+            assert process.proc.wait(timeout=60) == 1
+        finally:
+            process.stop()
+    log = process.logs()
+    reason = f"error: cannot serve /metrics on 127.0.0.1:{port + 1} (METRICS_LISTEN; is the port in use?)"
+    assert reason in log
+    assert "Traceback" not in log
+    assert "a gRPC worker ended on its own; stopping the others" in log
