@@ -20,6 +20,8 @@ CLIENT_COMMANDS = (
 RUN_COMMAND = "run"
 VIEWS = ("summary", "full", "raw")
 SYNC_STATES = ("ok", "failing", "auth-required")
+#: Bulk streams' `max_batch`: the proto's bound, and what the CLI asks for (the bench's setting).
+MAX_BATCH, DEFAULT_MAX_BATCH = 1000, 64
 
 
 def positive_int(text: str) -> int:
@@ -33,6 +35,13 @@ def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def batch_size(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_BATCH}, got {value}")
     return value
 
 
@@ -115,6 +124,7 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     timeout_check.add_argument("--max-age", type=non_negative_int, default=0, metavar="S", help="seconds")
     bootstrap = command("bootstrap", "build every rider's cache when the cache store is empty")
     bootstrap.add_argument("--concurrency", type=positive_int, default=0, metavar="N")
+    _add_max_batch(bootstrap)
     refresh = command("refresh-stale", "refresh the caches older than the max age, with progress")
     refresh.add_argument("--max-age", type=non_negative_int, default=0, metavar="S", help="seconds")
     refresh.add_argument("--shard", type=shard, metavar="I/N", help="only riders with user_id %% N == I")
@@ -122,6 +132,7 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--user", dest="user_ids", type=positive_int, nargs="+", action="extend", default=[], metavar="ID"
     )
     refresh.add_argument("--concurrency", type=positive_int, default=0, metavar="N")
+    _add_max_batch(refresh)
     purge = command("purge-orphans", "remove the caches of riders who no longer have a token")
     purge.add_argument("--dry-run", action="store_true", help="list them, remove nothing")
     sync = command("sync-status", "how a rider's refreshes stand, or every rider in a state")
@@ -132,6 +143,17 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     watch.add_argument("--cursor", default="", help="resume after this cursor (default: from now)")
     watch.add_argument(
         "--user", dest="user_ids", type=positive_int, nargs="+", action="extend", default=[], metavar="ID"
+    )
+
+
+def _add_max_batch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-batch",
+        type=batch_size,
+        default=DEFAULT_MAX_BATCH,
+        metavar="N",
+        help=f"riders already finished share one stream message, up to N (default {DEFAULT_MAX_BATCH}; "
+        "0: one message per rider); output stays one line per rider",
     )
 
 

@@ -16,7 +16,7 @@ import grpc
 from adapters.operator_cli.output import Output, choose_output
 from adapters.operator_cli.streams import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, show_stream
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
-from ticket_cache_client import ServerUnreachable, TicketCacheClient, TlsFiles
+from ticket_cache_client import ServerUnreachable, TicketCacheClient, TlsFiles, per_rider
 
 STATE_BY_NAME = {
     "ok": pb.SYNC_STATE_OK,
@@ -62,7 +62,8 @@ async def _call(args: argparse.Namespace, client: TicketCacheClient, output: Out
     elif command == "watch":
         await _watch(args, client, output)
     elif command == "bootstrap":
-        return await show_stream(output, command, client.bootstrap(concurrency=args.concurrency))
+        built = client.bootstrap(concurrency=args.concurrency, max_batch=args.max_batch)
+        return await show_stream(output, command, per_rider(built))
     elif command == "refresh-stale":
         index, count = args.shard or (0, 0)
         events = client.refresh_stale(
@@ -71,8 +72,9 @@ async def _call(args: argparse.Namespace, client: TicketCacheClient, output: Out
             shard_index=index,
             shard_count=count,
             user_ids=args.user_ids,
+            max_batch=args.max_batch,
         )
-        return await show_stream(output, command, events)
+        return await show_stream(output, command, per_rider(events))
     return EXIT_OK
 
 

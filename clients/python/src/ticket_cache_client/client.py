@@ -121,11 +121,12 @@ class TicketCacheClient:
         return response.result
 
     async def bootstrap(
-        self, *, concurrency: int = 0, deadline: float | None = None
+        self, *, concurrency: int = 0, max_batch: int = 0, deadline: float | None = None
     ) -> AsyncIterator[pb.BuildCacheIfEmptyResponse]:
-        """Progress events of BuildCacheIfEmpty; leaving the loop early cancels the run."""
+        """Progress events of BuildCacheIfEmpty; leaving the loop early cancels the run. With
+        `max_batch` riders already finished share an event (`per_rider` reads them one by one)."""
         call = self.stub.BuildCacheIfEmpty(
-            pb.BuildCacheIfEmptyRequest(concurrency=concurrency),
+            pb.BuildCacheIfEmptyRequest(concurrency=concurrency, max_batch=max_batch),
             timeout=self.stream_timeout if deadline is None else deadline,
             metadata=self._metadata,
         )
@@ -143,15 +144,18 @@ class TicketCacheClient:
         shard_index: int = 0,
         shard_count: int = 0,
         user_ids: Iterable[int] = (),
+        max_batch: int = 0,
         deadline: float | None = None,
     ) -> AsyncIterator[pb.RefreshStaleCachesResponse]:
-        """Progress events of RefreshStaleCaches; leaving the loop early cancels the run."""
+        """Progress events of RefreshStaleCaches; leaving the loop early cancels the run. With
+        `max_batch` riders already finished share an event (`per_rider` reads them one by one)."""
         request = pb.RefreshStaleCachesRequest(
             max_age_seconds=max_age_seconds,
             concurrency=concurrency,
             shard_index=shard_index,
             shard_count=shard_count,
             user_ids=list(user_ids),
+            max_batch=max_batch,
         )
         call = self.stub.RefreshStaleCaches(
             request, timeout=self.stream_timeout if deadline is None else deadline, metadata=self._metadata
