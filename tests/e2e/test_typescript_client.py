@@ -43,4 +43,4 @@ def test_node_client_suite_passes_against_the_python_server(
         cwd=CLIENT, capture_output=True, text=True, timeout=180, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "pass 4" in done.stdout and "fail 0" in done.stdout
+    assert "pass 5" in done.stdout and "fail 0" in done.stdout

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { CacheView, Code, ConnectError, Outcome, createTicketCacheClient } from "../dist/index.js";
+import { CacheView, Code, ConnectError, Outcome, createTicketCacheClient, perRider } from "../dist/index.js";
 
 const env = (name) => {
   const value = process.env[name];
@@ -31,6 +31,32 @@ test("a server stream reports every rider with running totals", async () => {
   assert.equal(events.at(-1).done, 2n);
   assert.equal(events.at(-1).total, 2n);
   assert.ok(events.every((e) => e.event.case === "result"));
+});
+
+test("a batched stream read through perRider gives one event per rider with running totals", async () => {
+  const batched = [];
+  const stream = client.refreshStaleCaches({ userIds: [first, second], maxAgeSeconds: 0n, maxBatch: 64 });
+  const events = [];
+  for await (const event of perRider(
+    (async function* () {
+      for await (const message of stream) {
+        batched.push(message);
+        yield message;
+      }
+    })(),
+  )) {
+    events.push(event);
+  }
+  assert.equal(batched.reduce((riders, m) => riders + m.batch.length, 0), 2); // sent in batches
+  assert.deepEqual(
+    events.map((e) => [e.done, e.total, e.failed]),
+    [
+      [1n, 2n, 0n],
+      [2n, 2n, 0n],
+    ],
+  );
+  assert.deepEqual(new Set(events.map((e) => e.userId)), new Set([first, second]));
+  assert.ok(events.every((e) => e.event.case === "result" && e.batch.length === 0));
 });
 
 test("a bad argument fails INVALID_ARGUMENT naming the field", async () => {
