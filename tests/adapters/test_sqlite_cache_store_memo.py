@@ -1,12 +1,16 @@
 """The SQLite cache store's read-path shortcuts: reads on the loop thread and the parsed-row memo.
 
 A row is reused only while its stored text is exactly what was parsed: whatever changes the row
-(this store, another connection, plain SQL that keeps the version) is seen on the next read.
+(this store, another connection, another process, plain SQL that keeps the version) is seen on the
+next read. While nothing at all was committed to the file (PRAGMA data_version), the row is not
+even fetched again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -123,3 +127,77 @@ async def test_an_in_memory_database_reads_through_aiosqlite() -> None:
         assert cache is not None and cache.passes[0].pass_uuid == "a"
     finally:
         await database.close()
+
+
+def count_row_reads(db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    read_rows = db.read_rows
+
+    async def counted(sql: str, params: tuple[object, ...] = ()) -> list[object]:
+        reads.append(sql)
+        return await read_rows(sql, params)
+
+    monkeypatch.setattr(db, "read_rows", counted)
+    return reads
+
+
+async def test_while_nothing_is_committed_the_row_is_not_fetched_again(
+    store: SqliteCacheStore, db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.save(TicketCache(1, T0, passes=(entry("a"),)), None)
+    await store.save(TicketCache(2, T0, passes=(entry("b"),)), None)
+    reads = count_row_reads(db, monkeypatch)
+    first = await store.get(1)
+    assert len(reads) == 1
+
+    assert await store.get(1) is first and await store.get(1) is first
+    assert len(reads) == 1  # nothing committed anywhere: the text was not read again
+
+    stored_2 = await store.get(2)
+    assert stored_2 is not None
+    await store.save(TicketCache(2, T0 + 1, passes=(entry("b2"),)), stored_2.version)  # another rider
+    assert await store.get(1) is first  # read again (a commit happened), same text: same object
+    assert len(reads) == 3
+    assert await store.get(1) is first
+    assert len(reads) == 3
+
+
+async def test_a_change_committed_by_another_process_is_seen_at_once(
+    store: SqliteCacheStore, db: SqliteDatabase
+) -> None:
+    await store.save(TicketCache(1, T0, passes=(entry("a", fare=1),)), None)
+    assert (await store.get(1)) is not None and (await store.get(1)) is not None
+
+    text = orjson.dumps([entry("a", fare=7).to_document()]).decode()
+    script = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+        " c.execute('UPDATE bytemark_tickets_cache SET passes = ? WHERE user_id = 1', (sys.argv[2],));"
+        " c.commit()"
+    )
+    other = await asyncio.create_subprocess_exec(sys.executable, "-c", script, db.path, text)
+    assert await asyncio.wait_for(other.wait(), 30) == 0
+
+    after = await store.get(1)
+    assert after is not None and after.passes[0].payload["fare"] == 7
+
+
+async def test_a_row_changed_while_the_database_was_reconnecting_is_read_afresh(tmp_path: Path) -> None:
+    """A new read-only connection counts data_version afresh, so versions seen by the old one
+    must never match: here both would read 1."""
+    db = SqliteDatabase(str(tmp_path / "cache.sqlite3"))
+    await db.connect()
+    store = SqliteCacheStore(db)
+    await store.create_schema()
+    await store.save(TicketCache(1, T0, passes=(entry("a", fare=1),)), None)
+    try:
+        assert (await store.get(1)) is not None
+        await db.close()
+        with sqlite3.connect(db.path) as other:
+            text = orjson.dumps([entry("a", fare=2).to_document()]).decode()
+            other.execute("UPDATE bytemark_tickets_cache SET passes = ? WHERE user_id = 1", (text,))
+        await db.connect()
+
+        after = await store.get(1)
+        assert after is not None and after.passes[0].payload["fare"] == 2
+    finally:
+        await db.close()

@@ -1,7 +1,9 @@
 """CacheStore on the embedded SQLite file: one row per user, entry lists as JSON text.
 
 Reads use a read-only connection on the loop's thread (WAL mode) and a parsed-row memo that hits
-only on identical row text; why, and why it changes no result: bench/RESULTS.md, "Design notes".
+only on identical row text; while nothing at all was committed to the file since that text was read
+(PRAGMA data_version), the row is not fetched again. Why, and why it changes no result:
+bench/RESULTS.md, "Design notes".
 Compare-and-set is one savepoint of a group-committed transaction on aiosqlite's worker thread
 (`SqliteDatabase.atomically`; none is held across an await): the insert does nothing on an existing
 user_id, the update matches only the expected version; the outbox records and feed changes commit
@@ -34,15 +36,30 @@ DEFAULT_ROW_MEMO_BYTES = 4 * 1024 * 1024
 
 
 class _RowMemo:
-    """user_id -> (timestamp, version, passes text, passes4 text, parsed cache), LRU by text bytes."""
+    """user_id -> (timestamp, version, passes text, passes4 text, parsed cache, read version at
+    which that text was last seen), LRU by text bytes."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self.rows: OrderedDict[int, tuple[Any, Any, Any, Any, TicketCache]] = OrderedDict()
+        self.rows: OrderedDict[int, list[Any]] = OrderedDict()
+
+    def unchanged(self, user_id: int, read_version: tuple[int, int] | None) -> TicketCache | None:
+        """The parsed cache when nothing was committed to the file since its text was last seen."""
+        row = self.rows.get(user_id)
+        if row is None or read_version is None or row[5] != read_version:
+            return None
+        self.rows.move_to_end(user_id)
+        return row[4]  # type: ignore[no-any-return]
 
     def get(
-        self, user_id: int, timestamp: Any, version: Any, passes: Any, passes4: Any
+        self,
+        user_id: int,
+        timestamp: Any,
+        version: Any,
+        passes: Any,
+        passes4: Any,
+        read_version: tuple[int, int] | None,
     ) -> TicketCache | None:
         row = self.rows.get(user_id)
         if row is None:
@@ -50,22 +67,30 @@ class _RowMemo:
         # Equal text (a memcmp; the same object compares at once): exactly what parsing saw.
         if row[0] == timestamp and row[1] == version and row[2] == passes and row[3] == passes4:
             self.rows.move_to_end(user_id)
-            return row[4]
+            row[5] = read_version
+            return row[4]  # type: ignore[no-any-return]
         self.discard(user_id)
         return None
 
     def put(
-        self, user_id: int, timestamp: Any, version: Any, passes: Any, passes4: Any, cache: TicketCache
+        self,
+        user_id: int,
+        timestamp: Any,
+        version: Any,
+        passes: Any,
+        passes4: Any,
+        cache: TicketCache,
+        read_version: tuple[int, int] | None,
     ) -> None:
         cost = len(passes) + len(passes4)
         if cost > self.max_bytes:
             return
         self.discard(user_id)
-        self.rows[user_id] = (timestamp, version, passes, passes4, cache)
+        self.rows[user_id] = [timestamp, version, passes, passes4, cache, read_version]
         self.size += cost
         while self.size > self.max_bytes:
-            _, (_, _, old_passes, old_passes4, _) = self.rows.popitem(last=False)
-            self.size -= len(old_passes) + len(old_passes4)
+            _, old = self.rows.popitem(last=False)
+            self.size -= len(old[2]) + len(old[3])
 
     def discard(self, user_id: int) -> None:
         row = self.rows.pop(user_id, None)
@@ -101,15 +126,20 @@ class SqliteCacheStore:
         await SqliteChangeFeed(self._db).create_schema()
 
     async def get(self, user_id: int) -> TicketCache | None:
+        # Nothing committed since the remembered text was read: skip reading ~100 KB of it again.
+        read_version = self._db.read_version()
+        unchanged = self._memo.unchanged(user_id, read_version)
+        if unchanged is not None:
+            return unchanged
         rows = await self._db.read_rows(self._get_sql, (user_id,))
         if not rows:
             return None
         timestamp, version, passes, passes4 = rows[0]
-        remembered = self._memo.get(user_id, timestamp, version, passes, passes4)
+        remembered = self._memo.get(user_id, timestamp, version, passes, passes4, read_version)
         if remembered is not None:
             return remembered
         cache = _parsed_row(user_id, timestamp, version, passes, passes4)
-        self._memo.put(user_id, timestamp, version, passes, passes4, cache)
+        self._memo.put(user_id, timestamp, version, passes, passes4, cache, read_version)
         return cache
 
     async def save(

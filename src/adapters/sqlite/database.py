@@ -4,6 +4,7 @@ plus a read-only connection used on the loop's own thread for point reads (WAL m
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: Works per group-committed transaction (bounds how long one holds the file's write lock).
 _MAX_BATCH = 128
+_READER_GENERATIONS = itertools.count(1)  # process-wide: no two readers share one
 
 
 class SqliteDatabase:
@@ -32,6 +34,7 @@ class SqliteDatabase:
         # (the aiosqlite connection it was opened beside, the read-only connection or None for
         # "not usable here": in-memory or URI databases, or a journal mode other than WAL)
         self._reader: tuple[object, sqlite3.Connection | None] | None = None
+        self._reader_generation = 0
         self._lock = asyncio.Lock()
         # group commit: works waiting for the next batch, and the task committing them
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
@@ -211,6 +214,21 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 
+    def read_version(self) -> tuple[int, int] | None:
+        """A value that stays equal exactly while nobody (this process or another) commits to the
+        file: PRAGMA data_version of the read-only connection, which never writes itself, with
+        that connection's generation (versions of two connections are not comparable). None where
+        there is no read-only connection. Take it before a read: a commit in between then shows
+        as a changed version next time, never the other way round."""
+        reader = self._read_connection()
+        if reader is None:
+            return None
+        try:
+            (version,) = reader.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
+        return self._reader_generation, int(version)
+
     def _read_connection(self) -> sqlite3.Connection | None:
         """The read-only connection, opened on first use beside the current aiosqlite connection."""
         owner = self.conn  # raises StoreUnavailable when the database is not connected
@@ -219,6 +237,7 @@ class SqliteDatabase:
         if self._reader is not None and self._reader[1] is not None:
             self._reader[1].close()  # opened beside an earlier connection of this database
         self._reader = (owner, _open_reader(self.path))
+        self._reader_generation = next(_READER_GENERATIONS)
         return self._reader[1]
 
     async def executescript(self, script: str) -> None:
