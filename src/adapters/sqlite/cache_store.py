@@ -33,6 +33,8 @@ from domain.model import CachedPass, TicketCache
 
 #: Default bound on the JSON text held by the parsed-row memo (parsed objects take a few times it).
 DEFAULT_ROW_MEMO_BYTES = 4 * 1024 * 1024
+#: SqliteDatabase.read_version(): equal while nothing was committed to the file.
+ReadVersion = tuple[int, int] | None
 
 
 class _RowMemo:
@@ -44,7 +46,7 @@ class _RowMemo:
         self.size = 0
         self.rows: OrderedDict[int, list[Any]] = OrderedDict()
 
-    def unchanged(self, user_id: int, read_version: tuple[int, int] | None) -> TicketCache | None:
+    def unchanged(self, user_id: int, read_version: ReadVersion) -> TicketCache | None:
         """The parsed cache when nothing was committed to the file since its text was last seen."""
         row = self.rows.get(user_id)
         if row is None or read_version is None or row[5] != read_version:
@@ -52,36 +54,23 @@ class _RowMemo:
         self.rows.move_to_end(user_id)
         return row[4]  # type: ignore[no-any-return]
 
-    def get(
-        self,
-        user_id: int,
-        timestamp: Any,
-        version: Any,
-        passes: Any,
-        passes4: Any,
-        read_version: tuple[int, int] | None,
-    ) -> TicketCache | None:
-        row = self.rows.get(user_id)
-        if row is None:
+    def get(self, user_id: int, row: Sequence[Any], read_version: ReadVersion) -> TicketCache | None:
+        """The parsed cache when `row` (timestamp, version, passes, passes4) is what was parsed."""
+        remembered = self.rows.get(user_id)
+        if remembered is None:
             return None
         # Equal text (a memcmp; the same object compares at once): exactly what parsing saw.
-        if row[0] == timestamp and row[1] == version and row[2] == passes and row[3] == passes4:
+        if remembered[:4] == list(row):
             self.rows.move_to_end(user_id)
-            row[5] = read_version
-            return row[4]  # type: ignore[no-any-return]
+            remembered[5] = read_version
+            return remembered[4]  # type: ignore[no-any-return]
         self.discard(user_id)
         return None
 
     def put(
-        self,
-        user_id: int,
-        timestamp: Any,
-        version: Any,
-        passes: Any,
-        passes4: Any,
-        cache: TicketCache,
-        read_version: tuple[int, int] | None,
+        self, user_id: int, row: Sequence[Any], cache: TicketCache, read_version: ReadVersion
     ) -> None:
+        timestamp, version, passes, passes4 = row
         cost = len(passes) + len(passes4)
         if cost > self.max_bytes:
             return
@@ -134,12 +123,11 @@ class SqliteCacheStore:
         rows = await self._db.read_rows(self._get_sql, (user_id,))
         if not rows:
             return None
-        timestamp, version, passes, passes4 = rows[0]
-        remembered = self._memo.get(user_id, timestamp, version, passes, passes4, read_version)
+        remembered = self._memo.get(user_id, rows[0], read_version)
         if remembered is not None:
             return remembered
-        cache = _parsed_row(user_id, timestamp, version, passes, passes4)
-        self._memo.put(user_id, timestamp, version, passes, passes4, cache, read_version)
+        cache = _parsed_row(user_id, *rows[0])
+        self._memo.put(user_id, rows[0], cache, read_version)
         return cache
 
     async def save(
