@@ -318,6 +318,7 @@ class Container(containers.DeclarativeContainer):
         SyncGaugeRefresher,
         core_use_cases.provided.sync_overview,
         settings.provided.sync_gauges_refresh_seconds,
+        settings.provided.token_gauge_refresh_seconds,
     )
 
 

@@ -257,6 +257,8 @@ class Settings(BaseSettings):
     metrics_listen: HostPort | None = None
     #: How often `serve` re-reads the riders-per-sync-state and expiring-token gauges from the stores.
     sync_gauges_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = 60
+    #: How often `serve` re-counts riders with expiring tokens (a full scan of `bytemark_tokens` on MySQL).
+    token_gauge_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = 1800
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"],
         BeforeValidator(_choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True)),

@@ -26,10 +26,11 @@ class SyncStatusPage:
 
 @dataclass(frozen=True, slots=True)
 class SyncOverview:
-    """Riders per state, and riders whose access token expired or expires within 24 h."""
+    """Riders per state, and riders whose access token expired or expires within 24 h (None when
+    not counted this time: on MySQL that count scans the whole token table)."""
 
     by_state: dict[SyncState, int]
-    tokens_expiring: int
+    tokens_expiring: int | None
 
 
 class SyncQueries:
@@ -56,12 +57,12 @@ class SyncQueries:
         more = len(rows) > size
         return SyncStatusPage(statuses, _encode_token(statuses[-1].user_id, state) if more else "")
 
-    async def overview(self) -> SyncOverview:
+    async def overview(self, *, count_tokens: bool = True) -> SyncOverview:
+        by_state = await self._store.count_by_state()
+        if not count_tokens:
+            return SyncOverview(by_state, tokens_expiring=None)
         horizon = datetime.fromtimestamp(self._clock.now(), UTC) + EXPIRY_HORIZON
-        return SyncOverview(
-            by_state=await self._store.count_by_state(),
-            tokens_expiring=await self._tokens.count_tokens_expiring_before(horizon),
-        )
+        return SyncOverview(by_state, await self._tokens.count_tokens_expiring_before(horizon))
 
 
 def _encode_token(after_user_id: int, state: SyncState | None) -> str:

@@ -90,8 +90,8 @@ class TicketCacheUseCases:
     ) -> SyncStatusPage:
         return await self._sync_queries.page(state, page_size, page_token)
 
-    async def sync_overview(self) -> SyncOverview:
-        return await self._sync_queries.overview()
+    async def sync_overview(self, *, count_tokens: bool = True) -> SyncOverview:
+        return await self._sync_queries.overview(count_tokens=count_tokens)
 
     async def build_if_empty(self, concurrency: int | None) -> AsyncGenerator[BulkProgress, None]:
         """Build for every user with a token, but only when no cache exists at all."""

@@ -33,7 +33,11 @@ def metrics_url(sandbox: SandboxProcess) -> str:
 def server(sandbox: SandboxProcess, work_dir: Path, metrics_url: str) -> Iterator[ServerProcess]:
     listen = metrics_url.removeprefix("http://").removesuffix("/metrics")
     process = start_server(
-        sandbox, work_dir, METRICS_LISTEN=listen, SYNC_GAUGES_REFRESH_SECONDS=str(GAUGE_PERIOD)
+        sandbox,
+        work_dir,
+        METRICS_LISTEN=listen,
+        SYNC_GAUGES_REFRESH_SECONDS=str(GAUGE_PERIOD),
+        TOKEN_GAUGE_REFRESH_SECONDS=str(GAUGE_PERIOD),
     )
     yield process
     process.stop()

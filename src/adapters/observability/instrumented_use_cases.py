@@ -81,7 +81,8 @@ def record_progress(job: BulkJob, progress: BulkProgress, now: float) -> float |
 def record_overview(overview: SyncOverview) -> None:
     for state, riders in overview.by_state.items():
         SYNC_RIDERS.labels(state.value).set(riders)
-    TOKENS_EXPIRING.set(overview.tokens_expiring)
+    if overview.tokens_expiring is not None:
+        TOKENS_EXPIRING.set(overview.tokens_expiring)
 
 
 # Every read counts one of these: the labelled series are looked up once, not per call.
@@ -152,8 +153,8 @@ class InstrumentedUseCases:
     ) -> SyncStatusPage:
         return await self._inner.list_sync_statuses(state, page_size, page_token)
 
-    async def sync_overview(self) -> SyncOverview:
-        overview = await self._inner.sync_overview()
+    async def sync_overview(self, *, count_tokens: bool = True) -> SyncOverview:
+        overview = await self._inner.sync_overview(count_tokens=count_tokens)
         record_overview(overview)
         return overview
 

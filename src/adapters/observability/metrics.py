@@ -89,8 +89,8 @@ BULK_RUNS_IN_PROGRESS = Gauge(
 )
 
 
-# --- Rider sync state and freshness (bulk runs; the two store-wide gauges also every -------
-# --- SYNC_GAUGES_REFRESH_SECONDS, see sync_gauges.py) -------------------------------------
+# --- Rider sync state and freshness (bulk runs; the two store-wide gauges also periodically, --
+# --- see sync_gauges.py) -------------------------------------------------------------------
 
 # Cache ages from a minute to a month: the hourly job keeps healthy caches near its period.
 _AGE_BUCKETS = (60, 300, 900, 1800, 3600, 5400, 7200, 14_400, 43_200, 86_400, 259_200, 604_800, 2_592_000)
@@ -114,7 +114,7 @@ CACHE_AGE_MAX_SECONDS = Gauge(
 TOKENS_EXPIRING = Gauge(
     "bytemark_tokens_expiring_riders",
     "Riders whose Bytemark access token has expired or expires within 24 h, read after each bulk run"
-    " and every SYNC_GAUGES_REFRESH_SECONDS.",
+    " and every TOKEN_GAUGE_REFRESH_SECONDS.",
 )
 BULK_SKIPPED = Counter(
     "ticket_cache_bulk_skipped_total",

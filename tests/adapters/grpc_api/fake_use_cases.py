@@ -165,7 +165,7 @@ class FakeUseCases:
         chosen = [s for _, s in sorted(self.sync_statuses.items()) if state is None or s.state is state]
         return SyncStatusPage(tuple(chosen), "")
 
-    async def sync_overview(self) -> SyncOverview:
+    async def sync_overview(self, *, count_tokens: bool = True) -> SyncOverview:
         await self._enter("sync_overview")
         counts = {state: 0 for state in SyncState}
         for status in self.sync_statuses.values():

@@ -1,5 +1,6 @@
-"""The periodic refresh of the sync-state gauges: a change no bulk run saw reaches them, and a store
-that fails one round neither stops the loop nor zeroes the gauges."""
+"""The periodic refresh of the sync-state gauges: a change no bulk run saw reaches them, a store
+that fails one round neither stops the loop nor zeroes the gauges, and the costly token count runs
+only on its own, slower period."""
 
 from __future__ import annotations
 
@@ -33,21 +34,27 @@ class ScriptedStore:
     def __init__(self, *rounds: SyncOverview | Exception) -> None:
         self._rounds = list(rounds)
         self.gauges_before: list[dict[str, float]] = []
+        self.counted_tokens: list[bool] = []
         self.done = asyncio.Event()
 
-    async def overview(self) -> SyncOverview:
+    async def overview(self, *, count_tokens: bool = True) -> SyncOverview:
         self.gauges_before.append(gauges())
+        self.counted_tokens.append(count_tokens)
         if not self._rounds:
             self.done.set()
             await asyncio.Event().wait()  # no more rounds: wait to be cancelled
         answer = self._rounds.pop(0)
         if isinstance(answer, Exception):
             raise answer
+        if not count_tokens:
+            return SyncOverview(answer.by_state, tokens_expiring=None)
         return answer
 
 
-async def run_until_scripted_rounds_end(store: ScriptedStore, every_seconds: float) -> None:
-    task = asyncio.create_task(SyncGaugeRefresher(store.overview, every_seconds).run())
+async def run_until_scripted_rounds_end(
+    store: ScriptedStore, every_seconds: float, tokens_every_seconds: float = 0.0
+) -> None:
+    task = asyncio.create_task(SyncGaugeRefresher(store.overview, every_seconds, tokens_every_seconds).run())
     try:
         await asyncio.wait_for(store.done.wait(), 5)
     finally:
@@ -87,3 +94,23 @@ async def test_rounds_are_spaced_by_the_period() -> None:
     await run_until_scripted_rounds_end(store, every_seconds=0.2)
 
     assert 0.4 <= loop.time() - started < 2  # three reads: at once, after 0.2 s, after 0.4 s
+
+
+async def test_the_token_count_runs_only_every_tokens_period_and_its_gauge_keeps_the_last_count() -> None:
+    store = ScriptedStore(overview(5, 0, 0, 9), overview(4, 1, 0, 2), overview(3, 1, 1, 0))
+
+    await run_until_scripted_rounds_end(store, every_seconds=0.01, tokens_every_seconds=3600)
+
+    assert store.counted_tokens[:3] == [True, False, False]  # the first round, then not for an hour
+    after_first, after_second, after_third = store.gauges_before[1:]
+    assert after_second == {"OK": 4, "FAILING": 1, "AUTH_REQUIRED": 0, "expiring": 9}  # states moved
+    assert after_third == {"OK": 3, "FAILING": 1, "AUTH_REQUIRED": 1, "expiring": 9}
+
+
+async def test_a_failed_token_count_is_tried_again_next_round() -> None:
+    store = ScriptedStore(StoreUnavailable("token store", "MySQL gone"), overview(1, 0, 0, 4))
+
+    await run_until_scripted_rounds_end(store, every_seconds=0.01, tokens_every_seconds=3600)
+
+    assert store.counted_tokens[:2] == [True, True]
+    assert store.gauges_before[2]["expiring"] == 4
