@@ -101,8 +101,16 @@ def serve_in_workers(settings: Settings, serve_one: Callable[[Settings], int]) -
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     if ended_unasked:  # its code says why (the others only met our SIGTERM); never 0, "stopped as asked"
-        return first.exitcode or 1
-    return max((worker.exitcode or 0 for worker in workers), key=abs)
+        return _exit_status(first.exitcode) or 1
+    return max((_exit_status(worker.exitcode) for worker in workers), default=0)
+
+
+def _exit_status(exitcode: int | None) -> int:
+    """A worker's exit code as a shell reports it: a worker killed by signal N counts as 128 + N
+    (multiprocessing says -N, which `sys.exit` would turn into 256 - N)."""
+    if exitcode is None:
+        return 0
+    return 128 - exitcode if exitcode < 0 else exitcode
 
 
 def _first_to_end(workers: Sequence[BaseProcess]) -> BaseProcess:

@@ -3,6 +3,8 @@ exit code, so Kubernetes restarts a pod instead of keeping it serving on half it
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from adapters.settings import Settings, load_settings, split_host_port
@@ -43,3 +45,14 @@ def test_a_worker_that_ends_unasked_with_zero_is_still_a_failure() -> None:
     started = time.monotonic()
     assert serve_in_workers(SETTINGS, worker_1_returns_zero_early) == 1
     assert time.monotonic() - started < 30
+
+
+def worker_1_is_killed(worker: Settings) -> int:
+    if index_of(worker) == 1:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+    time.sleep(60)
+    return 0
+
+
+def test_a_worker_killed_by_a_signal_ends_the_process_with_128_plus_the_signal() -> None:
+    assert serve_in_workers(SETTINGS, worker_1_is_killed) == 128 + signal.SIGKILL

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -43,13 +44,35 @@ class SqliteDatabase:
     async def connect(self) -> None:
         try:
             conn = await aiosqlite.connect(self.path, isolation_level=None)
-            await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            if self.path != ":memory:":
-                await self._use_wal(conn)
-            await conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.Error as exc:
+        except sqlite3.Error as exc:  # aiosqlite stops its own thread when the open fails
             raise StoreUnavailable("SQLite", f"cannot open {self.path}: {exc}") from exc
+        try:
+            await self._configure(conn)
+        except BaseException as exc:
+            # Its worker thread is not a daemon: left running, it would keep the process from
+            # ever exiting (a GRPC_WORKERS worker that failed to start then hung, unreported).
+            await asyncio.shield(conn.close())
+            if isinstance(exc, sqlite3.Error):
+                raise StoreUnavailable("SQLite", f"cannot open {self.path}: {exc}") from exc
+            raise
         self._conn = conn
+
+    async def _configure(self, conn: aiosqlite.Connection) -> None:
+        """busy_timeout, WAL and synchronous=NORMAL. A process opening the file while another one
+        is switching it to WAL or recovering its WAL can be told "database is locked" at once,
+        without SQLite's busy handler: retry that within the busy timeout, as the handler would."""
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+                if self.path != ":memory:":
+                    await self._use_wal(conn)
+                await conn.execute("PRAGMA synchronous = NORMAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.02)
 
     async def _use_wal(self, conn: aiosqlite.Connection) -> None:
         """WAL, unless the file is read-only (switching is a write). Then keep its journal mode:
@@ -321,6 +344,13 @@ def _open_reader(path: str) -> sqlite3.Connection | None:
         reader.close()
         return None
     return reader
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # extended code; its low byte is the primary one
+    if isinstance(code, int):
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc)
 
 
 def _is_read_only(exc: sqlite3.Error) -> bool:
