@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 from application.errors import StoreUnavailable
@@ -95,13 +95,8 @@ class OutboxRelay:
 
     async def deliver_soon(self, records: Sequence[OutboxRecord]) -> None:
         """Right after a commit: one attempt now, the background loop keeps any that fail."""
-        if not records:
-            return
-        try:
-            async with asyncio.timeout(_INLINE_BUDGET_SECONDS):
-                await self.deliver(records)
-        except TimeoutError:
-            self._wake.set()
+        if records:
+            await self._within_budget(self.deliver(records))
 
     async def deliver_after_write(self, user_id: int, records: Sequence[OutboxRecord], changed: bool) -> None:
         """Right after a cache write that stored `records` (and feed changes when `changed`).
@@ -110,10 +105,18 @@ class OutboxRelay:
         user's batches reach the feed in write order."""
         if self._change_feed is None or not changed:
             await self.deliver_soon(records)
-            return
+        else:
+            await self._within_budget(self._deliver_pending_of(user_id))
+
+    async def _deliver_pending_of(self, user_id: int) -> None:
+        await self.deliver(await self._outbox.pending_for_user(user_id))
+
+    async def _within_budget(self, delivery: Awaitable[object]) -> None:
+        """Give an inline delivery at most the RPC's budget; whatever it leaves (a stalled store,
+        an outbox it could not read) the background loop takes, woken now."""
         try:
             async with asyncio.timeout(_INLINE_BUDGET_SECONDS):
-                await self.deliver(await self._outbox.pending_for_user(user_id))
+                await delivery
         except (TimeoutError, StoreUnavailable):
             self._wake.set()
 
