@@ -4,8 +4,6 @@ client. Certificates are made at test time (trustme, on the `cryptography` packa
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +12,11 @@ import pytest
 
 from devtools.harness import SandboxProcess, ServerProcess, start_server
 from tests.e2e.cli_runner import json_lines, run_cli
+from tests.e2e.node_suite import assert_node_suite_passes
 from tests.e2e.tls_files import write_tls_files
 from ticket_cache_client import TicketCacheClient, TlsFiles, pb
 
 TOKEN = "tls-e2e-token-5b2e9d"
-NODE_CLIENT = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 
 
 @pytest.fixture(scope="module")
@@ -99,17 +97,10 @@ async def test_python_client_calls_over_mutual_tls_with_the_token(
 def test_node_client_calls_over_mutual_tls_with_the_token(
     tls_server: ServerProcess, pems: dict[str, Path], rider: int
 ) -> None:
-    assert (NODE_CLIENT / "dist" / "index.js").exists(), "build it first: make typescript"
     env = {
-        **os.environ,
         "TICKET_CACHE_TLS_URL": f"https://{tls_server.address}",
         "TICKET_CACHE_TOKEN": TOKEN,
         "TICKET_CACHE_USER": str(rider),
         **{f"TICKET_CACHE_{name.upper().replace('-', '_')}": str(pems[name]) for name in pems},
     }
-    done = subprocess.run(
-        ["node", "--test", "--test-reporter=spec", "test-tls/"],
-        cwd=NODE_CLIENT, capture_output=True, text=True, timeout=60, env=env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "pass 2" in done.stdout and "fail 0" in done.stdout
+    assert_node_suite_passes("test-tls/", env, passes=2, timeout=60)
