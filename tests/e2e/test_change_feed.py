@@ -221,6 +221,20 @@ async def watch_status(server: ServerProcess, cursor: str) -> tuple[grpc.StatusC
         return grpc.StatusCode.OK, ""
 
 
+async def statuses_once_swept(
+    restarted: ServerProcess, swept: Callable[[], bool]
+) -> tuple[grpc.StatusCode, str, grpc.StatusCode]:
+    """Once the restarted server's sweep has run (`swept`, up to 10 s): the status of a watch
+    from the first cursor, its details, and the status of a watch from now."""
+    for _ in range(100):
+        if swept():
+            break
+        await asyncio.sleep(0.1)
+    code, details = await watch_status(restarted, "v1.0")
+    fresh_code, _ = await watch_status(restarted, "")
+    return code, details, fresh_code
+
+
 @pytest.mark.parametrize("cursor", ["not-a-cursor", "v1.", "v1.-4", "v1.999999999999"])
 async def test_a_cursor_the_service_did_not_issue_is_invalid_argument_naming_start_cursor(
     store: Store, cursor: str
@@ -244,12 +258,9 @@ async def test_a_cursor_older_than_the_retention_is_out_of_range_and_says_to_res
     server.query("UPDATE bytemark_change_feed SET changed_at = changed_at - 8 * 86400")
     restarted = start_server(sandbox, work_dir, SQLITE_PATH=str(server.sqlite_path))
     try:
-        for _ in range(100):
-            if restarted.query("SELECT COUNT(*) FROM bytemark_change_feed")[0][0] == 0:
-                break
-            await asyncio.sleep(0.1)
-        code, details = await watch_status(restarted, "v1.0")
-        fresh_code, _ = await watch_status(restarted, "")
+        code, details, fresh_code = await statuses_once_swept(
+            restarted, lambda: restarted.query("SELECT COUNT(*) FROM bytemark_change_feed")[0][0] == 0
+        )
     finally:
         restarted.stop()
     assert code == grpc.StatusCode.OUT_OF_RANGE
@@ -274,12 +285,9 @@ async def test_on_ferretdb_a_cursor_older_than_the_retention_is_out_of_range_and
         # eight days pass: the restarted server's retention sweep (default 7 days) removes the first
         topology.collection(FEED).update_many({}, {"$inc": {"stored_at": -8 * 86400}})
         restarted = topology.start_server()
-        for _ in range(100):
-            if topology.collection(FEED).count_documents({}) == 1:
-                break
-            await asyncio.sleep(0.1)
-        code, details = await watch_status(restarted, "v1.0")
-        fresh_code, _ = await watch_status(restarted, "")
+        code, details, fresh_code = await statuses_once_swept(
+            restarted, lambda: topology.collection(FEED).count_documents({}) == 1
+        )
     finally:
         topology.close()
     assert code == grpc.StatusCode.OUT_OF_RANGE
