@@ -39,7 +39,7 @@ def load(directory: Path) -> dict[int, pb.GetTicketCacheResponse]:
 
 
 def _interceptors() -> list[Any]:
-    from adapters.grpc_api.interceptors import ServiceInterceptor
+    from adapters.driving.grpc_api.interceptors import ServiceInterceptor
 
     return [ServiceInterceptor()]  # what the real server registers (auth off, as in the benchmark)
 

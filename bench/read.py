@@ -63,9 +63,9 @@ async def _in_process_costs(sqlite_path: Path, user_id: int, view: int) -> dict[
     """Server-side CPU of one read without gRPC, in this process on the same SQLite file:
     cold (no memo at all), entry memo only (a cache whose row changed since the last read),
     and hot (row and response remembered: the steady state of the qps figure)."""
-    from adapters.grpc_api.cache_encoding import CacheEncoder
-    from adapters.sqlite.cache_store import SqliteCacheStore
-    from adapters.sqlite.database import SqliteDatabase
+    from adapters.driven.storage.sqlite.cache_store import SqliteCacheStore
+    from adapters.driven.storage.sqlite.database import SqliteDatabase
+    from adapters.driving.grpc_api.cache_encoding import CacheEncoder
 
     db = SqliteDatabase(str(sqlite_path))
     await db.connect()

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from common import emit, log
 
-from adapters.sqlite.cache_store import SqliteCacheStore
-from adapters.sqlite.database import SqliteDatabase
-from adapters.sqlite.sync_state_store import SqliteSyncStateStore
+from adapters.driven.storage.sqlite.cache_store import SqliteCacheStore
+from adapters.driven.storage.sqlite.database import SqliteDatabase
+from adapters.driven.storage.sqlite.sync_state_store import SqliteSyncStateStore
 from domain.model import CachedPass, TicketCache
 from domain.sync_state import succeeded
 

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 OUTPUT_ROOT = ROOT / "clients" / "python" / "src"
-#: The one package of generated code: the client package ships it, adapters.grpc_api imports it.
+#: The one package of generated code: the client package ships it, adapters.driving.grpc_api imports it.
 GENERATED_PACKAGE = "bytemark"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 INIT_DOCSTRING = '"""Generated protobuf/gRPC code; regenerate with tools/generate_protos.py."""\n'

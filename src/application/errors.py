@@ -1,5 +1,5 @@
 """Every typed error the service raises on purpose; the gRPC adapter maps each to one status code
-in one place (adapters/grpc_api/errors.py)."""
+in one place (adapters/driving/grpc_api/errors.py)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ import os
 
 from pydantic import SecretStr
 
-from adapters.cli import serve, wait_for_stop_signal
-from adapters.container import build_container, migrate_stores, resolve
-from adapters.settings import Settings
+from adapters.composition.container import build_container, migrate_stores, resolve
+from adapters.composition.settings import Settings
+from adapters.driving.cli import serve, wait_for_stop_signal
 from devtools.sandbox.config import SandboxConfig
 from devtools.sandbox.server import start_sandbox
 from devtools.sandbox.state import SandboxState

@@ -17,9 +17,9 @@ import pytest
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
 
-from adapters.bytemark_api import BytemarkClient, RateLimiter, RetryPolicy
-from adapters.bytemark_api.responses import parse_json
-from adapters.bytemark_api.retry import parse_retry_after
+from adapters.driven.bytemark_api import BytemarkClient, RateLimiter, RetryPolicy
+from adapters.driven.bytemark_api.responses import parse_json
+from adapters.driven.bytemark_api.retry import parse_retry_after
 from application.errors import (
     AccessTokenRejected,
     RefreshTokenInvalid,
@@ -220,7 +220,7 @@ async def test_the_page_limit_is_configurable(session: aiohttp.ClientSession, mo
 async def test_an_absurd_page_count_is_an_upstream_error_not_an_endless_loop(
     client: BytemarkClient, mocked: aioresponses, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("adapters.bytemark_api.client.MAX_PAGES", 2)
+    monkeypatch.setattr("adapters.driven.bytemark_api.client.MAX_PAGES", 2)
     for page in (1, 2):
         mocked.get(v1_url(page), payload=page_body([a_pass(f"u{page}")], page, total_pages=99))
     expect_empty_v4(mocked)

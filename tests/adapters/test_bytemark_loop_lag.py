@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import aiohttp
 import pytest
 
-from adapters.bytemark_api import BytemarkClient, RetryPolicy
+from adapters.driven.bytemark_api import BytemarkClient, RetryPolicy
 from application.errors import UpstreamUnavailable
 
 HANG = 30.0  # a Bytemark that does not answer (released when the test ends)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.operator_cli.tally import Tally
+from adapters.driving.operator_cli.tally import Tally
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 import uvloop
 
-from adapters import event_loop
-from adapters.settings import load_settings
+from adapters.composition.settings import load_settings
+from adapters.driving import event_loop
 
 
 async def running_loop_type() -> type:

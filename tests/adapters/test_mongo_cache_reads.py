@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from adapters.mongo.cache_store import MongoCacheStore
-from adapters.mongo.database import CLIENT_FACTORIES
+from adapters.driven.storage.mongo.cache_store import MongoCacheStore
+from adapters.driven.storage.mongo.database import CLIENT_FACTORIES
 from devtools.ferretdb import FerretDB
 from domain.model import TicketCache
 from tests.contract.cache_fixtures import mongo_database

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.mongo.sync_state_store import MongoSyncStateStore
+from adapters.driven.storage.mongo.sync_state_store import MongoSyncStateStore
 from devtools.ferretdb import FerretDB
 from domain.sync_state import succeeded
 from tests.contract.cache_fixtures import mongo_database

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.mongo.write_lock import WriteLocks
+from adapters.driven.storage.mongo.write_lock import WriteLocks
 
 
 class SlowLockCollection:

@@ -11,8 +11,12 @@ from typing import Any
 
 import pytest
 
-from adapters.mysql.database import DEFAULT_CONNECT_TIMEOUT, DEFAULT_QUERY_TIMEOUT, MysqlDatabase
-from adapters.mysql.url import parse_mysql_url
+from adapters.driven.storage.mysql.database import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_QUERY_TIMEOUT,
+    MysqlDatabase,
+)
+from adapters.driven.storage.mysql.url import parse_mysql_url
 from application.errors import StoreUnavailable
 
 SECRET = "pa55-w0rd"

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from adapters.crypto.token_cipher import TokenCipher
-from adapters.settings import (
+from adapters.composition.settings import (
     DEFAULT_FREE_TICKET_PRODUCT_UUIDS,
     SERVE_REQUIRED,
     ConfigError,
@@ -17,6 +16,7 @@ from adapters.settings import (
     load_settings,
     split_host_port,
 )
+from adapters.driven.storage.crypto.token_cipher import TokenCipher
 
 FREE_A, FREE_B = DEFAULT_FREE_TICKET_PRODUCT_UUIDS
 AES_KEY = base64.b64encode(b"k" * 32).decode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.settings import ConfigError, load_settings
+from adapters.composition.settings import ConfigError, load_settings
 
 
 def test_slack_api_url_defaults_to_slack() -> None:

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import NullNotifier, SlackNotifier
+from adapters.driven.slack import NullNotifier, SlackNotifier
 from application.ports import BulkJob, BulkSummary
 from domain.model import CachedPass
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from adapters.sqlite.cache_store import SqliteCacheStore
-from adapters.sqlite.database import SqliteDatabase
+from adapters.driven.storage.sqlite.cache_store import SqliteCacheStore
+from adapters.driven.storage.sqlite.database import SqliteDatabase
 from domain.model import CachedPass, TicketCache
 
 T0 = 1_700_000_000

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.crypto import TokenCipher
-from adapters.sqlite.database import SqliteDatabase
-from adapters.sqlite.token_store import SqliteTokenStore
+from adapters.driven.storage.crypto import TokenCipher
+from adapters.driven.storage.sqlite.database import SqliteDatabase
+from adapters.driven.storage.sqlite.token_store import SqliteTokenStore
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from adapters.sqlite.database import _is_read_only
+from adapters.driven.storage.sqlite.database import _is_read_only
 
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
 
 CHILD = """
 import asyncio, json, sys
-from adapters.sqlite.database import SqliteDatabase
+from adapters.driven.storage.sqlite.database import SqliteDatabase
 from application.errors import StoreUnavailable
 
 async def main() -> None:

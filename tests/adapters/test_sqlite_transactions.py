@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sqlite.database import SqliteDatabase
+from adapters.driven.storage.sqlite.database import SqliteDatabase
 from application.errors import StoreUnavailable
 
 

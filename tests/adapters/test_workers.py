@@ -7,8 +7,8 @@ import os
 import signal
 import time
 
-from adapters.settings import Settings, load_settings, split_host_port
-from adapters.workers import serve_in_workers
+from adapters.composition.settings import Settings, load_settings, split_host_port
+from adapters.driving.workers import serve_in_workers
 
 METRICS_BASE = 40000  # never bound here: it only tells each forked worker its index (port + index)
 SETTINGS = load_settings(

@@ -17,16 +17,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from adapters.crypto import TokenCipher
-from adapters.mongo.cache_store import MongoCacheStore
-from adapters.mongo.database import CLIENT_FACTORIES, MongoDatabase
-from adapters.mongo.outbox import MongoOutbox
-from adapters.mongo.ticket_log import MongoTicketLog
-from adapters.outbox_codec import OutboxCodec
-from adapters.sqlite.cache_store import SqliteCacheStore
-from adapters.sqlite.database import SqliteDatabase
-from adapters.sqlite.outbox import SqliteOutbox
-from adapters.sqlite.ticket_log import SqliteTicketLog
+from adapters.driven.storage.crypto import TokenCipher
+from adapters.driven.storage.mongo.cache_store import MongoCacheStore
+from adapters.driven.storage.mongo.database import CLIENT_FACTORIES, MongoDatabase
+from adapters.driven.storage.mongo.outbox import MongoOutbox
+from adapters.driven.storage.mongo.ticket_log import MongoTicketLog
+from adapters.driven.storage.outbox_codec import OutboxCodec
+from adapters.driven.storage.sqlite.cache_store import SqliteCacheStore
+from adapters.driven.storage.sqlite.database import SqliteDatabase
+from adapters.driven.storage.sqlite.outbox import SqliteOutbox
+from adapters.driven.storage.sqlite.ticket_log import SqliteTicketLog
 
 CACHE_COLLECTION = "bytemarkticketscaches"
 LOG_COLLECTION = "bytemarkticketslogs"

@@ -24,14 +24,14 @@ from typing import Any, Protocol
 import asyncmy
 import pytest
 
-from adapters.crypto import TokenCipher
-from adapters.mysql.database import MysqlDatabase
-from adapters.mysql.refresh_log import MysqlRefreshLog
-from adapters.mysql.token_store import MysqlTokenStore
-from adapters.mysql.url import MysqlTarget, parse_mysql_url
-from adapters.sqlite.database import SqliteDatabase
-from adapters.sqlite.refresh_log import SqliteRefreshLog
-from adapters.sqlite.token_store import SqliteTokenStore
+from adapters.driven.storage.crypto import TokenCipher
+from adapters.driven.storage.mysql.database import MysqlDatabase
+from adapters.driven.storage.mysql.refresh_log import MysqlRefreshLog
+from adapters.driven.storage.mysql.token_store import MysqlTokenStore
+from adapters.driven.storage.mysql.url import MysqlTarget, parse_mysql_url
+from adapters.driven.storage.sqlite.database import SqliteDatabase
+from adapters.driven.storage.sqlite.refresh_log import SqliteRefreshLog
+from adapters.driven.storage.sqlite.token_store import SqliteTokenStore
 from tests.contract.cache_fixtures import BACKEND_KINDS, Backend, open_backend
 
 OWN_DATABASE = "TEST_MYSQL_URL" not in os.environ

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from adapters.mongo.cache_store import MongoCacheStore
-from adapters.mongo.database import ClientFactory, MongoDatabase
+from adapters.driven.storage.mongo.cache_store import MongoCacheStore
+from adapters.driven.storage.mongo.database import ClientFactory, MongoDatabase
 from application.errors import StoreUnavailable, WriteConflict
 from devtools.ferretdb import FerretDB
 from domain.model import CachedPass, TicketCache

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from adapters.mongo.change_feed import BATCH_SCALE, MongoChangeFeed
-from adapters.mongo.database import CLIENT_FACTORIES, MongoDatabase
+from adapters.driven.storage.mongo.change_feed import BATCH_SCALE, MongoChangeFeed
+from adapters.driven.storage.mongo.database import CLIENT_FACTORIES, MongoDatabase
 from application.change_feed import FeedEvent
 from application.errors import CacheNotStorable, CursorExpired, WriteConflict
 from application.outbox import free_ticket_reward_record, new_record_id

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sqlite.cache_store import SqliteCacheStore
-from adapters.sqlite.change_feed import SqliteChangeFeed
-from adapters.sqlite.database import SqliteDatabase
+from adapters.driven.storage.sqlite.cache_store import SqliteCacheStore
+from adapters.driven.storage.sqlite.change_feed import SqliteChangeFeed
+from adapters.driven.storage.sqlite.database import SqliteDatabase
 from domain.changes import ChangeKind, cache_changes
 from domain.model import CachedPass, TicketCache
 

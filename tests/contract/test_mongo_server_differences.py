@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from adapters.mongo.cache_store import MongoCacheStore
-from adapters.mongo.write_lock import WriteLocks
+from adapters.driven.storage.mongo.cache_store import MongoCacheStore
+from adapters.driven.storage.mongo.write_lock import WriteLocks
 from application.errors import CacheNotStorable, CacheTooLarge, WriteConflict
 from domain.model import CachedPass, TicketCache
 from domain.payload_hash import payload_hash

@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
-from adapters.crypto import TokenCipher
-from adapters.mysql.database import MysqlDatabase
-from adapters.mysql.token_store import MysqlTokenStore
+from adapters.driven.storage.crypto import TokenCipher
+from adapters.driven.storage.mysql.database import MysqlDatabase
+from adapters.driven.storage.mysql.token_store import MysqlTokenStore
 from application.errors import StoreUnavailable
 from devtools.ports import free_port
 from tests.contract.conftest import MYSQL_URL, TEST_KEY, MysqlRawSql, mysql_target, open_raw_mysql

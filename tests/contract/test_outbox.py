@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.mysql.delivered_ids import MysqlDeliveredIds
-from adapters.sql import delivered
-from adapters.sqlite.delivered_ids import SqliteDeliveredIds
+from adapters.driven.storage.mysql.delivered_ids import MysqlDeliveredIds
+from adapters.driven.storage.sql import delivered
+from adapters.driven.storage.sqlite.delivered_ids import SqliteDeliveredIds
 from application.errors import WriteConflict
 from application.outbox import (
     RotatedToken,

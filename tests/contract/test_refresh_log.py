@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.mysql.refresh_log import MysqlRefreshLog
-from adapters.sqlite.refresh_log import SqliteRefreshLog
+from adapters.driven.storage.mysql.refresh_log import MysqlRefreshLog
+from adapters.driven.storage.sqlite.refresh_log import SqliteRefreshLog
 from tests.contract.conftest import StoreEngine
 
 Log = SqliteRefreshLog | MysqlRefreshLog

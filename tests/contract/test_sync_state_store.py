@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.mongo.sync_state_store import DEFAULT_COLLECTION, MongoSyncStateStore
-from adapters.sqlite.sync_state_store import SqliteSyncStateStore
+from adapters.driven.storage.mongo.sync_state_store import DEFAULT_COLLECTION, MongoSyncStateStore
+from adapters.driven.storage.sqlite.sync_state_store import SqliteSyncStateStore
 from application.ports import SyncStateStore
 from domain.sync_state import SyncError, SyncState, SyncStatus
 from tests.contract.cache_fixtures import CACHE_COLLECTION, Backend, SqliteBackend

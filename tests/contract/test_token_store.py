@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from adapters.crypto import TokenCipher
-from adapters.mysql.token_store import MysqlTokenStore
-from adapters.sqlite.token_store import SqliteTokenStore
+from adapters.driven.storage.crypto import TokenCipher
+from adapters.driven.storage.mysql.token_store import MysqlTokenStore
+from adapters.driven.storage.sqlite.token_store import SqliteTokenStore
 from application.errors import TokenDecryptionError
 from application.outbox import RotatedToken, token_record
 from application.ports import Shard

@@ -12,7 +12,7 @@ def test_serve_never_imports_the_development_tools(sandbox: SandboxProcess, work
     server = start_server(sandbox, work_dir, PYTHONPROFILEIMPORTTIME="1")
     try:
         imported = server.logs()
-        assert "adapters.grpc_api.server" in imported  # the import listing is really there
+        assert "adapters.driving.grpc_api.server" in imported  # the import listing is really there
         assert "devtools" not in imported
     finally:
         server.stop()

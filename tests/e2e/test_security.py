@@ -1,5 +1,5 @@
 """Security of a real server process: the settings switch on bearer auth, TLS and mutual TLS
-(their full matrix is in tests/adapters/grpc_api/test_security.py), tokens are encrypted at
+(their full matrix is in tests/adapters/driving/grpc_api/test_security.py), tokens are encrypted at
 rest, and no secret appears anywhere in the output of a full session at DEBUG."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ CALL_TIMEOUT = 10.0
 
 
 # --- (a) bearer auth, switched on by GRPC_AUTH_TOKEN ------------------------------------------
-# Every RPC, every kind of bad credentials: tests/adapters/grpc_api/test_security.py.
+# Every RPC, every kind of bad credentials: tests/adapters/driving/grpc_api/test_security.py.
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_with_grpc_auth_token_set_calls_need_it_but_health_does_not(authed_serve
 
 
 # --- (b) TLS and mutual TLS, switched on by GRPC_TLS_* ----------------------------------------
-# Plaintext, untrusting and stranger clients refused: tests/adapters/grpc_api/test_security.py.
+# Plaintext, untrusting and stranger clients refused: tests/adapters/driving/grpc_api/test_security.py.
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ MYSQL_ROOT = {"host": MYSQL_HOST, "port": MYSQL_PORT, "user": "root", "database"
 E2E_USER, E2E_PASSWORD = "bytemark_e2e", "s3cret-Pw-9f1c7d"
 # Well clear of the ids other suites use in the shared MariaDB `test` database.
 FIRST_MYSQL_USER_ID = 9_000_001
-# The SQLite adapter's busy timeout (adapters.sqlite.database.SqliteDatabase).
+# The SQLite adapter's busy timeout (adapters.driven.storage.sqlite.database.SqliteDatabase).
 SQLITE_BUSY_TIMEOUT_SECONDS = 5.0
 PROMPTLY_SECONDS = 4.0
 MYSQL_TIMEOUT_SECONDS = 1.5  # the server's MySQL connect and query timeouts, set in MYSQL_URL

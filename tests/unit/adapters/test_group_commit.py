@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from adapters.mongo.group_commit import GroupCommit
+from adapters.driven.storage.mongo.group_commit import GroupCommit
 
 
 class Recorder:

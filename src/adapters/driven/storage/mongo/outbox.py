@@ -1,0 +1,302 @@
+"""Outbox on MongoDB. FerretDB has no multi-document transactions, so a cache write carries its
+records inside the cache document (field `_outbox`, flagged by `_outbox_pending`; the Node
+service's readers ignore both): one single-document write stores the cache and its records.
+Once all are delivered both fields are removed, leaving the Node shape. Rotated tokens belong to
+no cache write and go to their own collection (one insert each). A cache marked `_purge` (a
+delete's tombstone, see cache_store.py) is deleted once its records are delivered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
+
+from adapters.driven.storage.mongo.background import consume_exception
+from adapters.driven.storage.mongo.database import MongoDatabase
+from adapters.driven.storage.mongo.group_commit import GroupCommit
+from adapters.driven.storage.mongo.memory import remember
+from adapters.driven.storage.mongo.write_lock import WriteLocks
+from adapters.driven.storage.outbox_codec import OutboxCodec
+from application.errors import WriteConflict
+from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken, Target
+
+FIELD = "_outbox"
+FLAG = "_outbox_pending"
+PURGE = "_purge"
+_MAX_REMEMBERED = 10_000
+_MARK_GROUP = 32  # riders marked together at most (their caches are read concurrently)
+_WRITES_PER_BULK = 16  # FerretDB's pool: see _mark_group
+_BACKLOG_FIELDS = {"_id": 0, "target": 1, "created_at": 1}
+_CACHE_BACKLOG_FIELDS = {"_id": 0, f"{FIELD}.target": 1, f"{FIELD}.created_at": 1}
+_MARK_FIELDS = {"user_id": 1, "version": 1, FIELD: 1, PURGE: 1}
+
+
+class MongoOutbox:
+    def __init__(
+        self,
+        db: MongoDatabase,
+        codec: OutboxCodec,
+        cache_collection: str = "bytemarkticketscaches",
+        token_collection: str = "bytemarkticketsoutbox",
+    ) -> None:
+        self._db = db
+        self._codec = codec
+        self._cache_collection = cache_collection
+        self._token_collection = token_collection
+        # the cache store's locks: FerretDB's conditional update is not atomic (see write_lock)
+        self._locks = WriteLocks(db, f"{cache_collection}_locks")
+        # user -> records this process's last cache write stored, when they are all the user's
+        # pending ones: the relay's read right after the write then needs no query (a scan of
+        # every cache on FerretDB v1)
+        self._just_written: OrderedDict[int, list[OutboxRecord]] = OrderedDict()
+        self._document_ids: OrderedDict[int, Any] = OrderedDict()  # user -> its cache's `_id`
+        self._marks = GroupCommit(self._mark_group, _MARK_GROUP)
+
+    async def create_schema(self) -> None:
+        with self._db.errors_as_unavailable():
+            await self._tokens().create_index([("record_id", ASCENDING)], unique=True)
+            await self._tokens().create_index([("user_id", ASCENDING)])
+            await self._caches().create_index([(FLAG, ASCENDING)])
+
+    def documents(self, records: Sequence[OutboxRecord]) -> list[dict[str, Any]]:
+        """The `_outbox` entries of a cache write."""
+        return [self._codec.to_document(record) for record in records]
+
+    async def add(self, records: Sequence[OutboxRecord]) -> None:
+        if records:
+            with self._db.errors_as_unavailable():
+                await self._tokens().insert_many(self.documents(records))
+
+    async def pending(self, limit: int) -> list[OutboxRecord]:
+        with self._db.errors_as_unavailable():
+            tokens = await self._tokens().find({}, {"_id": 0}).sort("_id", ASCENDING).to_list(limit)
+            caches = await self._caches().find({FLAG: True}, {"_id": 0, FIELD: 1}).to_list(limit)
+        documents = tokens + [entry for cache in caches for entry in cache.get(FIELD) or ()]
+        return [self._codec.from_document(document) for document in documents[:limit]]
+
+    def written(self, user_id: int, records: Sequence[OutboxRecord] | None, document_id: Any = None) -> None:
+        """What a cache write just stored for the user: its records when they are the only ones
+        pending in the document, else None (unknown); and the document's `_id` when known."""
+        if records is not None:
+            remember(self._just_written, user_id, list(records), _MAX_REMEMBERED)
+        else:
+            self._just_written.pop(user_id, None)
+        if document_id is not None:
+            remember(self._document_ids, user_id, document_id, _MAX_REMEMBERED)
+        else:
+            self._document_ids.pop(user_id, None)
+
+    async def pending_for_user(self, user_id: int) -> list[OutboxRecord]:
+        known = self._just_written.pop(user_id, None)
+        if known is not None:
+            return known
+        with self._db.errors_as_unavailable():
+            document = await self._caches().find_one({"user_id": user_id}, {"_id": 0, FIELD: 1})
+        entries = (document or {}).get(FIELD) or ()
+        return [self._codec.from_document(entry) for entry in entries]
+
+    async def delete_purged(self, user_id: int) -> None:
+        """Delete the user's tombstone now if no record is pending in it (else the relay will)."""
+        with self._db.errors_as_unavailable():
+            await self._drop_from_cache(user_id, set())
+
+    async def mark_delivered(self, records: Sequence[OutboxRecord]) -> None:
+        delivered = {record.record_id for record in records}
+        by_user: dict[int, list[str]] = defaultdict(list)
+        token_ids = []
+        for record in records:
+            if record.target is Target.TOKEN:
+                token_ids.append(record.record_id)
+            else:
+                by_user[record.user_id].append(record.record_id)
+        with self._db.errors_as_unavailable():
+            if token_ids:
+                await self._tokens().delete_many({"record_id": {"$in": token_ids}})
+            grouped = await self._db.needs_write_locks()
+        marks = []
+        for user_id in by_user:
+            document_id = self._document_ids.get(user_id) if grouped else None
+            if document_id is not None:  # with other riders' marks: a few commands for all
+                marks.append(self._marks.submit(_Mark(user_id, document_id, frozenset(delivered))))
+            else:
+                marks.append(self._mark_alone(user_id, delivered))
+        await asyncio.gather(*marks)
+
+    async def _mark_alone(self, user_id: int, delivered: set[str]) -> None:
+        # Shielded: a caller out of time (the relay's inline budget) must not cancel this between
+        # the lock's insert and its delete, which would leave the rider's lock for every writer to
+        # wait out (10 s) before breaking it.
+        mark = asyncio.ensure_future(self._drop_from_cache(user_id, delivered))
+        mark.add_done_callback(consume_exception)
+        with self._db.errors_as_unavailable():
+            await asyncio.shield(mark)
+
+    async def _mark_group(self, marks: Sequence[_Mark]) -> list[BaseException | None]:
+        """FerretDB: many riders' marks under their locks taken by one insert, the caches read by
+        `_id` (concurrently), rewritten by bulk writes of at most 16 (FerretDB holds a pool
+        connection per write of a bulk until it ends, 100 in all) and the locks freed by one
+        delete. A rider whose lock is busy, or whose cache `_id` changed, is marked alone."""
+        caches = self._caches()
+        first: dict[int, _Mark] = {}
+        alone: list[_Mark] = []
+        for mark in marks:  # a rider marked twice in one group: the second goes alone
+            if mark.user_id in first:
+                alone.append(mark)
+            else:
+                first[mark.user_id] = mark
+        with self._db.errors_as_unavailable():
+            async with self._locks.held_many(list(first)) as taken:
+                alone.extend(mark for user_id, mark in first.items() if user_id not in taken)
+                held = [first[user_id] for user_id in first if user_id in taken]
+                documents = await asyncio.gather(
+                    *(caches.find_one({"_id": mark.document_id}, _MARK_FIELDS) for mark in held)
+                )
+                writes: list[Any] = []
+                for mark, document in zip(held, documents, strict=True):
+                    if document is None or document.get("user_id") != mark.user_id:
+                        self._document_ids.pop(mark.user_id, None)
+                        alone.append(mark)
+                        continue
+                    write = _mark_write(document, mark.delivered)
+                    if write is not None:
+                        writes.append(write)
+                for start in range(0, len(writes), _WRITES_PER_BULK):
+                    await caches.bulk_write(writes[start : start + _WRITES_PER_BULK], ordered=False)
+        outcomes = await asyncio.gather(
+            *(self._mark_alone(mark.user_id, set(mark.delivered)) for mark in alone), return_exceptions=True
+        )
+        failures = {id(mark): outcome for mark, outcome in zip(alone, outcomes, strict=True)}
+        return [failures.get(id(mark)) for mark in marks]
+
+    async def _drop_from_cache(self, user_id: int, delivered: set[str]) -> None:
+        """Rewrite the user's `_outbox` without the delivered records (or delete a tombstone left
+        with none), conditional on the cache version read (a cache write in between bumps it:
+        read again)."""
+        known = self._document_ids.get(user_id)
+        if known is not None and await self._db.needs_write_locks():
+            if await self._drop_by_id(user_id, known, delivered):
+                return
+            self._document_ids.pop(user_id, None)
+        for _ in range(5):
+            document = await self._caches().find_one(
+                {"user_id": user_id}, {"_id": 0, FIELD: 1, "version": 1, PURGE: 1}
+            )
+            if document is None:
+                return
+            version = document.get("version")
+            removal = _after_delivery(document, delivered)
+            if removal is None:
+                return
+            at_version = {"user_id": user_id, "version": version}
+            try:
+                async with self._locks.held(user_id, version):
+                    caches = self._caches()
+                    if removal.delete:
+                        done = (await caches.delete_one(at_version)).deleted_count == 1
+                    else:
+                        done = (await caches.update_one(at_version, removal.update)).matched_count == 1
+            except WriteConflict:
+                return  # a cache write holds the lock: the records stay pending a little longer
+            if done:
+                return
+        # still racing cache writes: the records stay pending and are delivered (harmlessly) again
+
+    async def _drop_by_id(self, user_id: int, document_id: Any, delivered: set[str]) -> bool:
+        """The same on FerretDB, by `_id` under the user's lock (every writer of a cache document
+        holds it there): FerretDB v1 answers a filter of `_id` alone from its primary key and scans
+        every cache for any other. False when that `_id` is no longer the user's cache."""
+        caches = self._caches()
+        try:
+            async with self._locks.held(user_id, None):
+                document = await caches.find_one(
+                    {"_id": document_id}, {"user_id": 1, "version": 1, FIELD: 1, PURGE: 1}
+                )
+                if document is None or document.get("user_id") != user_id:
+                    return False
+                removal = _after_delivery(document, delivered)
+                if removal is not None and removal.delete:
+                    await caches.delete_one({"_id": document_id})
+                elif removal is not None:
+                    await caches.update_one({"_id": document_id}, removal.update)
+        except WriteConflict:
+            pass  # a cache write holds the lock: the records stay pending a little longer
+        return True
+
+    async def newest_token(self, user_id: int) -> RotatedToken | None:
+        with self._db.errors_as_unavailable():
+            found = (
+                await self._tokens().find({"user_id": user_id}, {"_id": 0}).sort("_id", DESCENDING).to_list(1)
+            )
+        return self._codec.token(found[0]) if found else None
+
+    async def backlog(self) -> OutboxBacklog:
+        """Exact counts and oldest: every pending record's target and time, none of its body.
+        On FerretDB v1 the cache filter is a scan of every cache (as `pending` is; its aggregation
+        has no $min), sending back only the pending records' two fields; tokens are a collection
+        of pending ones alone."""
+        pending = {target: 0 for target in Target}
+        oldest: int | None = None
+
+        def count(entry: dict[str, Any]) -> None:
+            nonlocal oldest
+            pending[Target(entry["target"])] += 1
+            created_at = int(entry["created_at"])
+            oldest = created_at if oldest is None else min(oldest, created_at)
+
+        with self._db.errors_as_unavailable():
+            async for token in self._tokens().find({}, _BACKLOG_FIELDS):
+                count(token)
+            async for cache in self._caches().find({FLAG: True}, _CACHE_BACKLOG_FIELDS):
+                for entry in cache.get(FIELD) or ():
+                    count(entry)
+        return OutboxBacklog(pending, oldest)
+
+    def _tokens(self) -> Any:
+        return self._db.collection(self._token_collection)
+
+    def _caches(self) -> Any:
+        return self._db.collection(self._cache_collection)
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    user_id: int
+    document_id: Any
+    delivered: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Removal:
+    """What marking records delivered does to the cache document holding them."""
+
+    delete: bool  # a delete's tombstone with nothing left pending: the document goes
+    update: dict[str, Any]  # else `_outbox` rewritten without them (both fields gone once empty)
+
+
+def _after_delivery(document: dict[str, Any], delivered: AbstractSet[str]) -> _Removal | None:
+    """The removal of the `delivered` records from a cache document read, None when it holds none
+    of them (and is no tombstone left empty)."""
+    entries = document.get(FIELD) or []
+    remaining = [entry for entry in entries if entry.get("record_id") not in delivered]
+    purge = document.get(PURGE)
+    if not remaining and purge is not None and purge == document.get("version"):
+        return _Removal(delete=True, update={})
+    if len(remaining) == len(entries):
+        return None
+    update = {"$set": {FIELD: remaining}} if remaining else {"$unset": {FIELD: "", FLAG: ""}}
+    return _Removal(delete=False, update=update)
+
+
+def _mark_write(document: dict[str, Any], delivered: frozenset[str]) -> Any:
+    """The write removing the delivered records from a cache read under its lock, if any (by `_id`)."""
+    removal = _after_delivery(document, delivered)
+    if removal is None:
+        return None
+    if removal.delete:
+        return DeleteOne({"_id": document["_id"]})
+    return UpdateOne({"_id": document["_id"]}, removal.update)

@@ -1,0 +1,10 @@
+"""The sweep of `bytemark_outbox_delivered` on MySQL/MariaDB."""
+
+from __future__ import annotations
+
+from adapters.driven.storage.mysql.dialect import MysqlDialect
+from adapters.driven.storage.sql.delivered import DeliveredIdTable
+
+
+class MysqlDeliveredIds(MysqlDialect, DeliveredIdTable):
+    bounded_delete = "DELETE FROM bytemark_outbox_delivered WHERE delivered_at < ? LIMIT ?"

@@ -1,0 +1,260 @@
+"""Cross-cutting concerns of every RPC in one grpc.aio server interceptor: metrics, request id,
+bearer-token auth, and rejection of requests that are not valid protobuf.
+
+A wrapped behaviour keeps its kind (coroutine, or async generator for response streams): grpc.aio
+drives a handler by inspecting it, and a sync-style wrapper breaks streaming methods (grpc#27941).
+Why one interceptor that builds each method's handler once: bench/RESULTS.md, "Design notes".
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeAlias
+
+import grpc
+
+from adapters.common.logs import request_id_var
+from adapters.driving.grpc_api.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING_SECONDS
+
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+Behavior = Callable[[Any, Context], Any]
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+Metadata: TypeAlias = tuple[tuple[str, str | bytes], ...]
+#: Why a call is refused before its handler runs: (status code, details).
+Refusal: TypeAlias = tuple[grpc.StatusCode, str]
+Prelude = Callable[[Any, Context], Awaitable[None]]
+
+REQUEST_ID_HEADER = "x-request-id"
+HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_UNAUTHENTICATED: Refusal = (grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+
+
+class _ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc, unused-ignore]
+    """Base of the interceptor below (grpc has no type hints, so mypy sees its class as Any)."""
+
+
+class ServiceInterceptor(_ServerInterceptor):
+    """Everything the server does around an RPC, outermost first:
+
+    - metrics: grpc_server_handled_total{grpc_method,grpc_code} and
+      grpc_server_handling_seconds{grpc_method}, rejected calls included;
+    - request id: the caller's x-request-id (or a new one) goes into `request_id_var` for logs
+      and error messages, and back to the caller in the trailing metadata of every RPC (errors
+      included), and also as initial metadata of response streams, so a batch job has it
+      before the first event (unary calls: trailing only, as it is cheaper);
+    - bearer-token auth (with `auth_token`): every RPC but the health service needs
+      `authorization: Bearer <token>`, otherwise it ends with UNAUTHENTICATED before the
+      handler runs (a corrupt request too). The token is never logged or echoed;
+    - undecodable requests: a request that does not parse (corrupt wire format) ends with
+      INVALID_ARGUMENT naming the request type, instead of grpc's UNKNOWN "Unexpected
+      DecodeError" with library internals.
+
+    The handler for a method is built on its first call and reused: what depends on the call
+    (request id, credentials) is read from the call's context when it runs. A method named in
+    `response_serializers` sends its responses through that serializer instead of the
+    generated one (GetTicketCache: the remembered bytes of a memoized response)."""
+
+    def __init__(
+        self,
+        auth_token: str | None = None,
+        response_serializers: Mapping[str, Callable[[Any], bytes]] | None = None,
+    ) -> None:
+        if auth_token is not None and not auth_token:
+            raise ValueError("the bearer token must not be empty")
+        self._token = auth_token.encode("utf-8") if auth_token is not None else None
+        self._serializers = dict(response_serializers or {})
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        method: str = handler_call_details.method
+        handler = self._handlers.get(method)
+        if handler is None:
+            found = await continuation(handler_call_details)
+            if found is None:
+                return None  # unknown method: grpc answers UNIMPLEMENTED; no per-name series
+            handler = self._handlers[method] = self._wrap(method, found)
+        return handler
+
+    def _authorized(self, metadata: Metadata | None) -> bool:
+        for key, value in metadata or ():
+            if key == "authorization" and isinstance(value, str):
+                scheme, _, credentials = value.partition(" ")
+                if scheme.lower() != "bearer" or self._token is None:
+                    return False
+                # constant time, so response timing does not reveal how much of a guess matched
+                return hmac.compare_digest(credentials.strip().encode("utf-8"), self._token)
+        return False
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The handler for `method` with every concern around its behaviour."""
+        deserialize = handler.request_deserializer
+        guard_malformed = deserialize is not None and not handler.request_streaming
+        if guard_malformed:
+            deserialize = _tolerant(deserialize)
+        check_auth = self._token is not None and not method.startswith(HEALTH_METHOD_PREFIX)
+        behavior: Behavior = (
+            handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+        )
+        if not inspect.iscoroutinefunction(behavior) and not inspect.isasyncgenfunction(behavior):
+            # A sync handler would run in grpc's thread pool; none is registered here. Refuse to
+            # serve one rather than serve it without its checks.
+            if check_auth or guard_malformed:
+                raise TypeError(f"{method}: a sync handler cannot be guarded by this interceptor")
+            return handler
+        prelude = self._prelude(bool(handler.response_streaming), check_auth, guard_malformed)
+        wrap = _around_stream if inspect.isasyncgenfunction(behavior) else _around_call
+        wrapped = wrap(behavior, prelude, _Recorder(method))
+        if handler.unary_unary is not None:
+            make = grpc.unary_unary_rpc_method_handler
+        elif handler.unary_stream is not None:
+            make = grpc.unary_stream_rpc_method_handler
+        elif handler.stream_unary is not None:
+            make = grpc.stream_unary_rpc_method_handler
+        else:
+            make = grpc.stream_stream_rpc_method_handler
+        return make(wrapped, deserialize, self._serializers.get(method, handler.response_serializer))
+
+    def _prelude(self, streams_responses: bool, check_auth: bool, guard_malformed: bool) -> Prelude:
+        """What runs before the behaviour: request id, then auth, then the wire-format check."""
+        authorized = self._authorized
+
+        async def prelude(request: Any, context: Context) -> None:
+            metadata: Metadata | None = context.invocation_metadata()
+            request_id = _request_id(metadata)
+            # Each RPC runs in its own task with its own copy of the context, so the value
+            # needs no reset: it ends with the call.
+            request_id_var.set(request_id)
+            tagged = ((REQUEST_ID_HEADER, request_id),)
+            context.set_trailing_metadata(tagged)  # abort() sends these too
+            if streams_responses:
+                await context.send_initial_metadata(tagged)
+            if check_auth and not authorized(metadata):
+                await context.abort(*_UNAUTHENTICATED)
+            if guard_malformed and type(request) is _Undecodable:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"request: not a valid {request.type_name} (corrupt wire format)",
+                )
+
+        return prelude
+
+
+def _around_call(behavior: Behavior, prelude: Prelude, record: _Recorder) -> Behavior:
+    async def call(request: Any, context: Context) -> Any:
+        started = time.perf_counter()
+        failure: BaseException | None = None
+        try:
+            await prelude(request, context)
+            return await behavior(request, context)
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            record(started, failure, context)
+
+    return call
+
+
+def _around_stream(behavior: Behavior, prelude: Prelude, record: _Recorder) -> Behavior:
+    async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        failure: BaseException | None = None
+        try:
+            await prelude(request, context)
+            responses = behavior(request, context)
+            try:
+                async for response in responses:
+                    yield response
+            finally:
+                # Close the inner generator now (not at garbage collection) so its cleanup
+                # runs before the call is counted, e.g. when the client cancels.
+                await responses.aclose()
+        except BaseException as error:  # CancelledError, GeneratorExit included
+            failure = error
+            raise
+        finally:
+            record(started, failure, context)
+
+    return stream
+
+
+# --- metrics ----------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Counts one finished call of one method; the labelled series are looked up once."""
+
+    __slots__ = ("_handled", "_method", "_seconds")
+
+    def __init__(self, method: str) -> None:
+        self._method = method
+        self._seconds = GRPC_SERVER_HANDLING_SECONDS.labels(method)
+        self._handled: dict[str, Any] = {}  # status code name -> counter of this method
+
+    def __call__(self, started: float, failure: BaseException | None, context: Context) -> None:
+        elapsed = time.perf_counter() - started
+        code = _status_code(failure, context).name
+        handled = self._handled.get(code)
+        if handled is None:
+            handled = self._handled[code] = GRPC_SERVER_HANDLED.labels(self._method, code)
+        handled.inc()
+        self._seconds.observe(elapsed)
+
+
+def _status_code(exc: BaseException | None, context: Context) -> grpc.StatusCode:
+    """The status the call ends with, as far as the server can tell."""
+    set_code: grpc.StatusCode | None = context.code()  # set by abort() or set_code()
+    if exc is None:
+        return set_code or grpc.StatusCode.OK
+    if isinstance(exc, grpc.aio.AbortError):
+        return set_code or grpc.StatusCode.UNKNOWN
+    if isinstance(exc, Exception):
+        return grpc.StatusCode.UNKNOWN  # grpc turns an unhandled exception into UNKNOWN
+    # CancelledError or GeneratorExit: the client went away, or its deadline passed
+    if context.time_remaining() == 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
+
+
+# --- request id -------------------------------------------------------------------------
+
+
+def _request_id(metadata: Metadata | None) -> str:
+    for key, value in metadata or ():
+        if key == REQUEST_ID_HEADER and isinstance(value, str) and _VALID_REQUEST_ID.fullmatch(value):
+            return value  # only a short, plain id from a caller ends up in logs
+    return uuid.uuid4().hex
+
+
+# --- undecodable requests ------------------------------------------------------------
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message of the method's type."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def _tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """The deserializer, returning an `_Undecodable` instead of raising."""
+    message_type = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+    name = message_type.full_name if message_type is not None else "request message"
+
+    def tolerant(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # noqa: BLE001 - protobuf's DecodeError, or anything a parser raises
+            return _Undecodable(name)
+
+    return tolerant

@@ -1,0 +1,75 @@
+"""`run refresh-stale` and `run bootstrap`: the server's bulk use cases and stores, in this process,
+with the client commands' output (events converted exactly as the server converts them)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+
+from adapters.composition.container import build_container, migrate_stores, resolve
+from adapters.composition.settings import Settings
+from adapters.driving.grpc_api.cache_encoding import CacheEncoder
+from adapters.driving.grpc_api.converters import ProtoConverter
+from adapters.driving.grpc_api.errors import status_for
+from adapters.driving.operator_cli.output import choose_output
+from adapters.driving.operator_cli.shards import UsageError, shard_of
+from adapters.driving.operator_cli.streams import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, show_stream
+from adapters.driving.operator_cli.tally import BulkEvent
+from application.errors import ApplicationError
+from application.results import BulkProgress
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+
+
+async def _events(
+    stream: AsyncGenerator[BulkProgress, None], make: type[BulkEvent]
+) -> AsyncIterator[BulkEvent]:
+    converter = ProtoConverter(CacheEncoder(memo_bytes=0))
+    async with aclosing(stream) as progress_events:
+        async for progress in progress_events:
+            event = make()
+            if isinstance(event, pb.BuildCacheIfEmptyResponse):
+                event.skipped_not_empty = progress.skipped_not_empty
+            converter.write_progress(event, progress, None)
+            yield event
+
+
+async def _run_job(args: argparse.Namespace, settings: Settings, shard: tuple[int, int]) -> int:
+    output = choose_output(args.json)
+    container = build_container(settings)
+    try:
+        await migrate_stores(container)  # the same schema step `serve` runs at start
+        use_cases = await resolve(container.use_cases)
+        concurrency = args.concurrency or None
+        if args.job == "bootstrap":
+            events = _events(use_cases.build_if_empty(concurrency), pb.BuildCacheIfEmptyResponse)
+        else:
+            stream = use_cases.refresh_stale(
+                max_age_seconds=args.max_age or None,
+                concurrency=concurrency,
+                shard_index=shard[0],
+                shard_count=shard[1],
+                user_ids=[],
+            )
+            events = _events(stream, pb.RefreshStaleCachesResponse)
+        return await show_stream(output, args.job, events)
+    finally:
+        await container.shutdown_resources()  # type: ignore[misc]
+
+
+def run_job(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        shard = shard_of(args) if args.job == "refresh-stale" else (0, 0)
+    except UsageError as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(_run_job(args, settings, shard))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except ApplicationError as exc:  # e.g. a store unreachable: the same words a server would send
+        code, message = status_for(exc)
+        print(f"{code.name}: {message}", file=sys.stderr)
+        return EXIT_FAILED

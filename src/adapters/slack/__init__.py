@@ -1,5 +1,0 @@
-"""Slack adapter: the Notifier port over slack_sdk's AsyncWebClient."""
-
-from adapters.slack.notifier import NullNotifier, SlackNotifier
-
-__all__ = ["NullNotifier", "SlackNotifier"]
