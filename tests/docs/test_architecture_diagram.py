@@ -45,12 +45,13 @@ def boxes(mermaid: str) -> set[str]:
 
 
 def architecture_blocks() -> list[tuple[str, str]]:
+    """The Mermaid blocks of PICTURES that draw packages (a sequence diagram of calls draws none)."""
     return [
         (f"{page.relative_to(ROOT)}:{block.line}", block.body)
         for page in PICTURES
         if page.exists()
         for block in blocks(page)
-        if block.language == "mermaid"
+        if block.language == "mermaid" and boxes(block.body)
     ]
 
 
