@@ -112,7 +112,7 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet
 
 docs-check: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/docs-site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/docs-site
 
 test: install $(FERRETDB) $(HELM) check-generated typescript lint hadolint helm-check typecheck imports buf-lint buf-breaking docs-check pytest
 
