@@ -217,6 +217,18 @@ class Settings(BaseSettings):
     grpc_auth_token: SecretStr | None = Field(
         None, description="When set, every RPC except health needs `authorization: Bearer <token>`."
     )
+    # --- scoped, rotatable credentials (issue 21) ---
+    grpc_auth_tokens_file: ExistingFile | None = Field(
+        None,
+        description="File of scoped credentials, one a line: `read <token>`, `operate <token>`, or"
+        " `<scope> san:<name>` for a mutual-TLS client certificate's SAN (`#` comments allowed)."
+        " `read` allows GetTicketCache, GetSyncStatus, ListSyncStatuses and WatchChanges;"
+        " `operate` everything. Re-read when its content changes (a rotated Secret); a file that"
+        " does not parse keeps the last good set. Works beside GRPC_AUTH_TOKEN (an `operate` token).",
+    )
+    grpc_auth_tokens_poll_seconds: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=True))] = (
+        Field(5.0, description="How often GRPC_AUTH_TOKENS_FILE is checked for a new content.")
+    )
     grpc_tls_cert_file: ExistingFile | None = Field(
         None, description="PEM server certificate; with GRPC_TLS_KEY_FILE (both or neither) turns on TLS."
     )

@@ -24,6 +24,7 @@ from adapters.composition.settings import (
     split_host_port,
 )
 from adapters.driving import event_loop
+from adapters.driving.grpc_api.credentials import CredentialsFile, CredentialsFileError
 from adapters.driving.grpc_api.server import TlsConfig, create_server, graceful_shutdown
 from adapters.driving.metrics_endpoint import start_metrics_server
 from adapters.driving.operator_cli.arguments import (
@@ -70,6 +71,20 @@ async def wait_for_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
+def _credentials(settings: Settings) -> CredentialsFile | None:
+    """GRPC_AUTH_TOKENS_FILE and GRPC_AUTH_TOKEN, or None when neither is set (no auth)."""
+    token = settings.grpc_auth_token.get_secret_value() if settings.grpc_auth_token else None
+    path = settings.grpc_auth_tokens_file
+    if path is None and not token:
+        return None
+    try:
+        return CredentialsFile(path, token or None, poll_seconds=settings.grpc_auth_tokens_poll_seconds)
+    except CredentialsFileError as problem:
+        raise StartupError(f"GRPC_AUTH_TOKENS_FILE: {problem}") from None
+    except (OSError, UnicodeDecodeError) as problem:
+        raise StartupError(f"GRPC_AUTH_TOKENS_FILE: cannot read it ({type(problem).__name__})") from None
+
+
 async def serve(settings: Settings, *, ready_message: str = "") -> None:
     container = build_container(settings)
     server = health = None
@@ -95,12 +110,14 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
                     f"cannot serve /metrics on {metrics_host}:{metrics_port}"
                     f" (METRICS_LISTEN; is the port in use?): {exc}"
                 ) from None
-        auth = settings.grpc_auth_token
+        credentials = _credentials(settings)
+        if credentials is not None:
+            background.append(asyncio.create_task(credentials.watch(), name="auth-tokens-file-watch"))
         try:
             server, port, health = await create_server(
                 use_cases,
                 listen=settings.grpc_listen,
-                auth_token=auth.get_secret_value() if auth else None,
+                credentials=credentials,
                 tls=_tls_config(settings),
                 max_message_bytes=settings.grpc_max_message_bytes,
                 reuse_port=settings.grpc_workers > 1,

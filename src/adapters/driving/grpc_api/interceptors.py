@@ -8,7 +8,6 @@ Why one interceptor that builds each method's handler once: bench/RESULTS.md, "D
 
 from __future__ import annotations
 
-import hmac
 import inspect
 import re
 import time
@@ -19,6 +18,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from adapters.common.logs import request_id_var
+from adapters.driving.grpc_api.credentials import CredentialsFile, Scope, required_scope
 from adapters.driving.grpc_api.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING_SECONDS
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -33,6 +33,7 @@ REQUEST_ID_HEADER = "x-request-id"
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _UNAUTHENTICATED: Refusal = (grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+_SAN_PROPERTY = "x509_subject_alternative_name"
 
 
 class _ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc, unused-ignore]
@@ -48,9 +49,11 @@ class ServiceInterceptor(_ServerInterceptor):
       and error messages, and back to the caller in the trailing metadata of every RPC (errors
       included), and also as initial metadata of response streams, so a batch job has it
       before the first event (unary calls: trailing only, as it is cheaper);
-    - bearer-token auth (with `auth_token`): every RPC but the health service needs
-      `authorization: Bearer <token>`, otherwise it ends with UNAUTHENTICATED before the
-      handler runs (a corrupt request too). The token is never logged or echoed;
+    - auth (with `auth_token` or `credentials`): every RPC but the health service needs
+      `authorization: Bearer <token>` (or a client certificate named in the tokens file),
+      otherwise it ends with UNAUTHENTICATED before the handler runs (a corrupt request too);
+      a credential whose scope is too low for the method gets PERMISSION_DENIED. The token is
+      never logged or echoed;
     - undecodable requests: a request that does not parse (corrupt wire format) ends with
       INVALID_ARGUMENT naming the request type, instead of grpc's UNKNOWN "Unexpected
       DecodeError" with library internals.
@@ -64,10 +67,11 @@ class ServiceInterceptor(_ServerInterceptor):
         self,
         auth_token: str | None = None,
         response_serializers: Mapping[str, Callable[[Any], bytes]] | None = None,
+        credentials: CredentialsFile | None = None,
     ) -> None:
-        if auth_token is not None and not auth_token:
-            raise ValueError("the bearer token must not be empty")
-        self._token = auth_token.encode("utf-8") if auth_token is not None else None
+        if credentials is None and auth_token is not None:
+            credentials = CredentialsFile(None, operate_token=auth_token)
+        self._credentials = credentials
         self._serializers = dict(response_serializers or {})
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
@@ -83,15 +87,23 @@ class ServiceInterceptor(_ServerInterceptor):
             handler = self._handlers[method] = self._wrap(method, found)
         return handler
 
-    def _authorized(self, metadata: Metadata | None) -> bool:
-        for key, value in metadata or ():
-            if key == "authorization" and isinstance(value, str):
-                scheme, _, credentials = value.partition(" ")
-                if scheme.lower() != "bearer" or self._token is None:
-                    return False
-                # constant time, so response timing does not reveal how much of a guess matched
-                return hmac.compare_digest(credentials.strip().encode("utf-8"), self._token)
-        return False
+    def _refusal(self, needed: Scope, metadata: Metadata | None, context: Context) -> Refusal | None:
+        """Why the call's credentials do not allow a method that needs `needed`; None if they do."""
+        assert self._credentials is not None
+        authorization = next(
+            (value for key, value in metadata or () if key == "authorization" and isinstance(value, str)),
+            None,
+        )
+        names = _peer_names(context) if self._credentials.current.names else ()
+        granted = self._credentials.granted_scope(authorization, names)
+        if granted is None:
+            return _UNAUTHENTICATED
+        if granted < needed:
+            return (
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"this method needs the `{needed.label}` scope; the credentials grant `{granted.label}` only",
+            )
+        return None
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """The handler for `method` with every concern around its behaviour."""
@@ -99,7 +111,7 @@ class ServiceInterceptor(_ServerInterceptor):
         guard_malformed = deserialize is not None and not handler.request_streaming
         if guard_malformed:
             deserialize = _tolerant(deserialize)
-        check_auth = self._token is not None and not method.startswith(HEALTH_METHOD_PREFIX)
+        check_auth = self._credentials is not None and not method.startswith(HEALTH_METHOD_PREFIX)
         behavior: Behavior = (
             handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
         )
@@ -109,7 +121,7 @@ class ServiceInterceptor(_ServerInterceptor):
             if check_auth or guard_malformed:
                 raise TypeError(f"{method}: a sync handler cannot be guarded by this interceptor")
             return handler
-        prelude = self._prelude(bool(handler.response_streaming), check_auth, guard_malformed)
+        prelude = self._prelude(bool(handler.response_streaming), check_auth, guard_malformed, method)
         wrap = _around_stream if inspect.isasyncgenfunction(behavior) else _around_call
         wrapped = wrap(behavior, prelude, _Recorder(method))
         if handler.unary_unary is not None:
@@ -122,9 +134,12 @@ class ServiceInterceptor(_ServerInterceptor):
             make = grpc.stream_stream_rpc_method_handler
         return make(wrapped, deserialize, self._serializers.get(method, handler.response_serializer))
 
-    def _prelude(self, streams_responses: bool, check_auth: bool, guard_malformed: bool) -> Prelude:
+    def _prelude(
+        self, streams_responses: bool, check_auth: bool, guard_malformed: bool, method: str
+    ) -> Prelude:
         """What runs before the behaviour: request id, then auth, then the wire-format check."""
-        authorized = self._authorized
+        refusal = self._refusal
+        needed = required_scope(method)
 
         async def prelude(request: Any, context: Context) -> None:
             metadata: Metadata | None = context.invocation_metadata()
@@ -136,8 +151,8 @@ class ServiceInterceptor(_ServerInterceptor):
             context.set_trailing_metadata(tagged)  # abort() sends these too
             if streams_responses:
                 await context.send_initial_metadata(tagged)
-            if check_auth and not authorized(metadata):
-                await context.abort(*_UNAUTHENTICATED)
+            if check_auth and (refused := refusal(needed, metadata, context)) is not None:
+                await context.abort(*refused)
             if guard_malformed and type(request) is _Undecodable:
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,
@@ -222,6 +237,12 @@ def _status_code(exc: BaseException | None, context: Context) -> grpc.StatusCode
     if context.time_remaining() == 0:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.CANCELLED
+
+
+def _peer_names(context: Context) -> list[str]:
+    """The subject alternative names of the client's verified certificate (mutual TLS)."""
+    names: list[bytes] = context.auth_context().get(_SAN_PROPERTY, [])
+    return [name.decode("utf-8", "replace") for name in names]
 
 
 # --- request id -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.driving.grpc_api.cache_encoding import DEFAULT_MEMO_BYTES, CacheEncoder
 from adapters.driving.grpc_api.converters import ProtoConverter
+from adapters.driving.grpc_api.credentials import CredentialsFile
 from adapters.driving.grpc_api.drain import Drain, DrainingHealthServicer
 from adapters.driving.grpc_api.interceptors import ServiceInterceptor
 from adapters.driving.grpc_api.reflection import enable_reflection
@@ -52,6 +53,7 @@ async def create_server(
     *,
     listen: str,
     auth_token: str | None = None,
+    credentials: CredentialsFile | None = None,
     tls: TlsConfig | None = None,
     max_message_bytes: int = 64 * 1024 * 1024,
     encoded_entry_memo_bytes: int = DEFAULT_MEMO_BYTES,
@@ -63,13 +65,16 @@ async def create_server(
     `max_message_bytes` bounds messages both ways: a user with thousands of passes exceeds
     grpc's 4 MiB default. `encoded_entry_memo_bytes` sizes the memo of encoded cache
     entries that makes repeated reads cheap (0 disables it). `reuse_port` shares the port with
-    the other GRPC_WORKERS processes (SO_REUSEPORT).
+    the other GRPC_WORKERS processes (SO_REUSEPORT). `credentials` (scoped tokens, reloaded by
+    its owner) replaces `auth_token` (one `operate` token).
     """
     encoder = CacheEncoder(memo_bytes=encoded_entry_memo_bytes)
     # One interceptor for metrics, request id, auth and the malformed-request guard: grpc
     # runs every interceptor on every call, and this one routes a method in a dict lookup.
     interceptor = ServiceInterceptor(
-        auth_token or None, response_serializers={GET_TICKET_CACHE_METHOD: encoder.serialize_response}
+        auth_token or None,
+        response_serializers={GET_TICKET_CACHE_METHOD: encoder.serialize_response},
+        credentials=credentials,
     )
     server = grpc.aio.server(
         interceptors=[interceptor],
