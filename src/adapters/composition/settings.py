@@ -215,7 +215,9 @@ class Settings(BaseSettings):
         description="Largest gRPC message (a rider with 10,000 passes exceeds gRPC's 4 MiB default).",
     )
     grpc_auth_token: SecretStr | None = Field(
-        None, description="When set, every RPC except health needs `authorization: Bearer <token>`."
+        None,
+        description="When set, every RPC except health needs `authorization: Bearer <token>`; this token"
+        " grants the `operate` scope (every method).",
     )
     # --- scoped, rotatable credentials (issue 21) ---
     grpc_auth_tokens_file: ExistingFile | None = Field(
