@@ -19,6 +19,11 @@ _STOP = object()
 _Finished = tuple[int, RefreshResult | Skipped | None, ApplicationError | None]  # user 0: workers ended
 RefreshOne = Callable[[int], Awaitable[RefreshResult | Skipped]]
 Halted = Callable[[], str]
+Paused = Callable[[], Awaitable[None]]
+
+
+async def _never_paused() -> None:
+    return None
 
 
 async def run_bulk(
@@ -29,12 +34,14 @@ async def run_bulk(
     refresh_one: RefreshOne,
     notifier: Notifier,
     halted: Halted = lambda: "",
+    paused: Paused = _never_paused,
 ) -> AsyncGenerator[BulkProgress, None]:
     """Yield one BulkProgress per user. Closing the generator (client cancel) stops new work:
     the feeder and the workers are cancelled before it returns. Once `halted()` gives a reason,
-    no new user is started and a last event carries the reason."""
+    no new user is started and a last event carries the reason. A worker awaits `paused()`
+    before it starts a user (a store blip holds new users back)."""
     finished: asyncio.Queue[_Finished] = asyncio.Queue(maxsize=concurrency)
-    feeder, tasks = _start(user_ids, concurrency, refresh_one, halted, finished)
+    feeder, tasks = _start(user_ids, concurrency, (refresh_one, halted, paused), finished)
     tally = _Tally()
     completed = False
     try:
@@ -60,12 +67,12 @@ async def run_bulk(
 def _start(
     user_ids: AsyncGenerator[int, None],
     concurrency: int,
-    refresh_one: RefreshOne,
-    halted: Halted,
+    hooks: tuple[RefreshOne, Halted, Paused],
     finished: asyncio.Queue[_Finished],
 ) -> tuple[asyncio.Task[None], list[asyncio.Task[None]]]:
     """The feeder (ids -> pending), `concurrency` workers (pending -> finished) and a closer that
     puts the end marker on `finished` once every worker has stopped. Returns the feeder and all."""
+    refresh_one, halted, paused = hooks
     pending: asyncio.Queue[object] = asyncio.Queue(maxsize=concurrency)
 
     async def feed() -> None:
@@ -91,6 +98,7 @@ def _start(
     async def work() -> None:
         while (item := await pending.get()) is not _STOP:
             assert isinstance(item, int)
+            await paused()
             if halted():
                 continue  # drain: the users already queued are not started either
             await finished.put(await _refresh(item, refresh_one))

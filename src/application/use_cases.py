@@ -145,7 +145,14 @@ class TicketCacheUseCases:
             return await run.refresh_one(user_id, attempt)
 
         bulk = run_bulk(
-            job, run.read_ahead(ids), total, workers, refresh_one, self._deps.notifier, halted=run.halted
+            job,
+            run.read_ahead(ids),
+            total,
+            workers,
+            refresh_one,
+            self._deps.notifier,
+            halted=run.halted,
+            paused=run.store.paused,
         )
         try:
             async with aclosing(bulk):

@@ -150,7 +150,10 @@ def _bytemark_client(settings: Settings, session: aiohttp.ClientSession) -> Byte
 
 
 def _sync_policy(settings: Settings) -> SyncPolicy:
-    return SyncPolicy(backoff=Backoff(settings.sync_backoff_base_seconds, settings.sync_backoff_max_seconds))
+    return SyncPolicy(
+        backoff=Backoff(settings.sync_backoff_base_seconds, settings.sync_backoff_max_seconds),
+        store_outage_grace_seconds=settings.store_outage_grace_seconds,
+    )
 
 
 def _token_backend(settings: Settings) -> str:

@@ -344,6 +344,13 @@ class Settings(BaseSettings):
     sync_backoff_max_seconds: Annotated[int, BeforeValidator(_int_between(1, THIRTY_DAYS_SECONDS))] = Field(
         21_600, description="Backoff cap (6 h); must be >= SYNC_BACKOFF_BASE_SECONDS."
     )
+    # --- riding out a store blip in bulk runs (issue 21) ---
+    store_outage_grace_seconds: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=True))] = Field(
+        30.0,
+        description="A bulk run whose store stops answering pauses new riders and retries the ones"
+        " caught by it; a store still away after this long stops the run (a `stopped` event), with"
+        " nobody put into backoff. Unary calls fail fast with UNAVAILABLE regardless.",
+    )
 
     slack_bot_token: SecretStr | None = Field(
         None, description="Slack bot token; with SLACK_CHANNEL_ID (both or neither) turns Slack notices on."
