@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from application.errors import ApplicationError, InternalError
-from application.ports import BulkJob, BulkSummary, Notifier
+from application.notices import BulkJob, BulkSummary, FreeTicketDigest
 from application.results import BulkProgress, RefreshResult, Skipped
 from domain.sync_state import SkipReason
 
@@ -19,6 +19,7 @@ _STOP = object()
 _Finished = tuple[int, RefreshResult | Skipped | None, ApplicationError | None]  # user 0: workers ended
 RefreshOne = Callable[[int], Awaitable[RefreshResult | Skipped]]
 Halted = Callable[[], str]
+Announce = Callable[[BulkSummary], Awaitable[None]]
 Paused = Callable[[], Awaitable[None]]
 
 
@@ -32,14 +33,15 @@ async def run_bulk(
     total: int,
     concurrency: int,
     refresh_one: RefreshOne,
-    notifier: Notifier,
+    announce: Announce,
     halted: Halted = lambda: "",
     paused: Paused = _never_paused,
 ) -> AsyncGenerator[BulkProgress, None]:
     """Yield one BulkProgress per user. Closing the generator (client cancel) stops new work:
     the feeder and the workers are cancelled before it returns. Once `halted()` gives a reason,
     no new user is started and a last event carries the reason. A worker awaits `paused()`
-    before it starts a user (a store blip holds new users back)."""
+    before it starts a user (a store blip holds new users back). At the end `announce` gets
+    the run's summary, when there is news: failures, an early end, or free tickets found."""
     finished: asyncio.Queue[_Finished] = asyncio.Queue(maxsize=concurrency)
     feeder, tasks = _start(user_ids, concurrency, (refresh_one, halted, paused), finished)
     tally = _Tally()
@@ -57,11 +59,11 @@ async def run_bulk(
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
         stopped = halted()
-        if tally.failed or not completed or stopped:
+        if tally.failed or not completed or stopped or tally.free_tickets.riders:
             summary = tally.summary(job, total=total, completed=completed, stopped=stopped)
             # A cancelled stream must still report once; shield so the notice is not cut off.
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.shield(notifier.bulk_run_finished(summary))
+                await asyncio.shield(announce(summary))
 
 
 def _start(
@@ -130,6 +132,7 @@ class _Tally:
     reasons: Counter[str] = field(default_factory=Counter)
     skips: Counter[SkipReason] = field(default_factory=Counter)
     sample: list[int] = field(default_factory=list)
+    free_tickets: FreeTicketDigest = field(default_factory=FreeTicketDigest)
 
     def progress(
         self,
@@ -142,6 +145,8 @@ class _Tally:
     ) -> BulkProgress:
         self.done += 1
         skipped = result if isinstance(result, Skipped) else None
+        if isinstance(result, RefreshResult):
+            self.free_tickets.add(user_id, result.unannounced_free_tickets)
         if skipped is not None:
             self.skips[skipped.reason] += 1
         if error is not None:
@@ -185,4 +190,6 @@ class _Tally:
             cancelled=not completed,
             skipped_by_reason={reason.value: count for reason, count in self.skips.items()},
             stopped=stopped,
+            free_tickets=tuple(self.free_tickets.riders),
+            more_free_ticket_riders=self.free_tickets.more,
         )

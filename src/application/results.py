@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from application.errors import ApplicationError
+from application.notices import FreeTicket
 from domain.model import Outcome, RefreshCounts, TicketCache
 from domain.sync_state import SkipReason, SyncStatus
 
@@ -18,6 +19,8 @@ class RefreshResult:
     refreshed_at: int  # epoch seconds; the cache timestamp after the call (0 when nothing written)
     cache: TicketCache | None  # the stored cache after the call (None for NO_VALID_TOKEN)
     no_token_reason: str = ""  # NO_VALID_TOKEN: why (no token row, invalid_grant, ...)
+    #: Free tickets found that no notice was stored for: a bulk run's digest reports them.
+    unannounced_free_tickets: tuple[FreeTicket, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
 from application.bulk import run_bulk
 from application.change_feed import ChangeBatch, ChangeFeed
-from application.errors import CacheNotFound, Unsupported
-from application.ports import BulkJob, SyncStateStore
+from application.errors import CacheNotFound, StoreUnavailable, Unsupported
+from application.notices import BulkJob, BulkSummary, Notice
+from application.outbox import RUN_NOTICE_USER_ID, notice_record
+from application.ports import SyncStateStore
 from application.refresh import RefreshDependencies, UserRefresher
 from application.relay import OutboxRelay
 from application.results import BulkProgress, PurgeResult, RefreshResult, Skipped
@@ -27,6 +30,7 @@ from domain.model import TicketCache
 from domain.sync_state import SyncState, SyncStatus
 
 _PURGE_BATCH = 500
+log = logging.getLogger(__name__)
 
 
 class TicketCacheUseCases:
@@ -46,7 +50,9 @@ class TicketCacheUseCases:
     ) -> None:
         self._deps = deps
         self.change_feed = change_feed
-        self.relay = relay or OutboxRelay(deps.outbox, deps.ticket_log, deps.refresh_log, deps.tokens)
+        self.relay = relay or OutboxRelay(
+            deps.outbox, deps.ticket_log, deps.refresh_log, deps.tokens, notifier=deps.notifier
+        )
         self._refresher = UserRefresher(
             deps,
             free_tickets,
@@ -128,7 +134,7 @@ class TicketCacheUseCases:
             total = await self._deps.tokens.count_users_with_token(shard)
 
         async def refresh_one(user_id: int) -> RefreshResult:
-            return await self._refresher.check_timeout(user_id, max_age)
+            return await self._refresher.check_timeout(user_id, max_age, digest=True)
 
         bulk = self._tracked_bulk(BulkJob.REFRESH_STALE, ids, total, workers, refresh_one)
         async with aclosing(bulk):
@@ -150,7 +156,7 @@ class TicketCacheUseCases:
             total,
             workers,
             refresh_one,
-            self._deps.notifier,
+            self._announce,
             halted=run.halted,
             paused=run.store.paused,
         )
@@ -160,6 +166,16 @@ class TicketCacheUseCases:
                     yield progress
         finally:
             await run.close()  # before the stream ends: a caller may read the statuses next
+
+    async def _announce(self, summary: BulkSummary) -> None:
+        """A bulk run's notice goes through the outbox too: the relay posts it, retrying."""
+        record = notice_record(RUN_NOTICE_USER_ID, Notice(summary=summary), self._deps.clock.now())
+        try:
+            await self._deps.outbox.add([record])
+        except StoreUnavailable as exc:
+            log.warning("bulk run notice not stored", extra={"job": summary.job.value, "reason": exc.reason})
+            return
+        await self.relay.deliver_soon([record])
 
     async def purge_orphans(self, dry_run: bool) -> PurgeResult:
         """Caches whose user no longer has a token: listed, and removed unless a dry run."""

@@ -26,6 +26,7 @@ from adapters.driven.clock import SystemClock
 from adapters.driven.observability.instrumented_use_cases import InstrumentedUseCases
 from adapters.driven.observability.metrics import OutboxMetrics, count_refused_document, observe_bytemark_call
 from adapters.driven.observability.sync_gauges import SyncGaugeRefresher
+from adapters.driven.slack.client import slack_client
 from adapters.driven.slack.notifier import NullNotifier, SlackNotifier
 from adapters.driven.storage.crypto.token_cipher import TokenCipher
 from adapters.driven.storage.mongo.cache_store import MongoCacheStore
@@ -115,9 +116,7 @@ async def _http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSessi
 
 async def _slack_client(settings: Settings) -> AsyncIterator[AsyncWebClient]:
     assert settings.slack_bot_token is not None
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=5
-    )
+    client = slack_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, timeout=5)
     try:
         yield client
     finally:
@@ -272,6 +271,12 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         outbox=outbox,
     )
+    #: Where a Slack notice is claimed before it is posted: the token store's delivered ids.
+    notice_claims = providers.Selector(
+        providers.Callable(_token_backend, settings),
+        mysql=providers.Singleton(MysqlDeliveredIds, mysql),
+        sqlite=providers.Singleton(SqliteDeliveredIds, sqlite),
+    )
     #: Runs in `serve` (deliveries that failed, or that another process left behind).
     relay = providers.Singleton(
         OutboxRelay,
@@ -281,6 +286,8 @@ class Container(containers.DeclarativeContainer):
         token_store,
         observer=providers.Singleton(OutboxMetrics),
         change_feed=relayed_change_feed,
+        notifier=notifier,
+        claims=notice_claims,
     )
     sqlite_delivered_ids = providers.Singleton(SqliteDeliveredIds, sqlite)
     #: Runs in `serve` beside the relay: forgets delivered record ids no relay can deliver again.

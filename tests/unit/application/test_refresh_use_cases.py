@@ -306,8 +306,8 @@ async def test_a_users_later_records_wait_behind_one_that_failed(world: World) -
     world.bytemark.give("tok-7", [a_pass("gift", product=FREE_PRODUCT)])
     world.ticket_log.unavailable = True
     await world.use_cases.update(USER)
-    assert [r.target.value for r in world.caches.outbox.records] == ["ticket_log", "refresh_log"]
-    assert world.refresh_log.free_ticket_rewards == []
+    assert [r.target.value for r in world.caches.outbox.records] == ["ticket_log", "refresh_log", "slack"]
+    assert world.refresh_log.free_ticket_rewards == [] and world.notifier.free_notices == []
 
 
 async def test_the_cache_write_carries_the_diff_against_the_replaced_cache_for_the_feed(world: World) -> None:

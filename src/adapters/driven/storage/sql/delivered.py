@@ -60,6 +60,7 @@ class DeliveredIdTable:
 
     #: A DELETE of at most `?` rows claimed before `?`.
     bounded_delete = ""
+    insert_ignore = ""  # the engine's dialect sets it
 
     def __init__(self, db: Statements) -> None:
         self._db = db
@@ -69,6 +70,14 @@ class DeliveredIdTable:
 
     def write_datetime(self, value: datetime | None) -> Any:
         raise NotImplementedError
+
+    async def claim_once(self, record_id: str) -> bool:
+        """application.ports.NoticeClaims: a notice is claimed here before it is posted."""
+        return await claim(self._db, record_id, self)
+
+    async def release(self, record_id: str) -> None:
+        statement = "DELETE FROM bytemark_outbox_delivered WHERE record_id = ?"
+        await self._db.execute(self.sql(statement), (record_id,), idempotent=True)
 
     async def sweep_delivered(self, delivered_before: datetime) -> int:
         params = (self.write_datetime(delivered_before), SWEEP_BATCH)
