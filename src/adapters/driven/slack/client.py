@@ -13,7 +13,7 @@ RATE_LIMIT_RETRIES = 2
 SERVER_ERROR_RETRIES = 1
 
 
-def slack_client(token: str, base_url: str, timeout: float = 5) -> AsyncWebClient:
+def slack_client(token: str, base_url: str, timeout: int = 5) -> AsyncWebClient:
     client = AsyncWebClient(token=token, base_url=base_url, timeout=timeout)
     client.retry_handlers += [  # after the default connection-error handler
         AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
