@@ -71,14 +71,18 @@ class OutboxRelay:
         self._notifier = notifier
         self._claims = claims
         self._wake = asyncio.Event()
+        # Notices this process is posting right after their write: no budget cuts a post short
+        # (it could not tell whether Slack took it), and no other delivery posts them meanwhile.
+        self._posting: dict[str, asyncio.Task[bool]] = {}
 
-    async def deliver(self, records: Sequence[OutboxRecord]) -> bool:
-        """Deliver in order; a user's later records wait behind a failed one. True if all landed."""
+    async def deliver(self, records: Sequence[OutboxRecord], *, posting: bool = False) -> bool:
+        """Deliver in order; a user's later records wait behind a failed one. True if all landed.
+        Notices being posted in the background are left pending, unless `posting` (that task)."""
         delivered: list[OutboxRecord] = []
         blocked: set[int] = set()
         failed = False
         for record in records:
-            if record.user_id in blocked:
+            if record.user_id in blocked or (record.record_id in self._posting and not posting):
                 continue
             try:
                 await self._deliver_one(record)
@@ -103,9 +107,25 @@ class OutboxRelay:
         return not failed and len(delivered) == len(records)
 
     async def deliver_soon(self, records: Sequence[OutboxRecord]) -> None:
-        """Right after a commit: one attempt now, the background loop keeps any that fail."""
-        if records:
-            await self._within_budget(self.deliver(records))
+        """Right after a commit: one attempt now, the background loop keeps any that fail.
+        Notices are posted by a task of their own, so the caller does not wait for Slack."""
+        to_stores = self._post_notices_of(records)
+        if to_stores:
+            await self._within_budget(self.deliver(to_stores))
+
+    def _post_notices_of(self, records: Sequence[OutboxRecord]) -> list[OutboxRecord]:
+        """Start posting the notices among `records`; the others are returned."""
+        notices = [r for r in records if r.target is Target.SLACK and r.record_id not in self._posting]
+        if notices:
+            task = asyncio.create_task(self.deliver(notices, posting=True), name="outbox-notices")
+            for record in notices:
+                self._posting[record.record_id] = task
+            task.add_done_callback(lambda _: [self._posting.pop(r.record_id, None) for r in notices])
+        return [r for r in records if r.target is not Target.SLACK]
+
+    async def notices_posted(self) -> None:
+        """Wait for the notices being posted right after their writes (tests, shutdown)."""
+        await asyncio.gather(*set(self._posting.values()), return_exceptions=True)
 
     async def deliver_after_write(self, user_id: int, records: Sequence[OutboxRecord], changed: bool) -> None:
         """Right after a cache write that stored `records` (and feed changes when `changed`).
@@ -118,7 +138,7 @@ class OutboxRelay:
             await self._within_budget(self._deliver_pending_of(user_id))
 
     async def _deliver_pending_of(self, user_id: int) -> None:
-        await self.deliver(await self._outbox.pending_for_user(user_id))
+        await self.deliver(self._post_notices_of(await self._outbox.pending_for_user(user_id)))
 
     async def _within_budget(self, delivery: Awaitable[object]) -> None:
         """Give an inline delivery at most the RPC's budget; whatever it leaves (a stalled store,
