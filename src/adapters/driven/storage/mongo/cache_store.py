@@ -225,8 +225,9 @@ class MongoCacheStore:
             to_relay.append(change_feed_record(cache.user_id, changes, changes[0].changed_at))
         collection = self._collection()
         document: Any = None
-        with self._db.errors_as_unavailable(), refusals_as_errors(
-            cache.user_id, lambda: len(document.raw), self._on_refused
+        with (
+            self._db.errors_as_unavailable(),
+            refusals_as_errors(cache.user_id, lambda: len(document.raw), self._on_refused),
         ):
             fields = bson_safe(stored.to_document())
             pending = bson_safe(self._outbox.documents(to_relay)) if to_relay and self._outbox else []
