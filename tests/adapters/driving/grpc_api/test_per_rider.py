@@ -13,7 +13,6 @@ from tests.adapters.driving.grpc_api.conftest import RunningServer
 from tests.adapters.driving.grpc_api.fake_use_cases import make_result
 from ticket_cache_client import per_rider
 
-
 #: Both calls under one request id, so the failed riders' ErrorInfo (which quotes it) compare equal.
 SAME_RUN = (("x-request-id", "same-run"),)
 
