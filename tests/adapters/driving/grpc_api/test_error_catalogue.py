@@ -24,24 +24,7 @@ from adapters.driving.grpc_api.error_catalogue import (
     catalogue_markdown,
 )
 from adapters.driving.grpc_api.server import create_server, graceful_shutdown
-from application.errors import (
-    AccessTokenRejected,
-    CacheNotFound,
-    CacheNotStorable,
-    CacheTooLarge,
-    CursorExpired,
-    CursorForeign,
-    DeadlineExceeded,
-    InternalError,
-    InvalidArgument,
-    RefreshTokenInvalid,
-    StoreUnavailable,
-    SyncStatusNotFound,
-    TokenDecryptionError,
-    Unsupported,
-    UpstreamUnavailable,
-    WriteConflict,
-)
+from application import errors as app
 from application.results import BulkProgress
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -54,22 +37,25 @@ SERVICE = "/bytemark.ticketcache.v1.TicketCacheService"
 
 #: One real instance of every application error the catalogue maps (most as the stores raise them).
 EXAMPLES: dict[type[Exception], Exception] = {
-    CursorForeign: CursorForeign("ct-nonsense", "not a cursor this service issued: 'ct-nonsense'"),
-    InvalidArgument: InvalidArgument("user_ids[2]", "must be a positive user id, got 0"),
-    CacheNotFound: CacheNotFound(7),
-    SyncStatusNotFound: SyncStatusNotFound(7),
-    CursorExpired: CursorExpired(7),
-    Unsupported: Unsupported("the change feed is not configured on this server"),
-    UpstreamUnavailable: UpstreamUnavailable("GET /v4.0/passes", "rate limited (429)", retry_after=90.0),
-    StoreUnavailable: StoreUnavailable("cache store", "connection refused"),
-    AccessTokenRejected: AccessTokenRejected("GET /v4.0/passes"),
-    RefreshTokenInvalid: RefreshTokenInvalid(),
-    TokenDecryptionError: TokenDecryptionError(7, "cannot be decrypted"),
-    WriteConflict: WriteConflict(7, 3),
-    CacheTooLarge: CacheTooLarge(7, 17_825_929, 16_777_216),
-    CacheNotStorable: CacheNotStorable(7, "MongoDB", 'invalid key: "a.b"'),
-    DeadlineExceeded: DeadlineExceeded(),
-    InternalError: InternalError(RuntimeError("a bug")),
+    type(error): error
+    for error in (
+        app.CursorForeign("ct-nonsense", "not a cursor this service issued: 'ct-nonsense'"),
+        app.InvalidArgument("user_ids[2]", "must be a positive user id, got 0"),
+        app.CacheNotFound(7),
+        app.SyncStatusNotFound(7),
+        app.CursorExpired(7),
+        app.Unsupported("the change feed is not configured on this server"),
+        app.UpstreamUnavailable("GET /v4.0/passes", "rate limited (429)", retry_after=90.0),
+        app.StoreUnavailable("cache store", "connection refused"),
+        app.AccessTokenRejected("GET /v4.0/passes"),
+        app.RefreshTokenInvalid(),
+        app.TokenDecryptionError(7, "cannot be decrypted"),
+        app.WriteConflict(7, 3),
+        app.CacheTooLarge(7, 17_825_929, 16_777_216),
+        app.CacheNotStorable(7, "MongoDB", 'invalid key: "a.b"'),
+        app.DeadlineExceeded(),
+        app.InternalError(RuntimeError("a bug")),
+    )
 }
 
 
@@ -112,17 +98,17 @@ async def test_each_application_error_reaches_the_caller_with_its_reason(
     if hasattr(EXAMPLES[error_type], "user_id"):
         assert error.metadata["user_id"] == "7"
     if reason.code == grpc.StatusCode.INVALID_ARGUMENT:
-        field = "start_cursor" if error_type is CursorForeign else "user_ids[2]"
+        field = "start_cursor" if error_type is app.CursorForeign else "user_ids[2]"
         assert [v.field for v in error.field_violations] == [field]
         assert error.field_violations[0].description in (error.details() or "")
     else:
         assert error.field_violations == ()
-    expected_delay = timedelta(seconds=90) if error_type is UpstreamUnavailable else None
+    expected_delay = timedelta(seconds=90) if error_type is app.UpstreamUnavailable else None
     assert error.retry_delay == expected_delay
 
 
 async def test_a_foreign_cursor_names_the_cursor(grpc_server: RunningServer) -> None:
-    grpc_server.use_cases.failures["update"] = EXAMPLES[CursorForeign]
+    grpc_server.use_cases.failures["update"] = EXAMPLES[app.CursorForeign]
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await grpc_server.stub.UpdateTicketCache(pb.UpdateTicketCacheRequest(user_id=7))
     assert TicketCacheError(raised.value).metadata["cursor"] == "ct-nonsense"
@@ -179,7 +165,7 @@ async def test_a_stream_ended_by_shutdown_says_so_with_a_reason() -> None:
 async def test_a_failed_rider_in_a_bulk_stream_carries_the_same_status(
     grpc_server: RunningServer, max_batch: int
 ) -> None:
-    failure = UpstreamUnavailable("GET /v4.0/passes", "HTTP 503 after 4 attempts", retry_after=12.5)
+    failure = app.UpstreamUnavailable("GET /v4.0/passes", "HTTP 503 after 4 attempts", retry_after=12.5)
     grpc_server.use_cases.events = [BulkProgress(9, None, failure, done=1, total=1, failed=1)]
 
     events = [
