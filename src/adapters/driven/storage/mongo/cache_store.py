@@ -33,10 +33,10 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
+from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo import outbox as outbox_fields
 from adapters.driven.storage.mongo.bson_compat import bson_safe
 from adapters.driven.storage.mongo.database import DUPLICATE_KEY, MongoDatabase
-from adapters.driven.storage.mongo.group_commit import GroupCommit
 from adapters.driven.storage.mongo.memory import remember
 from adapters.driven.storage.mongo.outbox import MongoOutbox
 from adapters.driven.storage.mongo.refusals import encoded_within_limit, refusals_as_errors
@@ -125,7 +125,7 @@ class MongoCacheStore:
         self._raw: tuple[Any, Any] | None = None  # (collection, its raw-BSON twin)
         self._locks = WriteLocks(db, f"{collection}_locks")
         # new caches queued while an insert is on the wire go as one (FerretDB's single writer)
-        self._inserts = GroupCommit(self._insert_group, _INSERT_GROUP)
+        self._inserts = GroupCommit(self._insert_group, _INSERT_GROUP, IfCallerCancelled.SEND_ANYWAY)
         self._outbox = outbox
         # user -> the version last read with no outbox record pending (bounded like the memo's ids)
         self._clean_versions: OrderedDict[int, int] = OrderedDict()
@@ -225,8 +225,9 @@ class MongoCacheStore:
             to_relay.append(change_feed_record(cache.user_id, changes, changes[0].changed_at))
         collection = self._collection()
         document: Any = None
-        with self._db.errors_as_unavailable(), refusals_as_errors(
-            cache.user_id, lambda: len(document.raw), self._on_refused
+        with (
+            self._db.errors_as_unavailable(),
+            refusals_as_errors(cache.user_id, lambda: len(document.raw), self._on_refused),
         ):
             fields = bson_safe(stored.to_document())
             pending = bson_safe(self._outbox.documents(to_relay)) if to_relay and self._outbox else []

@@ -47,8 +47,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo.database import DUPLICATE_KEY, MongoDatabase
-from adapters.driven.storage.mongo.group_commit import GroupCommit
 from adapters.driven.storage.mongo.memory import remember
 from adapters.driven.storage.outbox_codec import change_document, pass_change
 from application.change_feed import FeedEvent, FeedPage
@@ -79,7 +79,7 @@ class MongoChangeFeed:
         self._newest: int | None = None
         self._newest_learnt_at = 0.0
         # this process's appends take positions one group at a time
-        self._appends = GroupCommit(self._append_group, _APPEND_GROUP)
+        self._appends = GroupCommit(self._append_group, _APPEND_GROUP, IfCallerCancelled.SEND_ANYWAY)
         # record ids this process appended: its relay's redeliveries (a background pass reading a
         # record between its inline append and mark) need no query; the unique index stays the
         # authority, checked by a scan on FerretDB v1 (record_id is not `_id`)

@@ -16,12 +16,12 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
 
-from adapters.driven.storage.mongo.background import consume_exception
+from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo.database import MongoDatabase
-from adapters.driven.storage.mongo.group_commit import GroupCommit
 from adapters.driven.storage.mongo.memory import remember
 from adapters.driven.storage.mongo.write_lock import WriteLocks
 from adapters.driven.storage.outbox_codec import OutboxCodec
+from adapters.driven.storage.unawaited_work import consume_exception
 from application.errors import WriteConflict
 from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken, Target
 
@@ -55,7 +55,7 @@ class MongoOutbox:
         # every cache on FerretDB v1)
         self._just_written: OrderedDict[int, list[OutboxRecord]] = OrderedDict()
         self._document_ids: OrderedDict[int, Any] = OrderedDict()  # user -> its cache's `_id`
-        self._marks = GroupCommit(self._mark_group, _MARK_GROUP)
+        self._marks = GroupCommit(self._mark_group, _MARK_GROUP, IfCallerCancelled.SEND_ANYWAY)
 
     async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():

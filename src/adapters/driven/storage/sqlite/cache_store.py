@@ -67,9 +67,7 @@ class _RowMemo:
         self.discard(user_id)
         return None
 
-    def put(
-        self, user_id: int, row: Sequence[Any], cache: TicketCache, read_version: ReadVersion
-    ) -> None:
+    def put(self, user_id: int, row: Sequence[Any], cache: TicketCache, read_version: ReadVersion) -> None:
         timestamp, version, passes, passes4 = row
         cost = len(passes) + len(passes4)
         if cost > self.max_bytes:
