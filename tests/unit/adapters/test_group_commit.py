@@ -19,14 +19,15 @@ class Recorder:
     def __init__(self) -> None:
         self.groups: list[list[str]] = []
         self.release = asyncio.Event()
+        self.sent = asyncio.Event()
 
     async def sending(self) -> None:
         """Until a group is being sent."""
-        while not self.groups:
-            await asyncio.sleep(0)
+        await self.sent.wait()
 
     async def flush(self, items: Sequence[str]) -> list[BaseException | str]:
         self.groups.append(list(items))
+        self.sent.set()
         await self.release.wait()
         if "down" in items:
             raise ConnectionError("store down")
