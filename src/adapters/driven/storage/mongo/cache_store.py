@@ -35,10 +35,10 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 from adapters.common.bounded_lru import BoundedLru
 from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo import outbox as outbox_fields
-from adapters.driven.storage.mongo.bson_compat import bson_safe
 from adapters.driven.storage.mongo.database import DUPLICATE_KEY, MongoDatabase
 from adapters.driven.storage.mongo.outbox import MongoOutbox
 from adapters.driven.storage.mongo.refusals import encoded_within_limit, refusals_as_errors
+from adapters.driven.storage.mongo.storable_bson import bson_safe
 from adapters.driven.storage.mongo.write_lock import WriteLocks
 from application.errors import StoreUnavailable, WriteConflict
 from application.outbox import OutboxRecord, change_feed_record
