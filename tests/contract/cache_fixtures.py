@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from adapters.driven.observability.metrics import count_refused_document
 from adapters.driven.storage.crypto import TokenCipher
 from adapters.driven.storage.mongo.cache_store import MongoCacheStore
 from adapters.driven.storage.mongo.database import CLIENT_FACTORIES, MongoDatabase
@@ -83,8 +82,8 @@ class MongoBackend:
         self.name = name
         self.db = db
         self.outbox = MongoOutbox(db, OutboxCodec(TokenCipher(bytes(range(32)))), CACHE_COLLECTION)
-        # counted as the composition root wires it (MongoCaches)
-        self.cache_store = MongoCacheStore(db, outbox=self.outbox, on_refused=count_refused_document)
+        self.refusals: list[str] = []  # what the store told its on_refused hook (the metric's feed)
+        self.cache_store = MongoCacheStore(db, outbox=self.outbox, on_refused=self.refusals.append)
         self.ticket_log = MongoTicketLog(db)
 
     async def create_schema(self) -> None:
