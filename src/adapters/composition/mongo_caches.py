@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
 
+from adapters.composition.connections import connected
 from adapters.composition.settings import Settings
 from adapters.driven.observability.metrics import count_refused_document
 from adapters.driven.storage.crypto.token_cipher import TokenCipher
@@ -21,16 +22,11 @@ from adapters.driven.storage.outbox_codec import OutboxCodec
 
 async def _mongo_database(settings: Settings) -> AsyncIterator[MongoDatabase]:
     assert settings.mongodb_url is not None
-    db = MongoDatabase(
-        settings.mongodb_url,
-        settings.mongodb_database,
-        client_factory=CLIENT_FACTORIES[settings.mongodb_client],
-    )
-    await db.connect()
-    try:
+    client_factory = CLIENT_FACTORIES[settings.mongodb_client]
+    async with connected(
+        MongoDatabase(settings.mongodb_url, settings.mongodb_database, client_factory)
+    ) as db:
         yield db
-    finally:
-        await db.close()
 
 
 class MongoCaches(containers.DeclarativeContainer):

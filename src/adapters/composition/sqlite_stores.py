@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dependency_injector import containers, providers
 
+from adapters.composition.connections import connected
 from adapters.composition.settings import Settings
 from adapters.driven.storage.crypto.token_cipher import TokenCipher
 from adapters.driven.storage.outbox_codec import OutboxCodec
@@ -28,12 +29,8 @@ from adapters.driven.storage.sqlite.token_store import SqliteTokenStore
 async def _sqlite_database(settings: Settings) -> AsyncIterator[SqliteDatabase]:
     if settings.sqlite_path != ":memory:":
         Path(settings.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
-    db = SqliteDatabase(settings.sqlite_path)
-    await db.connect()
-    try:
+    async with connected(SqliteDatabase(settings.sqlite_path)) as db:
         yield db
-    finally:
-        await db.close()
 
 
 class SqliteStores(containers.DeclarativeContainer):
