@@ -19,20 +19,20 @@ import grpc
 
 from adapters.common.logs import request_id_var
 from adapters.driving.grpc_api.credentials import CredentialsFile, Scope, required_scope
+from adapters.driving.grpc_api.error_catalogue import MALFORMED_REQUEST, SCOPE_INSUFFICIENT, UNAUTHENTICATED
+from adapters.driving.grpc_api.errors import Failure, abort_with
 from adapters.driving.grpc_api.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING_SECONDS
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Any]
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 Metadata: TypeAlias = tuple[tuple[str, str | bytes], ...]
-#: Why a call is refused before its handler runs: (status code, details).
-Refusal: TypeAlias = tuple[grpc.StatusCode, str]
 Prelude = Callable[[Any, Context], Awaitable[None]]
 
 REQUEST_ID_HEADER = "x-request-id"
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_UNAUTHENTICATED: Refusal = (grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+_UNAUTHENTICATED = Failure(UNAUTHENTICATED, "missing or invalid bearer token")
 _SAN_PROPERTY = "x509_subject_alternative_name"
 
 
@@ -87,7 +87,7 @@ class ServiceInterceptor(_ServerInterceptor):
             handler = self._handlers[method] = self._wrap(method, found)
         return handler
 
-    def _refusal(self, needed: Scope, metadata: Metadata | None, context: Context) -> Refusal | None:
+    def _refusal(self, needed: Scope, metadata: Metadata | None, context: Context) -> Failure | None:
         """Why the call's credentials do not allow a method that needs `needed`; None if they do."""
         assert self._credentials is not None
         authorization = next(
@@ -99,10 +99,11 @@ class ServiceInterceptor(_ServerInterceptor):
         if granted is None:
             return _UNAUTHENTICATED
         if granted < needed:
-            return (
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"this method needs the `{needed.label}` scope; the credentials grant `{granted.label}` only",
+            message = (
+                f"this method needs the `{needed.label}` scope; the credentials grant `{granted.label}` only"
             )
+            scopes = {"required_scope": needed.label, "granted_scope": granted.label}
+            return Failure(SCOPE_INSUFFICIENT, message, metadata=scopes)
         return None
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -152,12 +153,10 @@ class ServiceInterceptor(_ServerInterceptor):
             if streams_responses:
                 await context.send_initial_metadata(tagged)
             if check_auth and (refused := refusal(needed, metadata, context)) is not None:
-                await context.abort(*refused)
+                await abort_with(context, refused)
             if guard_malformed and type(request) is _Undecodable:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"request: not a valid {request.type_name} (corrupt wire format)",
-                )
+                message = f"request: not a valid {request.type_name} (corrupt wire format)"
+                await abort_with(context, Failure(MALFORMED_REQUEST, message, field_path="request"))
 
         return prelude
 

@@ -18,11 +18,14 @@ from adapters.driving.grpc_api.credentials import (
     parse_credentials,
     required_scope,
 )
+from adapters.driving.grpc_api.error_catalogue import SCOPE_INSUFFICIENT
 from adapters.driving.grpc_api.server import create_server, graceful_shutdown
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from tests.adapters.driving.grpc_api.conftest import RunningServer
 from tests.adapters.driving.grpc_api.fake_use_cases import FakeUseCases
 from tests.adapters.driving.grpc_api.test_security import METHODS, SERVICE_DESCRIPTOR
+from ticket_cache_client import TicketCacheError
 
 READER, OPERATOR, NEXT_OPERATOR = "reader-token-1a2b", "operator-token-3c4d", "operator-token-5e6f"
 GOOD_FILE = f"""
@@ -253,3 +256,17 @@ async def _status(channel: grpc.aio.Channel, method: str, token: str) -> tuple[g
     except grpc.aio.AioRpcError as error:
         return error.code(), error.details() or ""
     return grpc.StatusCode.OK, ""
+
+
+async def test_the_refusal_carries_the_scope_insufficient_reason_and_both_scopes(
+    scoped_server: RunningServer,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await scoped_server.stub.UpdateTicketCache(
+            pb.UpdateTicketCacheRequest(user_id=42), metadata=(("authorization", bearer(READER)),)
+        )
+
+    error = TicketCacheError(raised.value)
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED and error.reason == SCOPE_INSUFFICIENT.name
+    assert error.metadata["required_scope"] == "operate" and error.metadata["granted_scope"] == "read"
+    assert READER not in str(dict(error.metadata)) and READER not in (error.details() or "")
