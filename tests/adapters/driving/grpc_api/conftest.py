@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
+from adapters.driving.grpc_api.credentials import CredentialsFile
 from adapters.driving.grpc_api.server import create_server, graceful_shutdown
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from tests.adapters.driving.grpc_api.fake_use_cases import FakeUseCases, make_cache
@@ -28,9 +29,13 @@ def use_cases() -> FakeUseCases:
     return fake
 
 
-async def _serve(use_cases: FakeUseCases, auth_token: str | None) -> AsyncIterator[RunningServer]:
+async def serve(
+    use_cases: FakeUseCases, auth_token: str | None = None, credentials: CredentialsFile | None = None
+) -> AsyncIterator[RunningServer]:
     # Built inside the async fixture, so on the test's own event loop (grpc#32480).
-    server, port, health = await create_server(use_cases, listen="127.0.0.1:0", auth_token=auth_token)
+    server, port, health = await create_server(
+        use_cases, listen="127.0.0.1:0", auth_token=auth_token, credentials=credentials
+    )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield RunningServer(use_cases, channel, pb_grpc.TicketCacheServiceStub(channel), port)
@@ -41,11 +46,11 @@ async def _serve(use_cases: FakeUseCases, auth_token: str | None) -> AsyncIterat
 
 @pytest.fixture
 async def grpc_server(use_cases: FakeUseCases) -> AsyncIterator[RunningServer]:
-    async for running in _serve(use_cases, auth_token=None):
+    async for running in serve(use_cases, auth_token=None):
         yield running
 
 
 @pytest.fixture
 async def authed_server(use_cases: FakeUseCases) -> AsyncIterator[RunningServer]:
-    async for running in _serve(use_cases, auth_token=AUTH_TOKEN):
+    async for running in serve(use_cases, auth_token=AUTH_TOKEN):
         yield running
