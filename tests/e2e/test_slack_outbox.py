@@ -84,9 +84,7 @@ def test_while_slack_throttles_every_unary_notice_still_arrives_exactly_once(
             for rider in riders
         ]
     wait_until(lambda: set(notices_by_rider(slack.texts)) >= set(riders), 60, "every notice", server.proc)
-    wait_until(
-        lambda: server.query("SELECT COUNT(*) FROM bytemark_outbox")[0][0] == 0, 30, "outbox", server.proc
-    )
+    wait_for_an_empty_outbox(server)
 
     assert [u.result.counts.new_free for u in updates] == [1] * UNARY_RIDERS
     assert slack.refused == THROTTLED_POSTS  # Slack did throttle
