@@ -19,6 +19,7 @@ from dependency_injector import containers, providers
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.composition.settings import Settings
+from adapters.composition.tracing import bulk_tracer
 from adapters.driven.bytemark_api.client import BytemarkClient
 from adapters.driven.bytemark_api.rate_limit import RateLimiter
 from adapters.driven.bytemark_api.retry import RetryPolicy
@@ -314,6 +315,7 @@ class Container(containers.DeclarativeContainer):
         token_refresh_margin_seconds=settings.provided.token_refresh_margin_seconds,
         relay=relay,
         change_feed=change_feed,
+        bulk_tracer=providers.Callable(bulk_tracer, settings),
     )
     #: What transports use (the CLI's `serve` resolves it): the use cases with metrics recorded.
     use_cases = providers.Singleton(InstrumentedUseCases, core_use_cases)

@@ -23,6 +23,7 @@ from adapters.composition.settings import (
     load_settings,
     split_host_port,
 )
+from adapters.composition.tracing import tracing_session
 from adapters.driving import event_loop
 from adapters.driving.grpc_api.server import TlsConfig, create_server, graceful_shutdown
 from adapters.driving.metrics_endpoint import start_metrics_server
@@ -104,6 +105,7 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
                 tls=_tls_config(settings),
                 max_message_bytes=settings.grpc_max_message_bytes,
                 reuse_port=settings.grpc_workers > 1,
+                traced=settings.tracing_enabled,
             )
         except (RuntimeError, OSError) as exc:  # grpc raises RuntimeError when it cannot bind
             raise StartupError(
@@ -188,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == RUN_COMMAND:
         from adapters.driving.operator_cli.jobs import run_job
 
-        return run_job(args, settings)
+        with tracing_session(settings):
+            return run_job(args, settings)
     if args.command == "serve" and settings.grpc_workers > 1:
         return serve_in_workers(settings, lambda worker: _run(lambda: serve(worker), worker))
     runners: dict[str, Callable[[], Awaitable[None]]] = {
@@ -203,7 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(command: Callable[[], Awaitable[None]], settings: Settings) -> int:
     """Run a command on the configured event loop; the exit code, with operator errors as one line."""
     try:
-        with contextlib.suppress(KeyboardInterrupt):
+        # Here, in the process that serves (each GRPC_WORKERS worker after its fork): the span
+        # exporter runs a thread, and leaving the block flushes the spans still buffered.
+        with tracing_session(settings), contextlib.suppress(KeyboardInterrupt):
             event_loop.run(command(), settings.grpc_event_loop)  # type: ignore[arg-type]
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from adapters.common.tracing import store_operation_span, store_span
 from application.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ T = TypeVar("T")
 #: Works per group-committed transaction (bounds how long one holds the file's write lock).
 _MAX_BATCH = 128
 _READER_GENERATIONS = itertools.count(1)  # process-wide: no two readers share one
+_SYSTEM = "sqlite"  # db.system.name of the store spans
 
 
 class SqliteDatabase:
@@ -106,9 +108,10 @@ class SqliteDatabase:
         async with self._lock:
             tx = SqliteTransaction(self)
             try:
-                await tx.execute("BEGIN IMMEDIATE")
-                yield tx
-                await tx.execute("COMMIT")
+                with store_operation_span(_SYSTEM, "TRANSACTION"):
+                    await tx.execute("BEGIN IMMEDIATE")
+                    yield tx
+                    await tx.execute("COMMIT")
             except BaseException:
                 # A cancelled await leaves its statement queued on the worker thread (even the
                 # BEGIN): the rollback is queued behind it, and survives a second cancel.
@@ -137,7 +140,8 @@ class SqliteDatabase:
         self._pending.append((work, done))
         if self._committer is None or self._committer.done():
             self._committer = loop.create_task(self._commit_pending())
-        return await done  # type: ignore[no-any-return]
+        with store_operation_span(_SYSTEM, "BATCH"):  # a group commit: waits for the batch it joined
+            return await done  # type: ignore[no-any-return]
 
     async def _commit_pending(self) -> None:
         try:
@@ -192,8 +196,9 @@ class SqliteDatabase:
     async def _execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         conn = self.conn
         try:
-            # One hop to aiosqlite's worker thread (its execute + cursor close would be two).
-            rowcount: int = await conn._execute(_rowcount, conn._conn, sql, tuple(params))  # type: ignore[no-untyped-call]
+            with store_span(_SYSTEM, sql):
+                # One hop to aiosqlite's worker thread (its execute + cursor close would be two).
+                rowcount: int = await conn._execute(_rowcount, conn._conn, sql, tuple(params))  # type: ignore[no-untyped-call]
             return rowcount
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
@@ -204,8 +209,9 @@ class SqliteDatabase:
 
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row | tuple[Any, ...]]:
         try:
-            async with self.conn.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            with store_span(_SYSTEM, sql):
+                async with self.conn.execute(sql, tuple(params)) as cursor:
+                    return list(await cursor.fetchall())
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 
@@ -220,7 +226,8 @@ class SqliteDatabase:
 
     async def _fetch_rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         try:
-            return list(await self.conn.execute_fetchall(sql, tuple(params)))
+            with store_span(_SYSTEM, sql):
+                return list(await self.conn.execute_fetchall(sql, tuple(params)))
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 
@@ -233,7 +240,8 @@ class SqliteDatabase:
         if reader is None:
             return await self.fetch_rows(sql, params)
         try:
-            return reader.execute(sql, params).fetchall()
+            with store_span(_SYSTEM, sql):
+                return reader.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 
