@@ -20,8 +20,8 @@ from application.ports import BulkJob
 class OtelBulkTracer:
     """Implements application.ports.BulkTracer with OpenTelemetry spans."""
 
-    def __init__(self) -> None:
-        self._tracer = trace.get_tracer(TRACER_NAME)
+    def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+        self._tracer = trace.get_tracer(TRACER_NAME, tracer_provider=tracer_provider)
 
     def start_run(self, job: BulkJob, total: int) -> _RunTrace:
         span = self._tracer.start_span(
