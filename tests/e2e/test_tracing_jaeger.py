@@ -1,0 +1,115 @@
+"""Traces reach a real Jaeger (v1.75.0, built by `make jaeger`): a call sent with a W3C
+traceparent shows up in Jaeger's query API under the caller's trace id, as the RPC's server span
+with a Bytemark client span and a store span beneath it, and no token in any of it."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
+from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc
+from devtools.harness import SandboxProcess, ServerProcess, start_server, wait_until
+from devtools.jaeger import Jaeger, JaegerMissing
+
+SERVER_SPAN = "bytemark.ticketcache.v1.TicketCacheService/BuildTicketCache"
+TRACE_WAIT_SECONDS = 30
+
+
+@pytest.fixture(scope="module")
+def jaeger(work_dir: Path) -> Iterator[Jaeger]:
+    try:
+        process = Jaeger(work_dir / "jaeger").start()
+    except JaegerMissing as missing:
+        pytest.fail(str(missing), pytrace=False)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def server(sandbox: SandboxProcess, work_dir: Path, jaeger: Jaeger) -> Iterator[ServerProcess]:
+    process = start_server(
+        sandbox,
+        work_dir,
+        OTEL_EXPORTER_OTLP_ENDPOINT=jaeger.otlp_http_url,
+        OTEL_BSP_SCHEDULE_DELAY="100",  # ms: export soon after a span ends, not after 5 s
+    )
+    yield process
+    process.stop()
+
+
+def _tags(span: dict[str, Any]) -> dict[str, Any]:
+    return {tag["key"]: tag["value"] for tag in span.get("tags", [])}
+
+
+def _descendants(spans: list[dict[str, Any]], root: dict[str, Any]) -> list[dict[str, Any]]:
+    children: dict[str, list[dict[str, Any]]] = {}
+    for span in spans:
+        for reference in span.get("references", []):
+            if reference["refType"] == "CHILD_OF":
+                children.setdefault(reference["spanID"], []).append(span)
+    found, todo = [], [root["spanID"]]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child["spanID"])
+    return found
+
+
+def _complete(trace: dict[str, Any] | None) -> bool:
+    """The server span is there with a Bytemark (HTTP client) span and a store span beneath it."""
+    if trace is None:
+        return False
+    servers = [span for span in trace["spans"] if span["operationName"] == SERVER_SPAN]
+    if not servers:
+        return False
+    beneath = [_tags(span) for span in _descendants(trace["spans"], servers[0])]
+    bytemark = any(
+        tags.get("span.kind") == "client" and ("http.method" in tags or "http.request.method" in tags)
+        for tags in beneath
+    )
+    store = any("db.system.name" in tags for tags in beneath)
+    return bytemark and store
+
+
+def test_a_call_with_a_traceparent_is_one_trace_in_jaeger(
+    server: ServerProcess, sandbox: SandboxProcess, jaeger: Jaeger
+) -> None:
+    credentials = sandbox.create_user(passes=3, expired=1)
+    user_id = int(credentials["user_id"])
+    server.seed_token(user_id, credentials["access_token"], credentials["refresh_token"])
+    trace_id, caller_span_id = secrets.token_hex(16), secrets.token_hex(8)
+
+    with grpc.insecure_channel(server.address) as channel:
+        ticket_cache_pb2_grpc.TicketCacheServiceStub(channel).BuildTicketCache(
+            pb.BuildTicketCacheRequest(user_id=user_id),
+            metadata=(("traceparent", f"00-{trace_id}-{caller_span_id}-01"),),
+            timeout=30,
+        )
+
+    assert jaeger.proc is not None
+    wait_until(
+        lambda: _complete(jaeger.trace(trace_id)),
+        TRACE_WAIT_SECONDS,
+        "the trace in Jaeger",
+        jaeger.proc,
+        jaeger.log_path,
+    )
+    trace = jaeger.trace(trace_id)
+    assert trace is not None, f"no trace {trace_id} in Jaeger\n{jaeger.logs()[-2000:]}"
+    assert _complete(trace), [span["operationName"] for span in trace["spans"]]
+    server_span = next(span for span in trace["spans"] if span["operationName"] == SERVER_SPAN)
+    assert server_span["traceID"] == trace_id
+    assert [ref["spanID"] for ref in server_span["references"]] == [caller_span_id]
+    assert _tags(server_span)["span.kind"] == "server"
+    service = trace["processes"][server_span["processID"]]["serviceName"]
+    assert service == "bytemark-ticket-cache"
+    exported = json.dumps(trace)
+    for secret in (credentials["access_token"], credentials["refresh_token"], "sandbox-secret"):
+        assert secret not in exported
