@@ -34,6 +34,19 @@ class RecordedSpans:
         assert len(found) == 1, f"{len(found)} spans named {name!r} among {[s.name for s in self.all()]}"
         return found[0]
 
+    def beneath(self, root: ReadableSpan) -> list[ReadableSpan]:
+        """Every span in `root`'s subtree (children, their children, ...)."""
+        by_parent: dict[int, list[ReadableSpan]] = {}
+        for span in self.all():
+            if span.parent is not None:
+                by_parent.setdefault(span.parent.span_id, []).append(span)
+        found, todo = [], [root.context.span_id]
+        while todo:
+            for child in by_parent.get(todo.pop(), []):
+                found.append(child)
+                todo.append(child.context.span_id)
+        return found
+
     async def ended(self, name: str, within: float = 5.0) -> ReadableSpan:
         """The span named `name` once it has ended (a cancelled stream's span ends when the
         server has run the handler's cleanup, just after the client saw the cancel)."""
