@@ -113,3 +113,37 @@ def test_a_call_with_a_traceparent_is_one_trace_in_jaeger(
     exported = json.dumps(trace)
     for secret in (credentials["access_token"], credentials["refresh_token"], "sandbox-secret"):
         assert secret not in exported
+
+
+def test_worker_processes_trace_and_send_their_last_spans_on_shutdown(
+    sandbox: SandboxProcess, work_dir: Path, jaeger: Jaeger
+) -> None:
+    """GRPC_WORKERS=2 (tracing set up in each worker after the fork), spans held back by a long
+    export delay: they reach Jaeger because each worker flushes them as it stops."""
+    workers = start_server(
+        sandbox,
+        work_dir,
+        GRPC_WORKERS="2",
+        OTEL_EXPORTER_OTLP_ENDPOINT=jaeger.otlp_grpc_url,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        OTEL_BSP_SCHEDULE_DELAY="600000",  # 10 min: nothing leaves before the shutdown
+    )
+    trace_ids = [secrets.token_hex(16) for _ in range(4)]
+    try:
+        for trace_id in trace_ids:  # a channel each: the kernel spreads connections over the workers
+            with grpc.insecure_channel(workers.address) as channel, pytest.raises(grpc.RpcError) as missing:
+                ticket_cache_pb2_grpc.TicketCacheServiceStub(channel).GetSyncStatus(
+                    pb.GetSyncStatusRequest(user_id=987_654_321),
+                    metadata=(("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01"),),
+                    timeout=30,
+                )
+            assert missing.value.code() is grpc.StatusCode.NOT_FOUND  # traced all the same
+    finally:
+        workers.stop()
+
+    assert workers.proc.returncode == 0, workers.logs()[-2000:]
+    assert jaeger.proc is not None
+    for trace_id in trace_ids:
+        wait_until(
+            lambda: jaeger.trace(trace_id) is not None, TRACE_WAIT_SECONDS, f"trace {trace_id}", jaeger.proc
+        )
