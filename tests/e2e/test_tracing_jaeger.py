@@ -143,7 +143,5 @@ def test_worker_processes_trace_and_send_their_last_spans_on_shutdown(
 
     assert workers.proc.returncode == 0, workers.logs()[-2000:]
     assert jaeger.proc is not None
-    for trace_id in trace_ids:
-        wait_until(
-            lambda: jaeger.trace(trace_id) is not None, TRACE_WAIT_SECONDS, f"trace {trace_id}", jaeger.proc
-        )
+    flushed = lambda: all(jaeger.trace(trace_id) is not None for trace_id in trace_ids)  # noqa: E731
+    wait_until(flushed, TRACE_WAIT_SECONDS, "the workers' traces in Jaeger", jaeger.proc, jaeger.log_path)
