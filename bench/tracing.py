@@ -60,8 +60,8 @@ async def _cache(address: str, user_id: int) -> None:
 
 
 def _off_path_cost(statements_per_read: int = 1, calls: int = 200_000) -> float:
-    """Nanoseconds tracing-off adds per read: the store-span check, per statement."""
-    from adapters.common.tracing import store_span
+    """Nanoseconds tracing-off adds per read: the store-span check (no span being recorded), per statement."""
+    from adapters.driven.storage.spans import store_span
 
     sql = "SELECT timestamp, version, passes, passes4 FROM bytemark_ticket_caches WHERE user_id = ?"
     best = float("inf")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from adapters.common.tracing import current_trace_ids
+from opentelemetry import trace
 
 #: Set by the gRPC request-id interceptor for the duration of one RPC.
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -25,6 +25,14 @@ _CREDENTIAL_PATTERNS = [
     ),
     re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
 ]
+
+
+def current_trace_ids() -> tuple[str, str] | None:
+    """(trace_id, span_id) of the span being recorded, in W3C hex form; None outside one."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
 class RedactingFilter(logging.Filter):

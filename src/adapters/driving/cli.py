@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from typing import Protocol
 
 from adapters.common.logs import configure_logging
-from adapters.composition.container import build_container, migrate_stores, resolve
+from adapters.composition.container import build_container, migrate_stores, resolve, tracing_session
 from adapters.composition.settings import (
     SERVE_REQUIRED,
     ConfigError,
@@ -23,7 +23,6 @@ from adapters.composition.settings import (
     load_settings,
     split_host_port,
 )
-from adapters.composition.tracing import tracing_session
 from adapters.driving import event_loop
 from adapters.driving.grpc_api.server import TlsConfig, create_server, graceful_shutdown
 from adapters.driving.metrics_endpoint import start_metrics_server

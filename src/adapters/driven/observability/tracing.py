@@ -25,8 +25,6 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from yarl import URL
 
-from adapters.common.tracing import enable_store_spans
-
 #: Header values the HTTP instrumentation would copy into spans if an operator asked it to
 #: capture request headers (OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST).
 _SANITIZE_HEADERS_VARIABLE = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
@@ -93,20 +91,19 @@ class Tracing:
     @classmethod
     def install(cls, provider: TracerProvider) -> Tracing:
         """Make `provider` the process's tracer provider, instrument aiohttp's client sessions
-        (Bytemark calls) and PyMongo's commands (motor and AsyncMongoClient), and open spans
-        for the SQL stores' statements. Sessions and clients made afterwards are traced."""
+        (Bytemark calls) and PyMongo's commands (motor and AsyncMongoClient). Sessions and
+        clients made afterwards are traced; the SQL stores open their own spans beneath any
+        recorded one."""
         if trace.get_tracer_provider() is not provider:  # the SDK lets a process set it once
             trace.set_tracer_provider(provider)
         _sanitize_captured_headers()
         AioHttpClientInstrumentor().instrument(tracer_provider=provider, url_filter=_without_query)
         # capture_statement stays off: a filter or document can hold a rider's token.
         PymongoInstrumentor().instrument(tracer_provider=provider)
-        enable_store_spans()
         return cls(provider)
 
     def uninstall(self) -> None:
-        """Stop opening spans for store statements, Bytemark and MongoDB calls."""
-        enable_store_spans(False)
+        """Stop instrumenting Bytemark and MongoDB calls."""
         AioHttpClientInstrumentor().uninstrument()
         PymongoInstrumentor().uninstrument()
 

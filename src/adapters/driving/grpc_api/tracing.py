@@ -19,7 +19,6 @@ import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 
-from adapters.common.tracing import TRACER_NAME, mark_failed
 from adapters.driving.grpc_api.interceptors import (
     Behavior,
     Continuation,
@@ -46,7 +45,7 @@ class TracingInterceptor(_ServerInterceptor):
     wrapped handler is built once per handler the rest of the chain returns."""
 
     def __init__(self) -> None:
-        self._tracer = trace.get_tracer(TRACER_NAME)
+        self._tracer = trace.get_tracer("bytemark_ticket_cache.grpc")
         self._handlers: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
@@ -146,8 +145,7 @@ def _end(span: trace.Span, failure: BaseException | None, context: Any) -> None:
     span.set_attribute("rpc.grpc.status_code", code.value[0])
     if code not in _SERVER_ERRORS:
         return
-    if isinstance(failure, Exception) and not isinstance(failure, grpc.aio.AbortError):
-        mark_failed(span, failure)  # an unhandled exception: its type, never its message
-    else:
-        span.set_attribute("error.type", code.name)
-        span.set_status(trace.StatusCode.ERROR, code.name)
+    unhandled = isinstance(failure, Exception) and not isinstance(failure, grpc.aio.AbortError)
+    error = type(failure).__name__ if unhandled else code.name  # a type, never a message
+    span.set_attribute("error.type", error)
+    span.set_status(trace.StatusCode.ERROR, error)

@@ -9,8 +9,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from adapters.composition.container import tracing_config
 from adapters.composition.settings import ConfigError, load_settings
-from adapters.composition.tracing import tracing_config
 from adapters.driven.observability.bulk_tracing import OtelBulkTracer
 from adapters.driven.observability.tracing import TracingConfig, make_exporter, make_provider
 from application.ports import BulkJob

@@ -13,8 +13,8 @@ from asyncmy.connection import Connection
 from asyncmy.cursors import Cursor
 from asyncmy.errors import InterfaceError, InternalError, MySQLError
 
-from adapters.common.tracing import store_operation_span, store_span
 from adapters.driven.storage.mysql.url import MysqlTarget, parse_mysql_url
+from adapters.driven.storage.spans import store_operation_span, store_span
 from application.errors import StoreUnavailable
 
 T = TypeVar("T")

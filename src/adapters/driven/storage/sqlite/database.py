@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from adapters.common.tracing import store_operation_span, store_span
+from adapters.driven.storage.spans import store_operation_span, store_span
 from application.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
