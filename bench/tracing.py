@@ -17,7 +17,6 @@ SQLite statement, against the whole in-process read it wraps.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import subprocess
@@ -29,7 +28,7 @@ from pathlib import Path
 import grpc
 import psutil
 from common import ROOT, Sandbox, emit, log, seed_tokens, start_sandbox, start_server, stop_process, work_dir
-from read import CHANNEL_OPTIONS, _qps
+from read import CHANNEL_OPTIONS, _qps, read_arguments
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -154,12 +153,7 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--passes", type=int, default=150, help="v1 passes of the user")
-    parser.add_argument("--expired", type=int, default=50, help="EXPIRED passes of the user")
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--in-flight", type=int, default=4)
+    parser = read_arguments(rounds=3)
     parser.add_argument("--baseline-cli", help="another checkout's bytemark-ticket-cache, run as 'today'")
     args = parser.parse_args()
     run(args.passes, args.expired, args.seconds, args.rounds, args.in_flight, args.baseline_cli)

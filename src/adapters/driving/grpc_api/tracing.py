@@ -28,6 +28,13 @@ from adapters.driving.grpc_api.interceptors import (
 )
 
 _StartSpan = Callable[[Any], Any]
+#: (request streaming, response streaming) -> the grpc function that builds such a handler.
+_HANDLER_FACTORIES: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler]] = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
 _SERVER_ERRORS = frozenset(
     {
         grpc.StatusCode.UNKNOWN,
@@ -88,14 +95,7 @@ def _wrap(tracer: trace.Tracer, method: str, handler: grpc.RpcMethodHandler) -> 
         wrapped = _around_call(behavior, start)
     else:
         return handler  # a sync handler runs in grpc's thread pool; none is registered here
-    if handler.unary_unary is not None:
-        make = grpc.unary_unary_rpc_method_handler
-    elif handler.unary_stream is not None:
-        make = grpc.unary_stream_rpc_method_handler
-    elif handler.stream_unary is not None:
-        make = grpc.stream_unary_rpc_method_handler
-    else:
-        make = grpc.stream_stream_rpc_method_handler
+    make = _HANDLER_FACTORIES[bool(handler.request_streaming), bool(handler.response_streaming)]
     return make(wrapped, handler.request_deserializer, handler.response_serializer)
 
 

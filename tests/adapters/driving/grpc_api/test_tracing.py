@@ -12,12 +12,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from opentelemetry.trace import SpanKind, StatusCode
 
-from adapters.driving.grpc_api.server import SERVICE_NAME, create_server, graceful_shutdown
+from adapters.driving.grpc_api.server import SERVICE_NAME
 from application.results import BulkProgress
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
-from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from domain.model import Outcome
-from tests.adapters.driving.grpc_api.conftest import AUTH_TOKEN, RunningServer
+from tests.adapters.driving.grpc_api.conftest import AUTH_TOKEN, RunningServer, serve
 from tests.adapters.driving.grpc_api.fake_use_cases import FakeUseCases, make_result
 from tests.traces import RecordedSpans
 
@@ -29,15 +28,8 @@ AUTHED = (("authorization", f"Bearer {AUTH_TOKEN}"),)
 
 @pytest.fixture
 async def traced_server(use_cases: FakeUseCases, spans: RecordedSpans) -> AsyncIterator[RunningServer]:
-    server, port, health = await create_server(
-        use_cases, listen="127.0.0.1:0", auth_token=AUTH_TOKEN, traced=True
-    )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield RunningServer(use_cases, channel, pb_grpc.TicketCacheServiceStub(channel), port)
-    finally:
-        await channel.close()
-        await graceful_shutdown(server, health, grace=0.5)
+    async for running in serve(use_cases, AUTH_TOKEN, traced=True):
+        yield running
 
 
 async def test_a_call_continues_the_callers_trace(traced_server: RunningServer, spans: RecordedSpans) -> None:
