@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,12 @@ class Jaeger:
         if not found or not found.get("data"):
             return None
         return dict(found["data"][0])
+
+    def traces(self, service: str, operation: str) -> list[dict[str, Any]]:
+        """The traces holding a span of `service` named `operation` (the query API's search)."""
+        query = urllib.parse.urlencode({"service": service, "operation": operation, "limit": 100})
+        found = self._get(f"/api/traces?{query}")
+        return list(found.get("data") or []) if found else []
 
     def _get(self, path: str) -> Any:
         try:

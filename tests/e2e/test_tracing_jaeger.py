@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc
-from devtools.harness import SandboxProcess, ServerProcess, start_server, wait_until
+from devtools.harness import CLI, SandboxProcess, ServerProcess, start_server, wait_until
 from devtools.jaeger import Jaeger, JaegerMissing
 
 SERVER_SPAN = "bytemark.ticketcache.v1.TicketCacheService/BuildTicketCache"
@@ -145,3 +146,42 @@ def test_worker_processes_trace_and_send_their_last_spans_on_shutdown(
     assert jaeger.proc is not None
     flushed = lambda: all(jaeger.trace(trace_id) is not None for trace_id in trace_ids)  # noqa: E731
     wait_until(flushed, TRACE_WAIT_SECONDS, "the workers' traces in Jaeger", jaeger.proc, jaeger.log_path)
+
+
+def test_a_refresh_job_is_one_run_span_and_a_trace_per_rider(
+    server: ServerProcess, sandbox: SandboxProcess, jaeger: Jaeger
+) -> None:
+    """`run refresh-stale` (the CronJob's process): the run's span and each rider's trace reach
+    Jaeger, sent as the process exits."""
+    riders = [server.seed_user(sandbox, passes=2, expired=1) for _ in range(3)]
+    env = {
+        **server.env,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_http_url,
+        "OTEL_SERVICE_NAME": "refresh-job",
+    }
+
+    job = subprocess.run([CLI, "run", "refresh-stale", "--json"], env=env, capture_output=True, timeout=120)
+
+    assert job.returncode == 0, job.stderr.decode()[-2000:]
+    assert jaeger.proc is not None
+
+    def rider_spans() -> list[dict[str, Any]]:
+        return [
+            span
+            for found in jaeger.traces("refresh-job", "bulk refresh_stale rider")
+            for span in found["spans"]
+            if span["operationName"] == "bulk refresh_stale rider"
+        ]
+
+    def riders_seen() -> set[int]:
+        return {int(_tags(span)["ticket_cache.user_id"]) for span in rider_spans()}
+
+    wait_until(lambda: set(riders) <= riders_seen(), TRACE_WAIT_SECONDS, "the riders' traces", jaeger.proc)
+    runs = jaeger.traces("refresh-job", "bulk refresh_stale")
+    assert len(runs) == 1
+    run_span = next(span for span in runs[0]["spans"] if span["operationName"] == "bulk refresh_stale")
+    for rider in rider_spans():
+        assert rider["traceID"] != run_span["traceID"]  # a trace of its own, linked to the run
+        assert (run_span["traceID"], run_span["spanID"]) in {
+            (r["traceID"], r["spanID"]) for r in rider["references"]
+        }
