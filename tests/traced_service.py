@@ -54,7 +54,7 @@ async def traced_service(stores: Mapping[str, str]) -> AsyncIterator[TracedServi
     container = build_container(settings)
     try:
         await migrate_stores(container)
-        tokens = await resolve(container.token_store)
+        tokens = await resolve(container.token_stores.token_store)
         expired = datetime.now(UTC) - timedelta(minutes=5)
         for user in state.credentials():
             await tokens.save_tokens(user.user_id, user.access_token, user.refresh_token, expired)

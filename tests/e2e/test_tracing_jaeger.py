@@ -131,6 +131,9 @@ def test_worker_processes_trace_and_send_their_last_spans_on_shutdown(
     )
     trace_ids = [secrets.token_hex(16) for _ in range(4)]
     try:
+        # start_server returns once one worker listens; a worker still starting dies of SIGTERM
+        both_listening = lambda: workers.logs().count("listening on") >= 2  # noqa: E731
+        wait_until(both_listening, 90, "both gRPC workers", workers.proc, workers.log_path)
         for trace_id in trace_ids:  # a channel each: the kernel spreads connections over the workers
             with grpc.insecure_channel(workers.address) as channel, pytest.raises(grpc.RpcError) as missing:
                 ticket_cache_pb2_grpc.TicketCacheServiceStub(channel).GetSyncStatus(
