@@ -47,13 +47,16 @@ class RecordedSpans:
                 todo.append(child.context.span_id)
         return found
 
-    async def ended(self, name: str, within: float = 5.0) -> ReadableSpan:
-        """The span named `name` once it has ended (a cancelled stream's span ends when the
-        server has run the handler's cleanup, just after the client saw the cancel)."""
+    async def ended(self, name: str, count: int = 1, within: float = 5.0) -> list[ReadableSpan]:
+        """The `count` spans named `name` once they have ended. A call's span ends when the server
+        has run the handler's cleanup, which may be just after the client has its status (a
+        refused or cancelled call)."""
         deadline = asyncio.get_running_loop().time() + within
-        while not self.named(name) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        while len(self.named(name)) < count and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
-        return self.one(name)
+        found = self.named(name)
+        assert len(found) == count, f"{len(found)} spans named {name!r}, not {count}"
+        return found
 
     def as_text(self) -> str:
         """Every exported span as OTLP JSON would carry it (attributes, events, links, resource)."""

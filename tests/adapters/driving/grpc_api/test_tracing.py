@@ -86,7 +86,7 @@ async def test_an_unexpected_failure_is_a_server_error_named_by_its_code(
     with pytest.raises(grpc.aio.AioRpcError):
         await traced_server.stub.BuildTicketCache(pb.BuildTicketCacheRequest(user_id=42), metadata=AUTHED)
 
-    span = spans.one(f"{SERVICE_NAME}/BuildTicketCache")
+    (span,) = await spans.ended(f"{SERVICE_NAME}/BuildTicketCache")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes is not None and span.attributes["error.type"] == "INTERNAL"
     assert AUTH_TOKEN not in spans.as_text()
@@ -114,7 +114,7 @@ async def test_server_streams_are_traced_and_still_stream(
         span = spans.one(f"{SERVICE_NAME}/{method}")
         assert format(span.context.trace_id, "032x") == CALLER_TRACE_ID
         assert span.attributes is not None and span.attributes["rpc.grpc.status_code"] == 0
-    watched = await spans.ended(f"{SERVICE_NAME}/WatchChanges")
+    (watched,) = await spans.ended(f"{SERVICE_NAME}/WatchChanges")
     assert format(watched.context.trace_id, "032x") == CALLER_TRACE_ID
     assert watched.attributes is not None and "rpc.grpc.status_code" in watched.attributes
 
@@ -129,7 +129,7 @@ async def test_health_check_and_watch_are_traced(traced_server: RunningServer, s
 
     assert checked.status == first.status == health_pb2.HealthCheckResponse.SERVING
     assert spans.one("grpc.health.v1.Health/Check").attributes["rpc.grpc.status_code"] == 0
-    watched = await spans.ended("grpc.health.v1.Health/Watch")
+    (watched,) = await spans.ended("grpc.health.v1.Health/Watch")
     assert watched.attributes is not None and "rpc.grpc.status_code" in watched.attributes
 
 
