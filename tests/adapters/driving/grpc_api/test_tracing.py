@@ -68,9 +68,8 @@ async def test_a_callers_error_is_its_code_not_a_server_error(
         await traced_server.stub.GetTicketCache(pb.GetTicketCacheRequest(user_id=42))
     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
-    codes = [
-        span.attributes["rpc.grpc.status_code"] for span in spans.named(f"{SERVICE_NAME}/GetTicketCache")
-    ]
+    ended = await spans.ended(f"{SERVICE_NAME}/GetTicketCache", count=2)
+    codes = [span.attributes["rpc.grpc.status_code"] for span in ended]
     assert sorted(codes) == sorted(
         [grpc.StatusCode.NOT_FOUND.value[0], grpc.StatusCode.UNAUTHENTICATED.value[0]]
     )
