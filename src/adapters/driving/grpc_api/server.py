@@ -17,6 +17,7 @@ from adapters.driving.grpc_api.drain import Drain, DrainingHealthServicer
 from adapters.driving.grpc_api.interceptors import ServiceInterceptor
 from adapters.driving.grpc_api.reflection import enable_reflection
 from adapters.driving.grpc_api.servicer import TicketCacheServicer
+from adapters.driving.grpc_api.tracing import TracingInterceptor
 from application.api import TicketCacheApi
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -56,6 +57,7 @@ async def create_server(
     max_message_bytes: int = 64 * 1024 * 1024,
     encoded_entry_memo_bytes: int = DEFAULT_MEMO_BYTES,
     reuse_port: bool = False,
+    traced: bool = False,
 ) -> tuple[grpc.aio.Server, int, DrainingHealthServicer]:
     """Build, bind and start the server. Returns it, the bound port (useful with port 0,
     e.g. `listen="127.0.0.1:0"`) and the health servicer (for graceful_shutdown).
@@ -63,7 +65,7 @@ async def create_server(
     `max_message_bytes` bounds messages both ways: a user with thousands of passes exceeds
     grpc's 4 MiB default. `encoded_entry_memo_bytes` sizes the memo of encoded cache
     entries that makes repeated reads cheap (0 disables it). `reuse_port` shares the port with
-    the other GRPC_WORKERS processes (SO_REUSEPORT).
+    the other GRPC_WORKERS processes (SO_REUSEPORT). `traced` opens a span per call (docs/tracing.md).
     """
     encoder = CacheEncoder(memo_bytes=encoded_entry_memo_bytes)
     # One interceptor for metrics, request id, auth and the malformed-request guard: grpc
@@ -72,7 +74,7 @@ async def create_server(
         auth_token or None, response_serializers={GET_TICKET_CACHE_METHOD: encoder.serialize_response}
     )
     server = grpc.aio.server(
-        interceptors=[interceptor],
+        interceptors=[*([TracingInterceptor()] if traced else []), interceptor],
         options=[
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
