@@ -202,7 +202,14 @@ class Settings(BaseSettings):
     ] = "asyncio"
     #: Server processes sharing GRPC_LISTEN's port through SO_REUSEPORT (1 = this process serves).
     grpc_workers: Annotated[int, BeforeValidator(_int_between(1, 64))] = 1
+    #: The largest response (a rider with 10,000 passes exceeds grpc's 4 MiB default).
     grpc_max_message_bytes: Annotated[int, BeforeValidator(_int_between(MIB, 2**31 - 1))] = 64 * MIB
+    # Hardening (issue 21): requests are bounded apart from responses, by their decompressed size.
+    grpc_max_receive_bytes: Annotated[int, BeforeValidator(_int_between(64 * 1024, 2**31 - 1))] = Field(
+        default=MIB,
+        description="The largest request, decompressed; checked before authentication, so keep it small"
+        " (the largest valid request, 10,000 user_ids, is about 100 KB).",
+    )
     grpc_auth_token: SecretStr | None = None
     grpc_tls_cert_file: ExistingFile | None = None
     grpc_tls_key_file: ExistingFile | None = None
