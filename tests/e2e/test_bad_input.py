@@ -428,6 +428,24 @@ def test_raw_request_bytes_never_end_in_internal_or_unknown(
             assert descriptor.input_type.full_name in error.details()
 
 
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+@settings(
+    max_examples=WIRE_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=st.one_of(st.binary(max_size=64), st.sampled_from([b"\xff", b"\x08", b"\x0a\xff\x01"])))
+def test_raw_reflection_request_bytes_never_end_in_internal_or_unknown(
+    channel: grpc.Channel, version: str, body: bytes
+) -> None:
+    info = channel.stream_stream(f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo")
+    try:
+        list(info(iter([body]), timeout=CALL_TIMEOUT))
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (error.code(), error.details())
+        assert "ServerReflectionRequest" in error.details()
+
+
 # --- sizes ---------------------------------------------------------------------------------
 
 
