@@ -30,6 +30,10 @@ from application.errors import (
 
 logger = logging.getLogger(__name__)
 
+#: What a caller learns of a failed store: what failed, not where (host, user, path, driver),
+#: which goes to the log line carrying the same request id.
+STORE_UNAVAILABLE = "cache store unavailable; retry later"
+
 
 # Most specific first: the first isinstance match wins.
 _STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
@@ -60,11 +64,17 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
 def status_for(error: Exception) -> tuple[grpc.StatusCode, str]:
     """The status code and message to send for `error`.
 
-    Known errors carry their own message (application messages never hold secrets).
-    Anything else is a bug: it is logged with its traceback under a request id, and the
-    caller gets only that id, never the exception text.
+    Known errors carry their own message (application messages never hold secrets), but for
+    a store failure, whose detail names where it happened: the caller gets a generic message
+    and the request id, and the detail is logged under that id. Anything else is a bug: it is
+    logged with its traceback under a request id, and the caller gets only that id, never the
+    exception text.
     """
     code = next((code for error_type, code in _STATUS_BY_ERROR if isinstance(error, error_type)), None)
+    if isinstance(error, StoreUnavailable):
+        request_id = request_id_var.get() or uuid.uuid4().hex
+        logger.warning("%s (request id %s)", error, request_id)
+        return grpc.StatusCode.UNAVAILABLE, f"{STORE_UNAVAILABLE} (request id {request_id})"
     if code is not None and code is not grpc.StatusCode.INTERNAL:
         return code, str(error)
     request_id = request_id_var.get() or uuid.uuid4().hex
