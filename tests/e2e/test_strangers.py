@@ -6,12 +6,17 @@ fires at 100 (issue 21, "Why" item 2)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import grpc
 import pytest
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
+from devtools.ferretdb import FerretDB
 from devtools.harness import SandboxProcess, ServerProcess
+from tests.e2e.mongo_topology import Topology
 
 STRANGERS = list(range(8_800_000_001, 8_800_000_031))
 CALL_TIMEOUT = 30.0
@@ -92,3 +97,40 @@ def test_purge_removes_and_counts_the_sync_statuses_of_riders_without_a_token(
     )
     assert done.removed_sync_statuses == 1
     assert status_rows(server, min(known, stranger)) == [(known, "AUTH_REQUIRED")]
+
+
+# --- the production topology: tokens on MariaDB, sync statuses on FerretDB --------------------
+
+SYNC_STATUSES = "bytemarksyncstatuses"
+
+
+@pytest.fixture
+def topology(ferretdb_process: FerretDB, sandbox: SandboxProcess, work_dir: Path) -> Iterator[Topology]:
+    topo = Topology(ferretdb_process, sandbox, work_dir, client="motor")
+    try:
+        yield topo
+    finally:
+        topo.close()
+
+
+@pytest.mark.mysql
+def test_on_mariadb_and_ferretdb_strangers_leave_no_status_and_purge_removes_a_forgotten_riders(
+    topology: Topology, sandbox: SandboxProcess
+) -> None:
+    server = topology.start_server()
+    known = topology.seed_user()
+    sandbox.call("POST", f"/_sandbox/users/{known}/revoke")
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.TicketCacheServiceStub(channel)
+        for user_id in STRANGERS[:10]:
+            unary_outcome(stub, "CheckTicketCache", pb.CheckTicketCacheRequest(user_id=user_id))
+        list(stub.RefreshStaleCaches(pb.RefreshStaleCachesRequest(user_ids=STRANGERS), timeout=CALL_TIMEOUT))
+        stub.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=known), timeout=CALL_TIMEOUT)
+        stored = sorted(d["user_id"] for d in topology.collection(SYNC_STATUSES).find({}))
+        topology.forget_token(known)  # the app unlinked the rider
+        dry = stub.PurgeOrphanedCaches(pb.PurgeOrphanedCachesRequest(dry_run=True), timeout=CALL_TIMEOUT)
+        done = stub.PurgeOrphanedCaches(pb.PurgeOrphanedCachesRequest(dry_run=False), timeout=CALL_TIMEOUT)
+
+    assert stored == [known]  # AUTH_REQUIRED for the rider whose token Bytemark refused, no stranger
+    assert (dry.removed_sync_statuses, done.removed_sync_statuses) == (1, 1)
+    assert topology.collection(SYNC_STATUSES).count_documents({}) == 0
