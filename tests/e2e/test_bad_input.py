@@ -44,6 +44,8 @@ HYPOTHESIS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+WIRE_HYPOTHESIS = settings(HYPOTHESIS, max_examples=WIRE_EXAMPLES)
+raw_bodies = st.one_of(st.binary(max_size=64), st.sampled_from([b"\xff", b"\x08", b"\x0a\xff\x01"]))
 SERVICE_DESCRIPTOR = pb.DESCRIPTOR.services_by_name["TicketCacheService"]
 ENDLESS_STREAMS = frozenset({"WatchChanges"})
 
@@ -403,12 +405,8 @@ def test_every_request_message_of_the_service_is_covered_by_a_property_test() ->
 
 
 @pytest.mark.parametrize("method", list(SERVICE_DESCRIPTOR.methods_by_name))
-@settings(
-    max_examples=WIRE_EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(body=st.one_of(st.binary(max_size=64), st.sampled_from([b"\xff", b"\x08", b"\x0a\xff\x01"])))
+@WIRE_HYPOTHESIS
+@given(body=raw_bodies)
 def test_raw_request_bytes_never_end_in_internal_or_unknown(
     channel: grpc.Channel, method: str, body: bytes
 ) -> None:
@@ -429,12 +427,8 @@ def test_raw_request_bytes_never_end_in_internal_or_unknown(
 
 
 @pytest.mark.parametrize("version", ["v1", "v1alpha"])
-@settings(
-    max_examples=WIRE_EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(body=st.one_of(st.binary(max_size=64), st.sampled_from([b"\xff", b"\x08", b"\x0a\xff\x01"])))
+@WIRE_HYPOTHESIS
+@given(body=raw_bodies)
 def test_raw_reflection_request_bytes_never_end_in_internal_or_unknown(
     channel: grpc.Channel, version: str, body: bytes
 ) -> None:

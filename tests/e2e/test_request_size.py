@@ -7,17 +7,16 @@ bound is the only one a stranger meets (issue 21, "Why" item 1)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from devtools.harness import SERVICE, SandboxProcess, ServerProcess, start_server
+from devtools.rss import RssSampler
 
 AUTH_TOKEN = "e2e-request-size-token-5b1f"
 EXPANDED_BYTES = 60 * 1024 * 1024
@@ -30,32 +29,6 @@ def authed_server(sandbox: SandboxProcess, work_dir: Path) -> Iterator[ServerPro
     process = start_server(sandbox, work_dir, GRPC_AUTH_TOKEN=AUTH_TOKEN, LOG_LEVEL="INFO")
     yield process
     process.stop()
-
-
-class PeakRss:
-    """Samples a process's resident set from a thread while the block runs; `peak` is the largest."""
-
-    def __init__(self, pid: int) -> None:
-        self._process = psutil.Process(pid)
-        self.baseline = self.peak = self._process.memory_info().rss
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._done.wait(0.002):
-            self.peak = max(self.peak, self._process.memory_info().rss)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.baseline
 
 
 def inflating_request() -> bytes:
@@ -76,7 +49,7 @@ async def test_gzip_bodies_inflating_to_60_mib_without_a_token_do_not_grow_the_s
     body = inflating_request()
     async with grpc.aio.insecure_channel(authed_server.address) as channel:
         get = channel.unary_unary(f"/{SERVICE}/GetTicketCache")
-        with PeakRss(authed_server.pid) as rss:
+        with RssSampler(authed_server.pid, interval=0.002) as rss:
             answers = await asyncio.gather(
                 *(get(body, compression=grpc.Compression.Gzip, timeout=60) for _ in range(CONCURRENT_BODIES)),
                 return_exceptions=True,
