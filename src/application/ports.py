@@ -131,6 +131,9 @@ class SyncStateStore(Protocol):
 
     async def count_by_state(self) -> dict[SyncState, int]: ...
 
+    async def delete_many(self, user_ids: Sequence[int]) -> int:
+        """Remove those riders' statuses; returns how many there were."""
+
 
 class TicketLog(Protocol):
     async def append(self, entries: Sequence[TicketLogEntry]) -> None: ...

@@ -162,7 +162,8 @@ class TicketCacheUseCases:
                 traced.end()
 
     async def purge_orphans(self, dry_run: bool) -> PurgeResult:
-        """Caches whose user no longer has a token: listed, and removed unless a dry run."""
+        """Caches whose user no longer has a token: listed, and removed unless a dry run; so are
+        (counted, not listed) the sync statuses of riders without a token."""
         orphans: list[int] = []
         batch: list[int] = []
         async for user_id in self._deps.caches.iter_user_ids(batch_size=_PURGE_BATCH):
@@ -179,7 +180,17 @@ class TicketCacheUseCases:
                 removed = cache_changes(user_id, cache, None, self._deps.clock.now())
                 if await self._deps.caches.delete(user_id, removed):
                     await self.relay.deliver_after_write(user_id, (), changed=bool(removed))
-        return PurgeResult(user_ids=tuple(orphans), dry_run=dry_run)
+        statuses = await self._purge_orphaned_statuses(dry_run)
+        return PurgeResult(user_ids=tuple(orphans), dry_run=dry_run, sync_statuses=statuses)
+
+    async def _purge_orphaned_statuses(self, dry_run: bool) -> int:
+        """Sync statuses whose rider has no token, counted, and removed unless a dry run."""
+        store, after, count = self._sync.store, 0, 0
+        while page := await store.list_after(after, _PURGE_BATCH):
+            after = page[-1].user_id
+            orphans = await self._orphans_in([status.user_id for status in page])
+            count += len(orphans) if dry_run or not orphans else await store.delete_many(orphans)
+        return count
 
     async def watch_changes(
         self, start_cursor: str, user_ids: Sequence[int]

@@ -17,6 +17,11 @@ from opentelemetry import trace
 #: Set by the gRPC request-id interceptor for the duration of one RPC.
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
+#: Database and HTTP drivers: at DEBUG they print bound SQL parameters, commands and requests, rider
+#: tokens among them, so they never log below WARNING whatever LOG_LEVEL says.
+DRIVER_LOGGERS = ("aiosqlite", "asyncmy", "motor", "pymongo", "aiohttp", "slack_sdk", "urllib3")
+_QUIET_LOGGERS = ("asyncio",)
+
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 _CREDENTIAL_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
@@ -109,5 +114,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json", secrets: Iterable[
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "asyncio"):
+    for noisy in (*DRIVER_LOGGERS, *_QUIET_LOGGERS):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -232,7 +232,15 @@ class Settings(BaseSettings):
     )
     grpc_max_message_bytes: Annotated[int, BeforeValidator(_int_between(MIB, 2**31 - 1))] = Field(
         64 * MIB,
-        description="Largest gRPC message (a rider with 10,000 passes exceeds gRPC's 4 MiB default).",
+        description="Largest gRPC response (a rider with 10,000 passes exceeds gRPC's 4 MiB default);"
+        " requests have their own, smaller bound, GRPC_MAX_RECEIVE_BYTES.",
+    )
+    # Hardening (issue 21): requests are bounded apart from responses, by their decompressed size.
+    grpc_max_receive_bytes: Annotated[int, BeforeValidator(_int_between(64 * 1024, 2**31 - 1))] = Field(
+        MIB,
+        description="Largest gRPC request, decompressed (64 KiB..2 GiB). gRPC checks it before any"
+        " interceptor, authentication included, so keep it small: the largest valid request"
+        " (10,000 user_ids) is about 100 KB.",
     )
     grpc_auth_token: SecretStr | None = Field(
         None, description="When set, every RPC except health needs `authorization: Bearer <token>`."

@@ -104,6 +104,7 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
                 auth_token=auth.get_secret_value() if auth else None,
                 tls=_tls_config(settings),
                 max_message_bytes=settings.grpc_max_message_bytes,
+                max_receive_bytes=settings.grpc_max_receive_bytes,
                 reuse_port=settings.grpc_workers > 1,
                 traced=settings.tracing_enabled,
             )
