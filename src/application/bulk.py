@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from application.errors import ApplicationError, InternalError
 from application.notices import BulkJob, BulkSummary, FreeTicketDigest
+from application.ports import BulkRunTrace
 from application.results import BulkProgress, RefreshResult, Skipped
 from domain.sync_state import SkipReason
 
@@ -25,6 +26,22 @@ Paused = Callable[[], Awaitable[None]]
 
 async def _never_paused() -> None:
     return None
+
+
+class Untraced:
+    """The BulkTracer when tracing is off: no span, nothing recorded."""
+
+    def start_run(self, job: BulkJob, total: int) -> BulkRunTrace:
+        return self
+
+    def rider(self, user_id: int) -> contextlib.AbstractContextManager[object]:
+        return _NO_SPAN
+
+    def end(self) -> None:
+        pass
+
+
+_NO_SPAN = contextlib.nullcontext()
 
 
 async def run_bulk(

@@ -30,11 +30,15 @@ def use_cases() -> FakeUseCases:
 
 
 async def serve(
-    use_cases: FakeUseCases, auth_token: str | None = None, credentials: CredentialsFile | None = None
+    use_cases: FakeUseCases,
+    auth_token: str | None = None,
+    credentials: CredentialsFile | None = None,
+    *,
+    traced: bool = False,
 ) -> AsyncIterator[RunningServer]:
     # Built inside the async fixture, so on the test's own event loop (grpc#32480).
     server, port, health = await create_server(
-        use_cases, listen="127.0.0.1:0", auth_token=auth_token, credentials=credentials
+        use_cases, listen="127.0.0.1:0", auth_token=auth_token, credentials=credentials, traced=traced
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
