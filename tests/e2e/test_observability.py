@@ -67,8 +67,9 @@ def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
 
 
-def method(name: str) -> str:
-    return f"/{SERVICE}/{name}"
+def method(name: str, grpc_type: str = "unary") -> dict[str, str]:
+    """go-grpc-prometheus's labels of one method, as stock gRPC dashboards select them."""
+    return {"grpc_service": SERVICE, "grpc_method": name, "grpc_type": grpc_type}
 
 
 async def test_metrics_count_rpcs_bytemark_calls_lookups_outcomes_and_bulk_users(
@@ -103,17 +104,18 @@ async def test_metrics_count_rpcs_bytemark_calls_lookups_outcomes_and_bulk_users
     assert [e.WhichOneof("event") for e in sorted(events, key=lambda e: e.user_id)] == ["result", "error"]
 
     handled = "grpc_server_handled_total"
-    assert moved(before, after, handled, grpc_method=method("CheckTicketCache"), grpc_code="OK") == 1
-    assert moved(before, after, handled, grpc_method=method("GetTicketCache"), grpc_code="OK") == 1
-    assert moved(before, after, handled, grpc_method=method("GetTicketCache"), grpc_code="NOT_FOUND") == 1
+    assert moved(before, after, handled, **method("CheckTicketCache"), grpc_code="OK") == 1
+    assert moved(before, after, handled, **method("GetTicketCache"), grpc_code="OK") == 1
+    assert moved(before, after, handled, **method("GetTicketCache"), grpc_code="NOT_FOUND") == 1
     get_invalid = moved(
-        before, after, handled, grpc_method=method("GetTicketCache"), grpc_code="INVALID_ARGUMENT"
+        before, after, handled, **method("GetTicketCache"), grpc_code="INVALID_ARGUMENT"
     )
     assert get_invalid == 1
-    assert moved(before, after, handled, grpc_method=method("RefreshStaleCaches"), grpc_code="OK") == 1
+    assert moved(before, after, handled, **method("RefreshStaleCaches", "server_stream"), grpc_code="OK") == 1
+    assert moved(before, after, "grpc_server_started_total", **method("GetTicketCache")) == 3
     seconds = "grpc_server_handling_seconds_count"
-    assert moved(before, after, seconds, grpc_method=method("GetTicketCache")) == 3
-    assert moved(before, after, seconds, grpc_method=method("RefreshStaleCaches")) == 1
+    assert moved(before, after, seconds, **method("GetTicketCache")) == 3
+    assert moved(before, after, seconds, **method("RefreshStaleCaches", "server_stream")) == 1
 
     bytemark = "bytemark_request_duration_seconds_count"
     assert moved(before, after, bytemark, endpoint="GET /passes") >= 2  # the check, the failing user

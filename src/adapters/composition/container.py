@@ -23,8 +23,10 @@ from adapters.driven.bytemark_api.client import BytemarkClient
 from adapters.driven.bytemark_api.rate_limit import RateLimiter
 from adapters.driven.bytemark_api.retry import RetryPolicy
 from adapters.driven.clock import SystemClock
+from adapters.driven.observability.freshness_gauges import FreshnessGaugeRefresher
 from adapters.driven.observability.instrumented_use_cases import InstrumentedUseCases
 from adapters.driven.observability.metrics import OutboxMetrics, count_refused_document, observe_bytemark_call
+from adapters.driven.observability.pushgateway import PushgatewayReporter
 from adapters.driven.observability.sync_gauges import SyncGaugeRefresher
 from adapters.driven.slack.notifier import NullNotifier, SlackNotifier
 from adapters.driven.storage.crypto.token_cipher import TokenCipher
@@ -51,8 +53,10 @@ from adapters.driven.storage.sqlite.token_store import SqliteTokenStore
 from application.change_feed import ChangeFeed
 from application.delivered_sweep import DeliveredIds, DeliveredIdSweep
 from application.errors import StoreUnavailable
+from application.freshness import FreshnessQuery
 from application.refresh import RefreshDependencies
 from application.relay import OutboxRelay
+from application.run_summary import NoRunReporter
 from application.sync_tracking import SyncPolicy
 from application.use_cases import TicketCacheUseCases
 from domain.free_tickets import FreeTicketPolicy
@@ -169,6 +173,10 @@ def _delivered_id_tables(*tables: DeliveredIds | None) -> list[DeliveredIds]:
         if table is not None and all(table is not seen for seen in unique):
             unique.append(table)
     return unique
+
+
+def _run_reporter_backend(settings: Settings) -> str:
+    return "pushgateway" if settings.pushgateway_url else "none"
 
 
 def _notifier_backend(settings: Settings) -> str:
@@ -323,6 +331,20 @@ class Container(containers.DeclarativeContainer):
         core_use_cases.provided.sync_overview,
         settings.provided.sync_gauges_refresh_seconds,
         settings.provided.token_gauge_refresh_seconds,
+    )
+    #: Where `run refresh-stale` / `run bootstrap` send their summary besides the log.
+    run_reporter = providers.Selector(
+        providers.Callable(_run_reporter_backend, settings),
+        pushgateway=providers.Singleton(PushgatewayReporter, settings.provided.pushgateway_url),
+        none=providers.Singleton(NoRunReporter),
+    )
+    #: Runs in `serve`: cache freshness read from the store, whichever process refreshed it.
+    freshness_gauges = providers.Singleton(
+        FreshnessGaugeRefresher,
+        providers.Singleton(
+            FreshnessQuery, cache_store, clock, settings.provided.cache_timeout_seconds
+        ).provided.read,
+        settings.provided.sync_gauges_refresh_seconds,
     )
 
 

@@ -255,10 +255,15 @@ class Settings(BaseSettings):
     project_stage: Name = "production"
 
     metrics_listen: HostPort | None = None
-    #: How often `serve` re-reads the riders-per-sync-state and expiring-token gauges from the stores.
+    #: How often `serve` re-reads the riders-per-sync-state, expiring-token and store freshness
+    #: gauges from the stores.
     sync_gauges_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = 60
     #: How often `serve` re-counts riders with expiring tokens (a full scan of `bytemark_tokens` on MySQL).
     token_gauge_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = 1800
+    # --- Job run summaries (obs-metrics): where `run refresh-stale` / `run bootstrap` push theirs ---
+    #: Prometheus Pushgateway base URL (e.g. http://pushgateway:9091); unset: the summary is only logged.
+    pushgateway_url: HttpUrl | None = None
+
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"],
         BeforeValidator(_choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True)),
