@@ -65,8 +65,9 @@ async def test_mongodb_answers_both_from_the_timestamp_index_and_ferretdb_v1_sca
         return  # SQLite's plan: the test above
     collection = backend.db.collection(CACHE_COLLECTION)
     indexes = await collection.index_information()
-    oldest = await collection.find({}, sort=[("timestamp", 1)], limit=1).explain()
-    stale = await collection.find(type(backend.cache_store).stale_filter(1_700_000_000)).explain()
+    store = type(backend.cache_store)
+    oldest = await collection.find(store.oldest_filter(), sort=[("timestamp", 1)], limit=1).explain()
+    stale = await collection.find(store.stale_filter(1_700_000_000)).explain()
 
     assert [("timestamp", 1)] in [list(index["key"]) for index in indexes.values()]
     if "ferretdbVersion" in oldest.get("serverInfo", {}):

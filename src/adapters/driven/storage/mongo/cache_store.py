@@ -54,6 +54,8 @@ _INSERT_GROUP = 64  # new caches inserted by one command at most
 _LIVE = {outbox_fields.PURGE: {"$exists": False}}  # a tombstone is a deleted cache to readers
 _USER_ID_ONLY = {"_id": 0, "user_id": 1}
 _TIMESTAMP_ONLY = {"_id": 0, "timestamp": 1}
+# a number: a missing or null timestamp would sort first and is no age (the index bounds it too)
+_DATED_LIVE = {"timestamp": {"$type": "number"}, **_LIVE}
 #: freshness() reads it: the oldest cache is its first entry, the stale ones a range of it.
 TIMESTAMP_INDEX = [("timestamp", ASCENDING)]
 #: Default bound on the BSON bytes held by the read memo (parsed objects take a few times it).
@@ -299,9 +301,13 @@ class MongoCacheStore:
         """Tombstones are deleted caches: they walk the index but are not counted."""
         collection = self._collection()
         with self._db.errors_as_unavailable():
-            oldest = await collection.find_one(_LIVE, _TIMESTAMP_ONLY, sort=TIMESTAMP_INDEX)
+            oldest = await collection.find_one(self.oldest_filter(), _TIMESTAMP_ONLY, sort=TIMESTAMP_INDEX)
             stale = await collection.count_documents(self.stale_filter(moment))
         return CacheFreshness(None if oldest is None else int(oldest["timestamp"]), int(stale))
+
+    @staticmethod
+    def oldest_filter() -> dict[str, Any]:
+        return dict(_DATED_LIVE)
 
     @staticmethod
     def stale_filter(moment: int) -> dict[str, Any]:
