@@ -21,6 +21,7 @@ BENCHMARKS = (
     "memory.py",
     "mongo.py",
     "freshness.py",
+    "grpc_metrics.py",
 )
 
 
