@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from devtools.harness import SERVICE, SandboxProcess, ServerProcess, free_port, start_server
+from tests.deploy.promtool import PROMTOOL
 
 GAUGE_PERIOD = 1  # seconds between the server's reads of the sync-state gauges (default 60)
 SYNC_STATES = ("OK", "FAILING", "AUTH_REQUIRED")
@@ -239,3 +241,18 @@ async def test_every_log_line_is_json_and_an_rpc_logs_under_the_callers_request_
     assert all({"ts", "level", "logger", "msg"} <= set(record) for record in records)
     for request_id in request_ids.values():
         assert any(record.get("request_id") == request_id for record in records), request_id
+
+
+def test_the_exposition_passes_promtool_check_metrics(
+    server: ServerProcess, sandbox: SandboxProcess, metrics_url: str
+) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.TicketCacheServiceStub(channel)
+        stub.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=server.seed_user(sandbox)), timeout=60)
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        exposition = response.read()
+
+    done = subprocess.run([PROMTOOL, "check", "metrics"], input=exposition, capture_output=True, timeout=60)
+
+    assert b"grpc_server_started_total{" in exposition  # the gRPC families, built at scrape time
+    assert done.returncode == 0, done.stdout + done.stderr
