@@ -8,7 +8,8 @@
 A call only adds to plain ints and floats of its method (no lock, no labelled child lookup): the
 event loop is the only writer. The registry reads them when Prometheus scrapes, through the
 `Collector` below, on the metrics server's thread; a scrape may see a call half counted (its
-bucket but not yet its sum), which the next scrape corrects. Why: bench/RESULTS.md, "read RAW".
+bucket but not yet its sum), which the next scrape corrects. Why: bench/RESULTS.md,
+"Issue 22/24, freshness from the store and cheaper gRPC metrics".
 """
 
 from __future__ import annotations
