@@ -39,9 +39,6 @@ from domain.sync_state import Backoff
 
 T = TypeVar("T")
 
-TOKEN_FAMILIES = (MysqlTokens, SqliteStores)
-CACHE_FAMILIES = (MongoCaches, SqliteStores)
-
 
 def _token_cipher(settings: Settings) -> TokenCipher:
     key = settings.token_encryption_key
@@ -72,10 +69,10 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     cipher = providers.Singleton(_token_cipher, settings)
 
-    #: token_store, refresh_log, delivered_ids: one of TOKEN_FAMILIES, set by `build_container`.
+    #: token_store, refresh_log, delivered_ids: MysqlTokens or SqliteStores, set by `build_container`.
     token_stores = providers.DependenciesContainer()
     #: cache_store, ticket_log, sync_state_store, outbox, change_feed_store, relayed_change_feed,
-    #: delivered_ids: one of CACHE_FAMILIES, set by `build_container`.
+    #: delivered_ids: MongoCaches or SqliteStores, set by `build_container`.
     cache_stores = providers.DependenciesContainer()
     remote = providers.Container(RemoteServices, settings=settings)
 
