@@ -21,6 +21,8 @@ BENCHMARKS = (
     "sync_state_cost.py",
     "memory.py",
     "mongo.py",
+    "freshness.py",
+    "grpc_metrics.py",
 )
 
 

@@ -6,6 +6,7 @@ schemas; these tests check the behaviour those schemas cannot: probes, drain tim
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,36 @@ def test_the_values_schema_rejects_a_bad_value_naming_it(setting: str, named: st
 
     assert done.returncode != 0
     assert named in done.stderr
+
+
+def test_the_jobs_push_their_run_summary_only_when_a_pushgateway_is_set(default: dict[str, Any]) -> None:
+    pushing = render(
+        "--set", "pushgateway.url=http://pushgateway.monitoring:9091", "--set", "bootstrap.enabled=true"
+    )
+    refresh = "CronJob/tc-bytemark-ticket-cache-refresh"
+    (bootstrap,) = [resource for name, resource in pushing.items() if "-bootstrap-" in name]
+
+    assert "PUSHGATEWAY_URL" not in env_of(pod_spec(default[refresh])["containers"][0])
+    for job in (pushing[refresh], bootstrap):
+        assert (
+            env_of(pod_spec(job)["containers"][0])["PUSHGATEWAY_URL"] == "http://pushgateway.monitoring:9091"
+        )
+    assert "PUSHGATEWAY_URL" not in env_of(
+        pod_spec(pushing[DEPLOYMENT])["containers"][0]
+    )  # serve pushes nothing
+
+
+def test_the_grafana_dashboard_is_an_opt_in_config_map_for_the_sidecar(default: dict[str, Any]) -> None:
+    dashboard = CHART / "files/ticket-cache-dashboard.json"
+    shipped = render(
+        "--set",
+        "grafanaDashboard.enabled=true",
+        "--set",
+        "grafanaDashboard.annotations.grafana_folder=Transit",
+    )
+    config_map = shipped["ConfigMap/tc-bytemark-ticket-cache-dashboard"]
+
+    assert not [name for name in default if name.endswith("-dashboard")]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["metadata"]["annotations"] == {"grafana_folder": "Transit"}
+    assert json.loads(config_map["data"]["bytemark-ticket-cache.json"]) == json.loads(dashboard.read_text())

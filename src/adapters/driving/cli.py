@@ -81,10 +81,12 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
         relay, feed = await resolve(container.relay), await resolve(container.change_feed)
         sweep = await resolve(container.delivered_id_sweep)
         sync_gauges = await resolve(container.sync_gauges)
+        freshness_gauges = await resolve(container.freshness_gauges)
         background = [
             asyncio.create_task(relay.run(), name="outbox-relay"),
             asyncio.create_task(sweep.run(), name="outbox-delivered-sweep"),
             asyncio.create_task(sync_gauges.run(), name="sync-gauges-refresh"),
+            asyncio.create_task(freshness_gauges.run(), name="freshness-gauges-refresh"),
             asyncio.create_task(feed.sweep_forever(), name="change-feed-sweep"),
         ]
         if settings.metrics_listen:  # before gRPC: a port clash must stop the start, not a serving server
