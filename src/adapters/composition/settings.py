@@ -210,6 +210,15 @@ class Settings(BaseSettings):
     # After SIGTERM: how long unary calls in flight may finish (keep below the pod's termination grace).
     grpc_shutdown_grace_seconds: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=True))] = 5.0
 
+    # --- HTTP port (Connect, gRPC-Web and JSON over HTTP; adapters.driving.http_api) ---
+    http_listen: HostPort | None = Field(
+        default=None,
+        description=(
+            "host:port of the HTTP port serving TicketCacheService as Connect (JSON or binary), gRPC-Web "
+            "and gRPC over HTTP/1.1 and HTTP/2, with the gRPC port's auth, limits and TLS; unset: off."
+        ),
+    )
+
     bytemark_customer_api_url: HttpUrl | None = None
     bytemark_account_api_url: HttpUrl | None = None
     bytemark_client_id: str | None = None
