@@ -5,6 +5,7 @@ message limit, request id and metrics, and server streams."""
 from __future__ import annotations
 
 import json
+import signal
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -185,3 +186,25 @@ def test_calls_on_the_http_port_are_counted_by_method_code_and_protocol(
         'grpc_method="/bytemark.ticketcache.v1.TicketCacheService/GetTicketCache",protocol="connect"}'
     ) in text
     assert 'grpc_code="UNAUTHENTICATED"' in text.split("http_rpc_server_handled_total", 1)[1]
+
+
+async def test_shutdown_ends_an_open_http_stream_with_unavailable_and_the_process_exits_cleanly(
+    sandbox: SandboxProcess, work_dir: Path
+) -> None:
+    own = start_server(
+        sandbox, work_dir, HTTP_LISTEN=f"127.0.0.1:{free_port()}", GRPC_SHUTDOWN_GRACE_SECONDS="5"
+    )
+    try:
+        async with TicketCacheServiceClient(f"http://{own.env['HTTP_LISTEN']}") as client:
+            watch = client.watch_changes(pb.WatchChangesRequest())
+            await anext(watch)  # open: the first batch carries the cursor
+            own.proc.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectError) as ended:
+                while True:
+                    await anext(watch)
+        assert ended.value.code is Code.UNAVAILABLE
+        assert "watch again from the last cursor" in ended.value.message
+        assert own.proc.wait(timeout=15) == 0
+        assert "Traceback" not in own.logs()
+    finally:
+        own.stop()
