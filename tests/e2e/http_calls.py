@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import struct
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from devtools.harness import SERVICE
 
 @dataclass
 class CurlAnswer:
+    http_version: str
     status: int
     headers: dict[str, str]
     body: bytes
@@ -22,19 +24,19 @@ class CurlAnswer:
         return json.loads(self.body)
 
 
-def curl(url: str, body: bytes, *headers: str, http2: bool = False) -> CurlAnswer:
-    """POST `body` with curl; the status, the (lower-cased) headers and the body it got."""
+def curl(url: str, body: bytes, *headers: str, options: Sequence[str] = ()) -> CurlAnswer:
+    """POST `body` with curl (and its `options`); the status, the (lower-cased) headers and the body."""
     # No "Expect: 100-continue" (curl's default for large bodies): one response head to read.
-    argv = ["curl", "-sS", "--max-time", "30", "-D", "-", "-H", "Expect:", "--data-binary", "@-"]
-    argv += ["--http2-prior-knowledge"] if http2 else []
+    argv = ["curl", "-sS", "--max-time", "30", "-D", "-", "-H", "Expect:", "--data-binary", "@-", *options]
     for header in headers:
         argv += ["-H", header]
     done = subprocess.run([*argv, url], input=body, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     head, _, payload = done.stdout.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode().split("\r\n")
+    status_line, *lines = head.decode().split("\r\n")  # "HTTP/1.1 200" or "HTTP/2 200"
     fields = dict(line.split(": ", 1) for line in lines if ": " in line)
-    return CurlAnswer(int(status_line.split()[1]), {k.lower(): v for k, v in fields.items()}, payload)
+    version, status = status_line.split()[:2]
+    return CurlAnswer(version, int(status), {k.lower(): v for k, v in fields.items()}, payload)
 
 
 def method_url(http_address: str, method: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,9 +20,10 @@ from pyqwest import Client, HTTPTransport, HTTPVersion
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1.ticket_cache_connect import TicketCacheServiceClient
-from devtools.harness import SandboxProcess, ServerProcess, free_port, start_server
+from devtools.harness import SERVICE, SandboxProcess, ServerProcess, free_port, start_server
 from tests.e2e.http_calls import curl, envelope, method_url, unframe
 from tests.e2e.test_change_feed import remove_one_pass
+from tests.e2e.tls_files import write_tls_files
 
 TOKEN = "http-port-token"
 BEARER = f"Authorization: Bearer {TOKEN}"
@@ -186,6 +188,42 @@ def test_calls_on_the_http_port_are_counted_by_method_code_and_protocol(
         'grpc_method="/bytemark.ticketcache.v1.TicketCacheService/GetTicketCache",protocol="connect"}'
     ) in text
     assert 'grpc_code="UNAUTHENTICATED"' in text.split("http_rpc_server_handled_total", 1)[1]
+
+
+def test_a_connect_timeout_bounds_the_call_as_a_grpc_deadline_does(
+    http: str, server: ServerProcess, sandbox: SandboxProcess
+) -> None:
+    user_id = server.seed_user(sandbox)
+    sandbox.call("PATCH", "/_sandbox/config", {"latency_ms": 3000})
+    try:
+        body = json.dumps({"user_id": user_id}).encode()
+        late = curl(method_url(http, "CheckTicketCache"), body, JSON, BEARER, "Connect-Timeout-Ms: 300")
+    finally:
+        sandbox.call("PATCH", "/_sandbox/config", {"latency_ms": 0})
+    assert (late.status, late.json()["code"]) == (504, "deadline_exceeded")
+
+
+def test_with_the_grpc_ports_mutual_tls_the_http_port_asks_for_the_client_certificate_too(
+    sandbox: SandboxProcess, work_dir: Path
+) -> None:
+    pems = write_tls_files(work_dir, "http", "http-client")
+    own = start_server(
+        sandbox, work_dir, HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+        GRPC_TLS_CERT_FILE=str(pems["server-cert"]), GRPC_TLS_KEY_FILE=str(pems["server-key"]),
+        GRPC_TLS_CLIENT_CA_FILE=str(pems["client-ca"]),
+    )  # fmt: skip
+    url = f"https://{own.env['HTTP_LISTEN']}/{SERVICE}/GetTicketCache"
+    trust = ["--cacert", str(pems["ca"])]
+    try:
+        identified = trust + ["--cert", str(pems["client-cert"]), "--key", str(pems["client-key"])]
+        answer = curl(url, b'{"user_id": 987654321}', JSON, options=identified)
+        anonymous = subprocess.run(
+            ["curl", "-sS", *trust, "-H", JSON, "-d", "{}", url], capture_output=True, timeout=60
+        )
+    finally:
+        own.stop()
+    assert (answer.http_version, answer.status, answer.json()["code"]) == ("HTTP/2", 404, "not_found")
+    assert anonymous.returncode != 0 and not anonymous.stdout  # refused in the TLS handshake
 
 
 async def test_shutdown_ends_an_open_http_stream_with_unavailable_and_the_process_exits_cleanly(
