@@ -17,7 +17,7 @@ HELM_CHART := deploy/helm/bytemark-ticket-cache
 HELM_EXAMPLE := deploy/helm/examples/production.yaml
 KUBE_VERSION := 1.29.0
 
-.PHONY: run test install typescript ferretdb generate check-generated lint hadolint helm helm-check typecheck imports buf-lint buf-breaking pytest bench lock clean
+.PHONY: run test install typescript ferretdb generate check-generated lint hadolint helm helm-check typecheck imports buf-lint buf-breaking pytest bench lock clean docs docs-check
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -106,7 +106,15 @@ buf-breaking: $(NODE_STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: install $(FERRETDB) $(HELM) check-generated typescript lint hadolint helm-check typecheck imports buf-lint buf-breaking pytest
+# The documentation site (mkdocs-material, pinned in the dev extras): `make docs` builds it into
+# site/; `make docs-check` builds it with --strict, so a broken link, anchor or nav entry fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet
+
+docs-check: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/docs-site
+
+test: install $(FERRETDB) $(HELM) check-generated typescript lint hadolint helm-check typecheck imports buf-lint buf-breaking docs-check pytest
 
 run: install
 	$(BIN)/bytemark-ticket-cache demo
@@ -120,4 +128,4 @@ lock: $(STAMP)
 		--no-emit-package bytemark-ticket-cache-client -o requirements.lock
 
 clean:
-	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache site

@@ -82,7 +82,8 @@ class MongoBackend:
         self.name = name
         self.db = db
         self.outbox = MongoOutbox(db, OutboxCodec(TokenCipher(bytes(range(32)))), CACHE_COLLECTION)
-        self.cache_store = MongoCacheStore(db, outbox=self.outbox)
+        self.refusals: list[str] = []  # what the store told its on_refused hook (the metric's feed)
+        self.cache_store = MongoCacheStore(db, outbox=self.outbox, on_refused=self.refusals.append)
         self.ticket_log = MongoTicketLog(db)
 
     async def create_schema(self) -> None:
