@@ -35,7 +35,8 @@ def proto_files() -> list[Path]:
 
 
 def plugin(name: str) -> str:
-    """The plugins (mypy-protobuf's, protoc-gen-connectrpc) live next to this interpreter (the venv), which may not be on PATH."""
+    """The plugins (mypy-protobuf's, protoc-gen-connectrpc) live next to this interpreter (the venv),
+    which may not be on PATH."""
     path = Path(sys.executable).parent / name
     if not path.exists():
         sys.exit(f"{name} not found next to {sys.executable}; install the dev dependencies")
