@@ -131,6 +131,17 @@ def bulk_arguments(description: str | None, *, users: int = 2000) -> argparse.Ar
     return parser
 
 
+def read_arguments(description: str | None) -> argparse.ArgumentParser:
+    """The options the read benchmarks share (one cached rider, timed rounds of concurrent reads)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--passes", type=int, default=150, help="v1 passes of the user")
+    parser.add_argument("--expired", type=int, default=50, help="EXPIRED passes of the user")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--in-flight", type=int, default=4)
+    return parser
+
+
 @contextmanager
 def running_sandbox(
     name: str, *, users: int, latency_ms: float, passes: int = 6, expired: int = 3

@@ -11,14 +11,13 @@ best round of each counts.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
 import grpc
 import psutil
-from common import emit, log, seed_tokens, start_sandbox, start_server, work_dir
+from common import emit, log, read_arguments, seed_tokens, start_sandbox, start_server, work_dir
 from connectrpc.compat import google_protobuf_json_codec
 from connectrpc.protocol import ProtocolType
 
@@ -127,13 +126,8 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--passes", type=int, default=150, help="v1 passes of the user")
-    parser.add_argument("--expired", type=int, default=50, help="EXPIRED passes of the user")
+    parser = read_arguments(__doc__)
     parser.add_argument("--view", choices=("FULL", "RAW"), default="FULL")
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--in-flight", type=int, default=4)
     args = parser.parse_args()
     run(args.passes, args.expired, args.view, args.seconds, args.rounds, args.in_flight)
 

@@ -7,7 +7,6 @@ real/bare so drift on the machine hits both alike, and the best round of each co
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import subprocess
 import sys
@@ -16,7 +15,17 @@ from pathlib import Path
 
 import grpc
 import psutil
-from common import ROOT, emit, log, seed_tokens, start_sandbox, start_server, stop_process, work_dir
+from common import (
+    ROOT,
+    emit,
+    log,
+    read_arguments,
+    seed_tokens,
+    start_sandbox,
+    start_server,
+    stop_process,
+    work_dir,
+)
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -185,12 +194,7 @@ def run(passes: int, expired: int, seconds: float, rounds: int, in_flight: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--passes", type=int, default=150, help="v1 passes of the user")
-    parser.add_argument("--expired", type=int, default=50, help="EXPIRED passes of the user")
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--in-flight", type=int, default=4)
+    parser = read_arguments(__doc__)
     args = parser.parse_args()
     run(args.passes, args.expired, args.seconds, args.rounds, args.in_flight)
 
