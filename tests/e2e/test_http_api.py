@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -246,3 +247,14 @@ async def test_shutdown_ends_an_open_http_stream_with_unavailable_and_the_proces
         assert "Traceback" not in own.logs()
     finally:
         own.stop()
+
+
+def test_a_busy_http_port_stops_the_start_with_the_reason(sandbox: SandboxProcess, work_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        refused = start_server(sandbox, work_dir, wait_ready=False, HTTP_LISTEN=address)
+        assert refused.proc.wait(timeout=60) == 1
+    assert f"error: cannot serve HTTP on {address} (HTTP_LISTEN; is the port in use?)" in refused.logs()
+    assert "Traceback" not in refused.logs()

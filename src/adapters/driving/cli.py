@@ -91,14 +91,7 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
             asyncio.create_task(feed.sweep_forever(), name="change-feed-sweep"),
         ]
         if settings.metrics_listen:  # before gRPC: a port clash must stop the start, not a serving server
-            metrics_host, metrics_port = split_host_port(settings.metrics_listen)
-            try:
-                start_metrics_server(metrics_host, metrics_port)
-            except OSError as exc:
-                raise StartupError(
-                    f"cannot serve /metrics on {metrics_host}:{metrics_port}"
-                    f" (METRICS_LISTEN; is the port in use?): {exc}"
-                ) from None
+            _start_metrics(settings.metrics_listen)
         auth = settings.grpc_auth_token
         servicer = build_servicer(use_cases)  # one for both ports: one memo, one drain at shutdown
         try:
@@ -135,6 +128,17 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await container.shutdown_resources()  # type: ignore[misc]
+
+
+def _start_metrics(listen: str) -> None:
+    metrics_host, metrics_port = split_host_port(listen)
+    try:
+        start_metrics_server(metrics_host, metrics_port)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot serve /metrics on {metrics_host}:{metrics_port}"
+            f" (METRICS_LISTEN; is the port in use?): {exc}"
+        ) from None
 
 
 async def start_http_port(settings: Settings, servicer: TicketCacheServicer) -> HttpServer:
