@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_PACKAGE = ROOT / "clients" / "python"
 UV = Path(sys.executable).parent / "uv"
-RANGED = ("grpcio", "protobuf")
+RANGED = ("grpcio", "protobuf", "googleapis-common-protos")
 
 
 def build_distributions(out_dir: Path) -> tuple[Path, Path]:

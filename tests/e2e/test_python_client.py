@@ -1,5 +1,5 @@
 """The Python client, built as a wheel and installed on its own into fresh virtualenvs at both ends of
-its grpcio/protobuf ranges (the floors it declares, and the newest releases), calls the real server:
+its grpcio/protobuf/googleapis-common-protos ranges (the floors it declares, and the newest releases), calls the real server:
 typed calls, a stream, errors, bearer auth, gRPC-level retries of UNAVAILABLE and round_robin."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def client_python(
     python = install_wheel(client_wheel, venv, request.param)
     installed = installed_versions(python)
     print(f"client wheel, {request.param} end: {installed}")  # the versions tested, in the -s/-rA log
-    assert len(declared_floors(client_wheel)) == 2, "grpcio and protobuf are declared as ranges"
+    assert len(declared_floors(client_wheel)) == 3, "grpcio, protobuf, googleapis-common-protos are ranges"
     if request.param == "lowest":  # the test really ran on the floors the wheel promises
         assert installed == declared_floors(client_wheel)
     return python
@@ -112,6 +112,30 @@ def test_unavailable_is_retried_by_the_channel_retry_policy(
 
     sandbox.add_faults({"endpoint": "v1", "kind": "malformed_json", "times": 1, "user_id": user_id})
     assert scenario(client_python, "check", server.address, user_id) == {"outcome": "OUTCOME_BUILT"}
+
+
+def test_errors_carry_reason_field_violations_and_retry_delay(
+    client_python: Path, server: ServerProcess, sandbox: SandboxProcess
+) -> None:
+    user_id = server.seed_user(sandbox)
+    # Past the server's Retry-After bound (30 s): it gives up at once and passes the wait on.
+    sandbox.add_faults({"endpoint": "v1", "kind": "429", "times": 1, "user_id": user_id, "retry_after": 120})
+
+    seen = scenario(client_python, "errors", server.address, user_id)
+
+    not_found, invalid, unavailable = seen["not_found"], seen["invalid"], seen["unavailable"]
+    assert isinstance(not_found, dict) and isinstance(invalid, dict) and isinstance(unavailable, dict)
+    assert (not_found["code"], not_found["reason"], not_found["domain"]) == (
+        "NOT_FOUND",
+        "CACHE_NOT_FOUND",
+        "ticketcache.bytemark",
+    )
+    assert not_found["metadata"]["user_id"] == "999999999" and not_found["metadata"]["request_id"]
+    assert (invalid["code"], invalid["reason"]) == ("INVALID_ARGUMENT", "INVALID_FIELD")
+    assert invalid["field_violations"] == [["user_ids[1]", "must be a positive user id, got 0"]]
+    assert (unavailable["code"], unavailable["reason"]) == ("UNAVAILABLE", "BYTEMARK_UNAVAILABLE")
+    assert unavailable["retry_delay"] >= 120
+    assert unavailable["metadata"]["endpoint"] == "GET /passes"
 
 
 def handled_calls(metrics_address: str) -> float:

@@ -19,20 +19,20 @@ from typing import Any, TypeAlias
 import grpc
 
 from adapters.common.logs import request_id_var
+from adapters.driving.grpc_api.error_catalogue import MALFORMED_REQUEST, UNAUTHENTICATED
+from adapters.driving.grpc_api.errors import Failure, abort_with
 from adapters.driving.grpc_api.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING_SECONDS
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Any]
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 Metadata: TypeAlias = tuple[tuple[str, str | bytes], ...]
-#: Why a call is refused before its handler runs: (status code, details).
-Refusal: TypeAlias = tuple[grpc.StatusCode, str]
 Prelude = Callable[[Any, Context], Awaitable[None]]
 
 REQUEST_ID_HEADER = "x-request-id"
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_UNAUTHENTICATED: Refusal = (grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+_UNAUTHENTICATED = Failure(UNAUTHENTICATED, "missing or invalid bearer token")
 
 
 class _ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc, unused-ignore]
@@ -83,7 +83,7 @@ class ServiceInterceptor(_ServerInterceptor):
             handler = self._handlers[method] = self._wrap(method, found)
         return handler
 
-    def refusal(self, method: str, metadata: Metadata | None) -> Refusal | None:
+    def refusal(self, method: str, metadata: Metadata | None) -> Failure | None:
         """Why a call of `method` (`/package.Service/Method`) with `metadata` must be refused before
         its handler runs, or None. The one access check: the gRPC calls and the HTTP port
         (adapters.driving.http_api) both ask it."""
@@ -147,12 +147,10 @@ class ServiceInterceptor(_ServerInterceptor):
             if streams_responses:
                 await context.send_initial_metadata(tagged)
             if check_auth and (refusal := refusal_of(method, metadata)) is not None:
-                await context.abort(*refusal)
+                await abort_with(context, refusal)
             if guard_malformed and type(request) is _Undecodable:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"request: not a valid {request.type_name} (corrupt wire format)",
-                )
+                message = f"request: not a valid {request.type_name} (corrupt wire format)"
+                await abort_with(context, Failure(MALFORMED_REQUEST, message, field_path="request"))
 
         return prelude
 

@@ -13,9 +13,9 @@ from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 
 from adapters.common.logs import request_id_var
-from adapters.driving.grpc_api.errors import status_for
+from adapters.driving.grpc_api.errors import failure_for
 from adapters.driving.grpc_api.interceptors import REQUEST_ID_HEADER, ServiceInterceptor, request_id_from
-from adapters.driving.http_api.call_context import connect_code
+from adapters.driving.http_api.call_context import connect_error
 from adapters.driving.http_api.metrics import HTTP_RPC_HANDLED, HTTP_RPC_HANDLING_SECONDS
 
 _Token = tuple[float, str, str]  # started, method path, protocol
@@ -37,9 +37,8 @@ class CallEdge:
         ctx.response_headers[REQUEST_ID_HEADER] = request_id
         refusal = self._access.refusal(method, metadata)
         if refusal is not None:
-            code, message = refusal
-            _record((started, method, protocol), code.name)  # on_end does not run for a refused start
-            raise ConnectError(connect_code(code), message)
+            _record((started, method, protocol), refusal.code.name)  # on_end does not run for a refused start
+            raise connect_error(refusal)
         return started, method, protocol
 
     async def on_end(self, token: _Token, ctx: RequestContext[Any, Any], error: Exception | None) -> None:
@@ -47,10 +46,10 @@ class CallEdge:
             _record(token, "OK")
         elif isinstance(error, ConnectError):
             _record(token, "CANCELLED" if error.code is Code.CANCELED else error.code.name)
-        else:  # a bug: logged under the call's request id by status_for, never echoed to the caller
-            code, message = status_for(error)
-            _record(token, code.name)
-            raise ConnectError(connect_code(code), message) from None  # replaces the reported error
+        else:  # a bug: logged under the call's request id by failure_for, never echoed to the caller
+            failure = failure_for(error)
+            _record(token, failure.code.name)
+            raise connect_error(failure) from None  # replaces the reported error
 
 
 def protocol_of(content_type: str) -> str:

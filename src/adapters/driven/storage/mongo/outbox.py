@@ -8,7 +8,7 @@ delete's tombstone, see cache_store.py) is deleted once its records are delivere
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -16,12 +16,12 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
 
-from adapters.driven.storage.mongo.background import consume_exception
+from adapters.common.bounded_lru import BoundedLru
+from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo.database import MongoDatabase
-from adapters.driven.storage.mongo.group_commit import GroupCommit
-from adapters.driven.storage.mongo.memory import remember
 from adapters.driven.storage.mongo.write_lock import WriteLocks
 from adapters.driven.storage.outbox_codec import OutboxCodec
+from adapters.driven.storage.unawaited_work import consume_exception
 from application.errors import WriteConflict
 from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken, Target
 
@@ -53,9 +53,9 @@ class MongoOutbox:
         # user -> records this process's last cache write stored, when they are all the user's
         # pending ones: the relay's read right after the write then needs no query (a scan of
         # every cache on FerretDB v1)
-        self._just_written: OrderedDict[int, list[OutboxRecord]] = OrderedDict()
-        self._document_ids: OrderedDict[int, Any] = OrderedDict()  # user -> its cache's `_id`
-        self._marks = GroupCommit(self._mark_group, _MARK_GROUP)
+        self._just_written: BoundedLru[int, list[OutboxRecord]] = BoundedLru(_MAX_REMEMBERED)
+        self._document_ids: BoundedLru[int, Any] = BoundedLru(_MAX_REMEMBERED)  # user -> its cache's `_id`
+        self._marks = GroupCommit(self._mark_group, _MARK_GROUP, IfCallerCancelled.SEND_ANYWAY)
 
     async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():
@@ -83,16 +83,16 @@ class MongoOutbox:
         """What a cache write just stored for the user: its records when they are the only ones
         pending in the document, else None (unknown); and the document's `_id` when known."""
         if records is not None:
-            remember(self._just_written, user_id, list(records), _MAX_REMEMBERED)
+            self._just_written.put(user_id, list(records))
         else:
-            self._just_written.pop(user_id, None)
+            self._just_written.pop(user_id)
         if document_id is not None:
-            remember(self._document_ids, user_id, document_id, _MAX_REMEMBERED)
+            self._document_ids.put(user_id, document_id)
         else:
-            self._document_ids.pop(user_id, None)
+            self._document_ids.pop(user_id)
 
     async def pending_for_user(self, user_id: int) -> list[OutboxRecord]:
-        known = self._just_written.pop(user_id, None)
+        known = self._just_written.pop(user_id)
         if known is not None:
             return known
         with self._db.errors_as_unavailable():
@@ -159,7 +159,7 @@ class MongoOutbox:
                 writes: list[Any] = []
                 for mark, document in zip(held, documents, strict=True):
                     if document is None or document.get("user_id") != mark.user_id:
-                        self._document_ids.pop(mark.user_id, None)
+                        self._document_ids.pop(mark.user_id)
                         alone.append(mark)
                         continue
                     write = _mark_write(document, mark.delivered)
@@ -181,7 +181,7 @@ class MongoOutbox:
         if known is not None and await self._db.needs_write_locks():
             if await self._drop_by_id(user_id, known, delivered):
                 return
-            self._document_ids.pop(user_id, None)
+            self._document_ids.pop(user_id)
         for _ in range(5):
             document = await self._caches().find_one(
                 {"user_id": user_id}, {"_id": 0, FIELD: 1, "version": 1, PURGE: 1}

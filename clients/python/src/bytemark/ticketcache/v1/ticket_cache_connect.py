@@ -46,7 +46,11 @@ class TicketCacheService(Protocol):
     UNAVAILABLE (Bytemark or a store unreachable; retry later), ABORTED (lost a
     concurrent write after a retry), UNAUTHENTICATED (missing or wrong bearer
     token), DEADLINE_EXCEEDED, INTERNAL (unexpected; the message carries a
-    request id to quote to operators).
+    request id to quote to operators). Every error carries google.rpc.Status
+    details (AIP-193): an ErrorInfo with a stable `reason` in the domain
+    "ticketcache.bytemark", a BadRequest naming the field on INVALID_ARGUMENT,
+    and a RetryInfo when the wait before a retry is known. The reasons:
+    docs/errors.md.
     """
     async def get_ticket_cache(self, request: GetTicketCacheRequest, ctx: RequestContext[GetTicketCacheRequest, GetTicketCacheResponse], /) -> GetTicketCacheResponse:
         """
@@ -289,7 +293,11 @@ class TicketCacheServiceClient(ConnectClient):
     UNAVAILABLE (Bytemark or a store unreachable; retry later), ABORTED (lost a
     concurrent write after a retry), UNAUTHENTICATED (missing or wrong bearer
     token), DEADLINE_EXCEEDED, INTERNAL (unexpected; the message carries a
-    request id to quote to operators).
+    request id to quote to operators). Every error carries google.rpc.Status
+    details (AIP-193): an ErrorInfo with a stable `reason` in the domain
+    "ticketcache.bytemark", a BadRequest naming the field on INVALID_ARGUMENT,
+    and a RetryInfo when the wait before a retry is known. The reasons:
+    docs/errors.md.
     """
     def __init__(
         self,
@@ -596,7 +604,11 @@ class TicketCacheServiceSync(Protocol):
     UNAVAILABLE (Bytemark or a store unreachable; retry later), ABORTED (lost a
     concurrent write after a retry), UNAUTHENTICATED (missing or wrong bearer
     token), DEADLINE_EXCEEDED, INTERNAL (unexpected; the message carries a
-    request id to quote to operators).
+    request id to quote to operators). Every error carries google.rpc.Status
+    details (AIP-193): an ErrorInfo with a stable `reason` in the domain
+    "ticketcache.bytemark", a BadRequest naming the field on INVALID_ARGUMENT,
+    and a RetryInfo when the wait before a retry is known. The reasons:
+    docs/errors.md.
     """
     def get_ticket_cache(self, request: GetTicketCacheRequest, ctx: RequestContext[GetTicketCacheRequest, GetTicketCacheResponse], /) -> GetTicketCacheResponse:
         """
@@ -837,7 +849,11 @@ class TicketCacheServiceClientSync(ConnectClientSync):
     UNAVAILABLE (Bytemark or a store unreachable; retry later), ABORTED (lost a
     concurrent write after a retry), UNAUTHENTICATED (missing or wrong bearer
     token), DEADLINE_EXCEEDED, INTERNAL (unexpected; the message carries a
-    request id to quote to operators).
+    request id to quote to operators). Every error carries google.rpc.Status
+    details (AIP-193): an ErrorInfo with a stable `reason` in the domain
+    "ticketcache.bytemark", a BadRequest naming the field on INVALID_ARGUMENT,
+    and a RetryInfo when the wait before a retry is known. The reasons:
+    docs/errors.md.
     """
     def __init__(
         self,
