@@ -1,6 +1,7 @@
 """The Python client, built as a wheel and installed on its own into fresh virtualenvs at both ends of
-its grpcio/protobuf/googleapis-common-protos ranges (the floors it declares, and the newest releases), calls the real server:
-typed calls, a stream, errors, bearer auth, gRPC-level retries of UNAVAILABLE and round_robin."""
+its grpcio/protobuf/googleapis-common-protos ranges (the floors it declares, and the newest
+releases), calls the real server: typed calls, a stream, errors, bearer auth, gRPC-level retries of
+UNAVAILABLE and round_robin."""
 
 from __future__ import annotations
 
