@@ -4,6 +4,7 @@ message limit, request id and metrics, and server streams."""
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import socket
@@ -11,12 +12,14 @@ import subprocess
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from connectrpc.protocol import ProtocolType
+from google.rpc import error_details_pb2
 from pyqwest import Client, HTTPTransport, HTTPVersion
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
@@ -69,13 +72,29 @@ def test_curl_with_json_builds_then_reads_a_cache(
     assert len(read.json()["cache"]["passes"]) == 3
 
 
-def test_errors_are_connect_error_json_with_the_grpc_ports_message(http: str) -> None:
-    invalid = curl(method_url(http, "GetTicketCache"), b'{"user_id": 0}', JSON, BEARER)
+def error_info(answer_json: dict[str, Any]) -> error_details_pb2.ErrorInfo:
+    """The google.rpc.ErrorInfo among a Connect error's details (base64 of the message)."""
+    (info,) = [d for d in answer_json.get("details", []) if d["type"] == "google.rpc.ErrorInfo"]
+    return error_details_pb2.ErrorInfo.FromString(base64.b64decode(info["value"] + "=="))
+
+
+def test_errors_are_connect_error_json_with_the_grpc_ports_message_and_details(http: str) -> None:
+    invalid = curl(method_url(http, "GetTicketCache"), b'{"user_id": 0}', JSON, BEARER, "X-Request-Id: bad-1")
     assert invalid.status == 400
     assert invalid.json()["code"] == "invalid_argument" and invalid.json()["message"].startswith("user_id")
+    info = error_info(invalid.json())
+    assert (info.reason, info.domain, info.metadata["request_id"]) == (
+        "INVALID_FIELD",
+        "ticketcache.bytemark",
+        "bad-1",
+    )
+    (bad_request,) = [d for d in invalid.json()["details"] if d["type"] == "google.rpc.BadRequest"]
+    violations = error_details_pb2.BadRequest.FromString(base64.b64decode(bad_request["value"] + "=="))
+    assert [v.field for v in violations.field_violations] == ["user_id"]
 
     missing = curl(method_url(http, "GetTicketCache"), b'{"user_id": 987654321}', JSON, BEARER)
     assert (missing.status, missing.json()["code"]) == (404, "not_found")
+    assert error_info(missing.json()).reason == "CACHE_NOT_FOUND"
 
     garbled = curl(method_url(http, "GetTicketCache"), b'{"user_id": "one"}', JSON, BEARER)
     assert garbled.json()["code"] == "invalid_argument"
@@ -84,15 +103,16 @@ def test_errors_are_connect_error_json_with_the_grpc_ports_message(http: str) ->
 def test_no_or_a_wrong_token_is_refused_on_unary_and_streaming_calls(http: str) -> None:
     refused = curl(method_url(http, "GetTicketCache"), b'{"user_id": 1}', JSON)
     assert (refused.status, refused.json()["code"]) == (401, "unauthenticated")
+    assert error_info(refused.json()).reason == "UNAUTHENTICATED"
     assert TOKEN not in refused.body.decode()
 
     stream = curl(
         method_url(http, "WatchChanges"), envelope({}), "Content-Type: application/connect+json",
         "Authorization: Bearer not-the-token",
     )  # fmt: skip
-    assert unframe(stream.body) == [
-        (2, {"error": {"code": "unauthenticated", "message": "missing or invalid bearer token"}})
-    ]
+    ((flags, end),) = unframe(stream.body)
+    assert (flags, end["error"]["code"]) == (2, "unauthenticated")
+    assert error_info(end["error"]).reason == "UNAUTHENTICATED"
 
 
 def test_a_request_over_the_message_limit_is_refused(http: str) -> None:
@@ -156,6 +176,10 @@ async def test_connect_grpc_web_and_grpc_clients_call_streams_and_see_error_code
     with pytest.raises(ConnectError) as refused:
         await connect_client.get_ticket_cache(pb.GetTicketCacheRequest(user_id=user_id))
     assert refused.value.code is Code.UNAUTHENTICATED
+    infos = [d for d in refused.value.details if d.type_name == "google.rpc.ErrorInfo"]
+    assert [error_details_pb2.ErrorInfo.FromString(d.message_bytes).reason for d in infos] == [
+        "UNAUTHENTICATED"
+    ]
 
 
 async def test_watch_changes_streams_a_removed_pass_as_it_is_written(
