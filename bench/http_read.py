@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 import psutil
-from common import emit, log, read_arguments, seed_tokens, start_sandbox, start_server, work_dir
+from common import emit, log, seed_tokens, start_sandbox, start_server, work_dir
 from connectrpc.compat import google_protobuf_json_codec
 from connectrpc.protocol import ProtocolType
+from read import read_arguments
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -126,7 +127,7 @@ def run(
 
 
 def main() -> None:
-    parser = read_arguments(__doc__)
+    parser = read_arguments()
     parser.add_argument("--view", choices=("FULL", "RAW"), default="FULL")
     args = parser.parse_args()
     run(args.passes, args.expired, args.view, args.seconds, args.rounds, args.in_flight)

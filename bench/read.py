@@ -7,6 +7,7 @@ real/bare so drift on the machine hits both alike, and the best round of each co
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import subprocess
 import sys
@@ -15,17 +16,7 @@ from pathlib import Path
 
 import grpc
 import psutil
-from common import (
-    ROOT,
-    emit,
-    log,
-    read_arguments,
-    seed_tokens,
-    start_sandbox,
-    start_server,
-    stop_process,
-    work_dir,
-)
+from common import ROOT, emit, log, seed_tokens, start_sandbox, start_server, stop_process, work_dir
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -193,9 +184,19 @@ def run(passes: int, expired: int, seconds: float, rounds: int, in_flight: int) 
         sandbox.stop()
 
 
+def read_arguments(rounds: int = 2) -> argparse.ArgumentParser:
+    """The options of a read benchmark (this one, bench/tracing.py)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--passes", type=int, default=150, help="v1 passes of the user")
+    parser.add_argument("--expired", type=int, default=50, help="EXPIRED passes of the user")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--in-flight", type=int, default=4)
+    return parser
+
+
 def main() -> None:
-    parser = read_arguments(__doc__)
-    args = parser.parse_args()
+    args = read_arguments().parse_args()
     run(args.passes, args.expired, args.seconds, args.rounds, args.in_flight)
 
 

@@ -16,6 +16,7 @@ BENCHMARKS = (
     "diff.py",
     "read.py",
     "http_read.py",
+    "tracing.py",
     "bootstrap.py",
     "change_feed.py",
     "sync_state_cost.py",

@@ -43,7 +43,7 @@ def server(sandbox: SandboxProcess, work_dir: Path) -> Iterator[ServerProcess]:
         HTTP_LISTEN=f"127.0.0.1:{free_port()}",
         METRICS_LISTEN=f"127.0.0.1:{free_port()}",
         GRPC_AUTH_TOKEN=TOKEN,
-        GRPC_MAX_MESSAGE_BYTES=str(MIB),
+        GRPC_MAX_RECEIVE_BYTES=str(MIB),
     )
     yield process
     process.stop()
@@ -116,7 +116,7 @@ def test_no_or_a_wrong_token_is_refused_on_unary_and_streaming_calls(http: str) 
 
 
 def test_a_request_over_the_message_limit_is_refused(http: str) -> None:
-    too_big = json.dumps({"user_id": 1, "padding": "x" * MIB}).encode()  # GRPC_MAX_MESSAGE_BYTES is 1 MiB
+    too_big = json.dumps({"user_id": 1, "padding": "x" * MIB}).encode()  # GRPC_MAX_RECEIVE_BYTES is 1 MiB
     answer = curl(method_url(http, "GetTicketCache"), too_big, JSON, BEARER)
     assert (answer.status, answer.json()["code"]) == (429, "resource_exhausted")
 

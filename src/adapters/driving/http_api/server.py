@@ -29,13 +29,13 @@ _GRPC_OVER_HTTP1 = (
 
 
 def create_http_app(
-    servicer: TicketCacheServicer, access: ServiceInterceptor, max_message_bytes: int
+    servicer: TicketCacheServicer, access: ServiceInterceptor, max_request_bytes: int
 ) -> ASGIApp:
     """The ASGI application: Connect (JSON and binary), gRPC-Web and gRPC for TicketCacheService."""
     connect = TicketCacheServiceASGIApplication(
         ConnectTicketCacheService(servicer),
         interceptors=[CallEdge(access)],
-        read_max_bytes=max_message_bytes,
+        read_max_bytes=max_request_bytes,
     )
     return _grpc_needs_http2(connect)
 
