@@ -76,18 +76,16 @@ async def create_server(
     default. `max_receive_bytes` bounds requests by their decompressed size (grpc core stops
     inflating a compressed body past it), and does so before any interceptor, auth included,
     runs: keep it small, the largest valid request (10,000 user ids) is about 100 KB.
-    `encoded_entry_memo_bytes` sizes the memo of encoded cache
-    entries that makes repeated reads cheap (0 disables it). `reuse_port` shares the port with
-    the other GRPC_WORKERS processes (SO_REUSEPORT). `traced` opens a span per call (docs/tracing.md).
-    A `servicer` from `build_servicer` is served as it is (its memo and drain shared with the HTTP
-    port); without one the server builds its own.
+    `encoded_entry_memo_bytes` sizes the memo of encoded entries that makes repeated reads cheap
+    (0 disables it). `reuse_port`: SO_REUSEPORT for GRPC_WORKERS. `traced` opens a span per call
+    (docs/tracing.md). A `servicer` from `build_servicer` is served as is (shared with HTTP_LISTEN).
     """
     servicer = servicer or build_servicer(use_cases, encoded_entry_memo_bytes)
-    encoder = servicer.encoder
     # One interceptor for metrics, request id, auth and the malformed-request guard: grpc
     # runs every interceptor on every call, and this one routes a method in a dict lookup.
     interceptor = ServiceInterceptor(
-        auth_token or None, response_serializers={GET_TICKET_CACHE_METHOD: encoder.serialize_response}
+        auth_token or None,
+        response_serializers={GET_TICKET_CACHE_METHOD: servicer.encoder.serialize_response},
     )
     server = grpc.aio.server(
         interceptors=[*([TracingInterceptor()] if traced else []), interceptor],
