@@ -23,6 +23,7 @@ from adapters.driving.http_api.service import ConnectTicketCacheService
 from bytemark.ticketcache.v1.ticket_cache_connect import TicketCacheServiceASGIApplication
 
 ASGIApp = ASGIFramework
+BACKLOG = 100  # hypercorn's default
 _GRPC_OVER_HTTP1 = (
     b"gRPC needs HTTP/2 (prior knowledge in plain text, ALPN h2 over TLS); or use gRPC-Web or Connect\n"
 )
@@ -96,6 +97,9 @@ def bind(listen: str, reuse_port: bool = False) -> socket.socket:
         if reuse_port:  # GRPC_WORKERS processes share the port, as they share GRPC_LISTEN's
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, int(port)))
+        # Listening now, not when hypercorn's task gets to it: a caller that saw the ready line
+        # waits in the backlog instead of being refused.
+        sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
