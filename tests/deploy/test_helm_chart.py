@@ -123,6 +123,22 @@ def test_the_network_policy_admits_only_the_grpc_and_metrics_ports(default: dict
     assert [p["port"] for p in rule["ports"]] == ["grpc", "metrics"]
 
 
+def test_the_http_port_is_off_by_default_and_exposed_everywhere_when_enabled(default: dict[str, Any]) -> None:
+    server = pod_spec(default[DEPLOYMENT])["containers"][0]
+    assert "HTTP_LISTEN" not in env_of(server)
+
+    enabled = render("--set", "http.enabled=true", "--set", "http.port=8081")
+    server = pod_spec(enabled[DEPLOYMENT])["containers"][0]
+    service = enabled["Service/tc-bytemark-ticket-cache"]
+    (rule,) = enabled["NetworkPolicy/tc-bytemark-ticket-cache"]["spec"]["ingress"]
+
+    assert env_of(server)["HTTP_LISTEN"] == "0.0.0.0:8081"
+    assert {"name": "http", "containerPort": 8081, "protocol": "TCP"} in server["ports"]
+    http = next(p for p in service["spec"]["ports"] if p["name"] == "http")
+    assert (http["port"], http["targetPort"], http["appProtocol"]) == (8081, "http", "http")
+    assert [p["port"] for p in rule["ports"]] == ["grpc", "http", "metrics"]
+
+
 def test_the_hourly_refresh_is_an_indexed_job_with_one_pod_per_shard(default: dict[str, Any]) -> None:
     cron = default["CronJob/tc-bytemark-ticket-cache-refresh"]
     job = cron["spec"]["jobTemplate"]["spec"]
@@ -209,7 +225,11 @@ def test_the_prometheus_rule_is_off_by_default(default: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("setting", "named"),
-    [("refresh.shards=0", "/refresh/shards"), ("grpc.shutdownGraceSeconds=0", "/grpc/shutdownGraceSeconds")],
+    [
+        ("refresh.shards=0", "/refresh/shards"),
+        ("grpc.shutdownGraceSeconds=0", "/grpc/shutdownGraceSeconds"),
+        ("http.port=0", "/http/port"),
+    ],
 )
 def test_the_values_schema_rejects_a_bad_value_naming_it(setting: str, named: str) -> None:
     done = helm("template", "tc", str(CHART), "--kube-version", KUBE_VERSION, "--set", setting)

@@ -261,6 +261,14 @@ class Settings(BaseSettings):
         )
     )
 
+    # --- HTTP port (Connect, gRPC-Web and JSON over HTTP; adapters.driving.http_api) ---
+    http_listen: HostPort | None = Field(
+        default=None,
+        description="host:port of the HTTP port serving TicketCacheService as Connect (JSON or binary),"
+        " gRPC-Web and gRPC over HTTP/1.1 and HTTP/2, with the gRPC port's bearer token, message limit and"
+        " TLS (docs/http-json.md). Unset: off. `demo` serves it on 127.0.0.1:8080 unless set.",
+    )
+
     bytemark_customer_api_url: HttpUrl | None = Field(
         None, description="Bytemark customer API base URL (required for `serve`)."
     )

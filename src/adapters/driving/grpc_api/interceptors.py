@@ -83,6 +83,14 @@ class ServiceInterceptor(_ServerInterceptor):
             handler = self._handlers[method] = self._wrap(method, found)
         return handler
 
+    def refusal(self, method: str, metadata: Metadata | None) -> Failure | None:
+        """Why a call of `method` (`/package.Service/Method`) with `metadata` must be refused before
+        its handler runs, or None. The one access check: the gRPC calls and the HTTP port
+        (adapters.driving.http_api) both ask it."""
+        if self._token is None or method.startswith(HEALTH_METHOD_PREFIX):
+            return None
+        return None if self._authorized(metadata) else _UNAUTHENTICATED
+
     def _authorized(self, metadata: Metadata | None) -> bool:
         for key, value in metadata or ():
             if key == "authorization" and isinstance(value, str):
@@ -109,7 +117,7 @@ class ServiceInterceptor(_ServerInterceptor):
             if check_auth or guard_malformed:
                 raise TypeError(f"{method}: a sync handler cannot be guarded by this interceptor")
             return handler
-        prelude = self._prelude(bool(handler.response_streaming), check_auth, guard_malformed)
+        prelude = self._prelude(method, bool(handler.response_streaming), check_auth, guard_malformed)
         wrap = _around_stream if inspect.isasyncgenfunction(behavior) else _around_call
         if handler.unary_unary is not None:
             make, grpc_type = grpc.unary_unary_rpc_method_handler, "unary"
@@ -122,13 +130,15 @@ class ServiceInterceptor(_ServerInterceptor):
         wrapped = wrap(behavior, prelude, GRPC_SERVER_METRICS.method(method, grpc_type))
         return make(wrapped, deserialize, self._serializers.get(method, handler.response_serializer))
 
-    def _prelude(self, streams_responses: bool, check_auth: bool, guard_malformed: bool) -> Prelude:
+    def _prelude(
+        self, method: str, streams_responses: bool, check_auth: bool, guard_malformed: bool
+    ) -> Prelude:
         """What runs before the behaviour: request id, then auth, then the wire-format check."""
-        authorized = self._authorized
+        refusal_of = self.refusal
 
         async def prelude(request: Any, context: Context) -> None:
             metadata: Metadata | None = context.invocation_metadata()
-            request_id = _request_id(metadata)
+            request_id = request_id_from(metadata)
             # Each RPC runs in its own task with its own copy of the context, so the value
             # needs no reset: it ends with the call.
             request_id_var.set(request_id)
@@ -136,8 +146,8 @@ class ServiceInterceptor(_ServerInterceptor):
             context.set_trailing_metadata(tagged)  # abort() sends these too
             if streams_responses:
                 await context.send_initial_metadata(tagged)
-            if check_auth and not authorized(metadata):
-                await abort_with(context, _UNAUTHENTICATED)
+            if check_auth and (refusal := refusal_of(method, metadata)) is not None:
+                await abort_with(context, refusal)
             if guard_malformed and type(request) is _Undecodable:
                 message = f"request: not a valid {request.type_name} (corrupt wire format)"
                 await abort_with(context, Failure(MALFORMED_REQUEST, message, field_path="request"))
@@ -207,7 +217,8 @@ def _status_code(exc: BaseException | None, context: Context) -> grpc.StatusCode
 # --- request id -------------------------------------------------------------------------
 
 
-def _request_id(metadata: Metadata | None) -> str:
+def request_id_from(metadata: Metadata | None) -> str:
+    """The caller's x-request-id when it is a short, plain id, else a new one."""
     for key, value in metadata or ():
         if key == REQUEST_ID_HEADER and isinstance(value, str) and _VALID_REQUEST_ID.fullmatch(value):
             return value  # only a short, plain id from a caller ends up in logs
