@@ -13,7 +13,8 @@ import pytest
 
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
-from devtools.harness import SandboxProcess, ServerProcess, start_server, wait_until
+from devtools.harness import SandboxProcess, ServerProcess, free_port, start_server, wait_until
+from tests.e2e.http_calls import curl, method_url
 from tests.e2e.tls_files import write_tls_files
 
 READER = "e2e-reader-token-41c7a0"
@@ -47,7 +48,12 @@ def tokens_file(work_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def scoped_server(sandbox: SandboxProcess, work_dir: Path, tokens_file: Path) -> Iterator[ServerProcess]:
     process = start_server(
-        sandbox, work_dir, GRPC_AUTH_TOKENS_FILE=str(tokens_file), GRPC_AUTH_TOKEN=SINGLE_TOKEN, **POLL
+        sandbox,
+        work_dir,
+        GRPC_AUTH_TOKENS_FILE=str(tokens_file),
+        GRPC_AUTH_TOKEN=SINGLE_TOKEN,
+        HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+        **POLL,
     )
     yield process
     process.stop()
@@ -154,3 +160,25 @@ def test_with_mutual_tls_a_certificate_san_grants_its_mapped_scope(
     assert read == grpc.StatusCode.NOT_FOUND  # got past auth to the handler: no such rider
     assert by_name == grpc.StatusCode.PERMISSION_DENIED
     assert with_token == grpc.StatusCode.OK
+
+
+def test_the_http_port_grants_the_same_scopes(scoped_server: ServerProcess) -> None:
+    http = scoped_server.env["HTTP_LISTEN"]
+    json_type = "Content-Type: application/json"
+    purge = method_url(http, "PurgeOrphanedCaches")
+
+    as_reader = curl(purge, b'{"dry_run": true}', json_type, f"Authorization: Bearer {READER}")
+    as_operator = curl(purge, b'{"dry_run": true}', json_type, f"Authorization: Bearer {OPERATOR}")
+    read = curl(
+        method_url(http, "GetSyncStatus"),
+        b'{"user_id": 987654}',
+        json_type,
+        f"Authorization: Bearer {READER}",
+    )
+
+    assert (as_reader.status, as_reader.json()["code"]) == (403, "permission_denied")
+    assert (
+        "needs the `operate` scope" in as_reader.json()["message"] and READER not in as_reader.body.decode()
+    )
+    assert as_operator.status == 200 and as_operator.json().get("dryRun") is True
+    assert (read.status, read.json()["code"]) == (404, "not_found")  # past auth, to the handler
