@@ -20,7 +20,7 @@ import grpc
 
 from adapters.common.logs import request_id_var
 from adapters.driving.grpc_api.error_catalogue import MALFORMED_REQUEST, UNAUTHENTICATED
-from adapters.driving.grpc_api.errors import Failure, abort_with
+from adapters.driving.grpc_api.errors import REQUEST_ID_HEADER, Failure, abort_with, with_request_id
 from adapters.driving.grpc_api.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING_SECONDS
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -29,7 +29,6 @@ Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandl
 Metadata: TypeAlias = tuple[tuple[str, str | bytes], ...]
 Prelude = Callable[[Any, Context], Awaitable[None]]
 
-REQUEST_ID_HEADER = "x-request-id"
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _UNAUTHENTICATED = Failure(UNAUTHENTICATED, "missing or invalid bearer token")
@@ -45,9 +44,10 @@ class ServiceInterceptor(_ServerInterceptor):
     - metrics: grpc_server_handled_total{grpc_method,grpc_code} and
       grpc_server_handling_seconds{grpc_method}, rejected calls included;
     - request id: the caller's x-request-id (or a new one) goes into `request_id_var` for logs
-      and error messages, and back to the caller in the trailing metadata of every RPC (errors
-      included), and also as initial metadata of response streams, so a batch job has it
-      before the first event (unary calls: trailing only, as it is cheaper);
+      and error details, and back to the caller in the trailing metadata when the caller sent
+      an x-request-id or the call failed, and as initial metadata of response streams, so a
+      batch job has it before the first event (docs/adr/0007: a new id on every successful
+      unary call cost reads ~40 µs);
     - bearer-token auth (with `auth_token`): every RPC but the health service needs
       `authorization: Bearer <token>`, otherwise it ends with UNAUTHENTICATED before the
       handler runs (a corrupt request too). The token is never logged or echoed;
@@ -128,12 +128,13 @@ class ServiceInterceptor(_ServerInterceptor):
 
         async def prelude(request: Any, context: Context) -> None:
             metadata: Metadata | None = context.invocation_metadata()
-            request_id = _request_id(metadata)
+            request_id, asked = _request_id(metadata)
             # Each RPC runs in its own task with its own copy of the context, so the value
             # needs no reset: it ends with the call.
             request_id_var.set(request_id)
             tagged = ((REQUEST_ID_HEADER, request_id),)
-            context.set_trailing_metadata(tagged)  # abort() sends these too
+            if asked:
+                context.set_trailing_metadata(tagged)  # abort() sends these too
             if streams_responses:
                 await context.send_initial_metadata(tagged)
             if check_auth and not authorized(metadata):
@@ -153,7 +154,7 @@ def _around_call(behavior: Behavior, prelude: Prelude, record: _Recorder) -> Beh
             await prelude(request, context)
             return await behavior(request, context)
         except BaseException as error:
-            failure = error
+            failure = _tag_failure(error, context)
             raise
         finally:
             record(started, failure, context)
@@ -176,7 +177,7 @@ def _around_stream(behavior: Behavior, prelude: Prelude, record: _Recorder) -> B
                 # runs before the call is counted, e.g. when the client cancels.
                 await responses.aclose()
         except BaseException as error:  # CancelledError, GeneratorExit included
-            failure = error
+            failure = _tag_failure(error, context)
             raise
         finally:
             record(started, failure, context)
@@ -225,11 +226,23 @@ def _status_code(exc: BaseException | None, context: Context) -> grpc.StatusCode
 # --- request id -------------------------------------------------------------------------
 
 
-def _request_id(metadata: Metadata | None) -> str:
+def _request_id(metadata: Metadata | None) -> tuple[str, bool]:
+    """The call's request id, and whether the caller sent an x-request-id (even one replaced)."""
+    asked = False
     for key, value in metadata or ():
-        if key == REQUEST_ID_HEADER and isinstance(value, str) and _VALID_REQUEST_ID.fullmatch(value):
-            return value  # only a short, plain id from a caller ends up in logs
-    return uuid.uuid4().hex
+        if key == REQUEST_ID_HEADER:
+            if isinstance(value, str) and _VALID_REQUEST_ID.fullmatch(value):
+                return value, True  # only a short, plain id from a caller ends up in logs
+            asked = True
+    return uuid.uuid4().hex, asked
+
+
+def _tag_failure(error: BaseException, context: Context) -> BaseException:
+    """A bug's exception ends the call with UNKNOWN and the trailers set so far: add the id.
+    (abort_with adds it to an abort; a cancelled call sends no status at all.)"""
+    if isinstance(error, Exception) and not isinstance(error, grpc.aio.AbortError):
+        context.set_trailing_metadata(with_request_id(tuple(context.trailing_metadata() or ())))
+    return error
 
 
 # --- undecodable requests ------------------------------------------------------------
