@@ -20,6 +20,7 @@ BENCHMARKS = (
     "sync_state_cost.py",
     "memory.py",
     "mongo.py",
+    "scale.py",
 )
 
 
