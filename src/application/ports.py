@@ -4,6 +4,7 @@ in-memory fakes for unit tests implement the same ones."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -82,6 +83,15 @@ class TokenStore(Protocol):
         included); a token without an expiry is not counted."""
 
 
+@dataclass(frozen=True, slots=True)
+class CacheFreshness:
+    """How old the stored caches are: the oldest one's `timestamp` (None when there is no cache),
+    and how many were written before a given moment."""
+
+    oldest_timestamp: int | None
+    written_before: int
+
+
 class CacheStore(Protocol):
     """Collection/table of cache documents, one per user (unique on user_id)."""
 
@@ -104,6 +114,10 @@ class CacheStore(Protocol):
 
     def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
         """User ids of all caches, ascending, in batches."""
+
+    async def freshness(self, moment: int) -> CacheFreshness:
+        """The oldest cache's timestamp and the count of caches whose timestamp is before `moment`
+        (epoch seconds), both read from an index on the timestamp, never by scanning the caches."""
 
     async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
         """Remove the user's cache and record, in the same atomic step, the feed's REMOVED changes of
@@ -129,6 +143,9 @@ class SyncStateStore(Protocol):
         """Up to `limit` statuses with user_id > `after_user_id`, ascending, optionally of one state."""
 
     async def count_by_state(self) -> dict[SyncState, int]: ...
+
+    async def delete_many(self, user_ids: Sequence[int]) -> int:
+        """Remove those riders' statuses; returns how many there were."""
 
 
 class TicketLog(Protocol):
@@ -216,3 +233,20 @@ class BulkSummary:
     cancelled: bool = False
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     stopped: str = ""  # why the run stopped early (a general Bytemark outage), else ""
+
+
+# --- Bulk-run tracing (docs/tracing.md): a span per run, one per rider, opened by an adapter.
+
+
+class BulkRunTrace(Protocol):
+    """The trace of one bulk run."""
+
+    def rider(self, user_id: int) -> AbstractContextManager[object]:
+        """Around one rider's refresh (entered in the worker task that refreshes it)."""
+
+    def end(self) -> None:
+        """The run is over (finished, failed or cancelled)."""
+
+
+class BulkTracer(Protocol):
+    def start_run(self, job: BulkJob, total: int) -> BulkRunTrace: ...

@@ -66,3 +66,11 @@ def test_each_url_moves_its_family_of_stores_and_leaves_the_rest_on_sqlite(
     ):
         for name in names:
             assert getattr(family, name).last_overriding.cls.__name__.startswith(engine), name
+
+
+@pytest.mark.parametrize("environ", [{}, MYSQL, MONGO, MYSQL | MONGO])
+def test_every_store_the_root_reads_is_provided_by_the_chosen_families(environ: dict[str, str]) -> None:
+    container = build_container(load_settings(environ))
+    for family in (container.token_stores, container.cache_stores):
+        unprovided = [name for name, dependency in family.providers.items() if not dependency.overridden]
+        assert unprovided == [], f"a store family does not provide {unprovided}"

@@ -48,6 +48,7 @@ def test_defaults_follow_the_spec() -> None:
     assert settings.metrics_listen is None
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
     assert settings.grpc_max_message_bytes == 64 * 1024 * 1024
+    assert settings.grpc_max_receive_bytes == 1024 * 1024  # requests are small: 10,000 ids ~ 100 KB
 
 
 def test_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,6 +120,7 @@ def test_empty_values_count_as_unset() -> None:
         ("BULK_CONCURRENCY", "0", "must be between 1 and 512, got '0'"),
         ("BULK_CONCURRENCY", "many", "integer between 1 and 512"),
         ("GRPC_MAX_MESSAGE_BYTES", "1000", "between 1048576"),
+        ("GRPC_MAX_RECEIVE_BYTES", "1000", "between 65536"),
         ("LOG_LEVEL", "TRACE", "DEBUG, INFO, WARNING, ERROR"),
         ("LOG_FORMAT", "xml", "json, text"),
         ("GRPC_TLS_CERT_FILE", "/no/such/cert.pem", "does not exist"),
@@ -270,3 +272,10 @@ def test_passes4_retention_is_unset_by_default_and_a_positive_number_of_days() -
     assert problems_of({"PASSES4_RETENTION_DAYS": "0"}) == [
         "PASSES4_RETENTION_DAYS: must be between 1 and 36500, got '0'"
     ]
+
+
+def test_the_http_port_is_off_unless_http_listen_names_a_host_and_port() -> None:
+    assert load_settings({}).http_listen is None
+    assert load_settings({"HTTP_LISTEN": "0.0.0.0:8080"}).http_listen == "0.0.0.0:8080"
+    assert problems_of({"HTTP_LISTEN": "8080"})[0].startswith("HTTP_LISTEN: must be host:port")
+    assert Settings.model_fields["http_listen"].description

@@ -9,7 +9,9 @@ closes the ones that were started.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+from collections.abc import Iterator
 from typing import Any, Protocol, TypeVar, cast
 
 from dependency_injector import containers, providers
@@ -20,23 +22,26 @@ from adapters.composition.remote_services import RemoteServices
 from adapters.composition.settings import Settings
 from adapters.composition.sqlite_stores import SqliteStores
 from adapters.driven.clock import SystemClock
+from adapters.driven.observability.bulk_tracing import OtelBulkTracer
+from adapters.driven.observability.freshness_gauges import FreshnessGaugeRefresher
 from adapters.driven.observability.instrumented_use_cases import InstrumentedUseCases
 from adapters.driven.observability.metrics import OutboxMetrics
+from adapters.driven.observability.pushgateway import PushgatewayReporter
 from adapters.driven.observability.sync_gauges import SyncGaugeRefresher
+from adapters.driven.observability.tracing import TracingConfig, start_tracing
 from adapters.driven.storage.crypto.token_cipher import TokenCipher
 from application.change_feed import ChangeFeed
 from application.delivered_sweep import DeliveredIds, DeliveredIdSweep
+from application.freshness import FreshnessQuery
 from application.refresh import RefreshDependencies
 from application.relay import OutboxRelay
+from application.run_summary import NoRunReporter
 from application.sync_tracking import SyncPolicy
 from application.use_cases import TicketCacheUseCases
 from domain.free_tickets import FreeTicketPolicy
 from domain.sync_state import Backoff
 
 T = TypeVar("T")
-
-TOKEN_FAMILIES = (MysqlTokens, SqliteStores)
-CACHE_FAMILIES = (MongoCaches, SqliteStores)
 
 
 def _token_cipher(settings: Settings) -> TokenCipher:
@@ -58,16 +63,54 @@ def _delivered_id_tables(*tables: DeliveredIds | None) -> list[DeliveredIds]:
     return unique
 
 
+def _run_reporter_backend(settings: Settings) -> str:
+    return "pushgateway" if settings.pushgateway_url else "none"
+
+
+# --- OpenTelemetry traces (docs/tracing.md) ---------------------------------------------
+
+
+def tracing_config(settings: Settings) -> TracingConfig:
+    return TracingConfig(
+        service_name=settings.otel_service_name,
+        protocol=settings.otel_exporter_otlp_protocol,
+        endpoint=settings.otel_exporter_otlp_endpoint,
+        traces_endpoint=settings.otel_exporter_otlp_traces_endpoint,
+        sampler=settings.otel_traces_sampler,
+        sampler_arg=settings.otel_traces_sampler_arg,
+    )
+
+
+@contextlib.contextmanager
+def tracing_session(settings: Settings) -> Iterator[None]:
+    """Tracing on for the block when the settings ask for it; spans still buffered are sent when
+    it ends. Enter it in the process that does the work (after a fork, never before) and before
+    `build_container`: HTTP sessions and Mongo clients made earlier are not traced."""
+    if not settings.tracing_enabled:
+        yield
+        return
+    tracing = start_tracing(tracing_config(settings))
+    try:
+        yield
+    finally:
+        tracing.shutdown()
+
+
+def _bulk_tracer(settings: Settings) -> OtelBulkTracer | None:
+    """Spans for bulk runs when tracing is on; None lets the use cases skip them."""
+    return OtelBulkTracer() if settings.tracing_enabled else None
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
     cipher = providers.Singleton(_token_cipher, settings)
 
-    #: token_store, refresh_log, delivered_ids: one of TOKEN_FAMILIES, set by `build_container`.
+    #: token_store, refresh_log, delivered_ids: MysqlTokens or SqliteStores, set by `build_container`.
     token_stores = providers.DependenciesContainer()
     #: cache_store, ticket_log, sync_state_store, outbox, change_feed_store, relayed_change_feed,
-    #: delivered_ids: one of CACHE_FAMILIES, set by `build_container`.
+    #: delivered_ids: MongoCaches or SqliteStores, set by `build_container`.
     cache_stores = providers.DependenciesContainer()
     remote = providers.Container(RemoteServices, settings=settings)
 
@@ -115,6 +158,7 @@ class Container(containers.DeclarativeContainer):
         token_refresh_margin_seconds=settings.provided.token_refresh_margin_seconds,
         relay=relay,
         change_feed=change_feed,
+        bulk_tracer=providers.Callable(_bulk_tracer, settings),
     )
     #: What transports use (the CLI's `serve` resolves it): the use cases with metrics recorded.
     use_cases = providers.Singleton(InstrumentedUseCases, core_use_cases)
@@ -124,6 +168,20 @@ class Container(containers.DeclarativeContainer):
         core_use_cases.provided.sync_overview,
         settings.provided.sync_gauges_refresh_seconds,
         settings.provided.token_gauge_refresh_seconds,
+    )
+    #: Where `run refresh-stale` / `run bootstrap` send their summary besides the log.
+    run_reporter = providers.Selector(
+        providers.Callable(_run_reporter_backend, settings),
+        pushgateway=providers.Singleton(PushgatewayReporter, settings.provided.pushgateway_url),
+        none=providers.Singleton(NoRunReporter),
+    )
+    #: Runs in `serve`: cache freshness read from the store, whichever process refreshed it.
+    freshness_gauges = providers.Singleton(
+        FreshnessGaugeRefresher,
+        providers.Singleton(
+            FreshnessQuery, cache_stores.cache_store, clock, settings.provided.cache_timeout_seconds
+        ).provided.read,
+        settings.provided.sync_gauges_refresh_seconds,
     )
 
 

@@ -18,19 +18,29 @@ from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from tests.adapters.driving.grpc_api.conftest import RunningServer
 from tests.adapters.driving.grpc_api.fake_use_cases import FakeUseCases
 
-GET_METHOD = f"/{SERVICE_NAME}/GetTicketCache"
-REFRESH_METHOD = f"/{SERVICE_NAME}/RefreshStaleCaches"
+#: go-grpc-prometheus's labels of each method: what stock gRPC dashboards select on
+GET_METHOD = {"grpc_type": "unary", "grpc_service": SERVICE_NAME, "grpc_method": "GetTicketCache"}
+REFRESH_METHOD = {
+    "grpc_type": "server_stream",
+    "grpc_service": SERVICE_NAME,
+    "grpc_method": "RefreshStaleCaches",
+}
 
 
-def handled(method: str, code: str) -> float:
-    return (
-        REGISTRY.get_sample_value("grpc_server_handled_total", {"grpc_method": method, "grpc_code": code})
-        or 0.0
-    )
+def handled(method: dict[str, str], code: str) -> float:
+    return REGISTRY.get_sample_value("grpc_server_handled_total", {**method, "grpc_code": code}) or 0.0
 
 
-def observed(method: str) -> float:
-    return REGISTRY.get_sample_value("grpc_server_handling_seconds_count", {"grpc_method": method}) or 0.0
+def started(method: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value("grpc_server_started_total", method) or 0.0
+
+
+def observed(method: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value("grpc_server_handling_seconds_count", method) or 0.0
+
+
+def observed_within(method: dict[str, str], seconds: str) -> float:
+    return REGISTRY.get_sample_value("grpc_server_handling_seconds_bucket", {**method, "le": seconds}) or 0.0
 
 
 async def counted(read: Callable[[], float], expected: float) -> float:
@@ -100,13 +110,35 @@ async def test_reflection_v1_answers_like_v1alpha_and_describes_the_service(
     )
 
 
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+@pytest.mark.parametrize("garbage", [b"\xff", b"\x0a\xff\x01", b"\x08"], ids=["ff", "truncated", "bare-tag"])
+async def test_reflection_answers_garbage_with_invalid_argument_naming_no_library_internals(
+    grpc_server: RunningServer, version: str, garbage: bytes
+) -> None:
+    info = grpc_server.channel.stream_stream(
+        f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo"
+    )
+    valid = reflection_pb2.ServerReflectionRequest(list_services="").SerializeToString()
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        _ = [response async for response in info(iter([valid, garbage]))]
+    still_listed = [response async for response in info(iter([valid]))]
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = refused.value.details() or ""
+    assert details.startswith("request: ") and "ServerReflectionRequest" in details
+    assert "DecodeError" not in details and "google.protobuf" not in details
+    assert len(still_listed) == 1
+
+
 async def test_metrics_count_calls_by_method_and_code(grpc_server: RunningServer) -> None:
     ok_before, missing_before, seconds_before = (
         handled(GET_METHOD, "OK"),
         handled(GET_METHOD, "NOT_FOUND"),
         observed(GET_METHOD),
     )
-    stream_before = handled(REFRESH_METHOD, "OK")
+    stream_before, started_before = handled(REFRESH_METHOD, "OK"), started(GET_METHOD)
+    slowest_before = observed_within(GET_METHOD, "+Inf")
 
     await grpc_server.stub.GetTicketCache(pb.GetTicketCacheRequest(user_id=42))
     try:
@@ -119,6 +151,8 @@ async def test_metrics_count_calls_by_method_and_code(grpc_server: RunningServer
     assert await counted(lambda: handled(GET_METHOD, "NOT_FOUND"), missing_before + 1) == missing_before + 1
     assert await counted(lambda: observed(GET_METHOD), seconds_before + 2) == seconds_before + 2
     assert await counted(lambda: handled(REFRESH_METHOD, "OK"), stream_before + 1) == stream_before + 1
+    assert started(GET_METHOD) == started_before + 2
+    assert observed_within(GET_METHOD, "+Inf") == slowest_before + 2  # buckets are cumulative
 
 
 async def test_metrics_count_rejected_calls(authed_server: RunningServer) -> None:
