@@ -10,7 +10,8 @@ and afterwards, through the same adapters or RPCs the service uses:
 - the token pages RefreshStaleCaches walks (the token store's own keyset iterator, 1,000 ids a
   page): time of the first page and of the last;
 - ListSyncStatuses pages of 1,000 over every rider: the first page and the last;
-- the change feed's retention sweep (the refresh wrote one event per pass), per 100,000 events.
+- the change feed's retention sweep (the refresh wrote one event per pass), per 100,000 events;
+- the store-freshness query behind the oldest-cache and stale-rider gauges (best of 5).
 
 `--sizes 1000 10000` for a shorter run; `make bench` runs the three default sizes.
 """
@@ -33,6 +34,7 @@ from common import CpuMeter, RssSampler, drain_bulk, emit, log, mb, running_sand
 from adapters.driven.storage.crypto.token_cipher import TokenCipher
 from adapters.driven.storage.mysql.database import MysqlDatabase
 from adapters.driven.storage.mysql.token_store import MysqlTokenStore
+from adapters.driven.storage.sqlite.cache_store import SqliteCacheStore
 from adapters.driven.storage.sqlite.change_feed import SqliteChangeFeed
 from adapters.driven.storage.sqlite.database import SqliteDatabase
 from adapters.driven.storage.sqlite.token_store import SqliteTokenStore
@@ -159,6 +161,23 @@ async def sync_status_page_seconds(address: str, repeats: int = 5) -> tuple[floa
     return min(first), min(last), seen
 
 
+async def freshness_seconds(sqlite_path: Path, repeats: int = 5) -> float:
+    """Best time of the store-freshness query `serve` runs for its gauges (oldest cache, count
+    older than an hour), on the caches the refresh just wrote."""
+    db = SqliteDatabase(str(sqlite_path))
+    await db.connect()
+    store = SqliteCacheStore(db)
+    timings = []
+    try:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            await store.freshness(int(time.time()) - 3600)
+            timings.append(time.perf_counter() - started)
+    finally:
+        await db.close()
+    return min(timings)
+
+
 async def sweep_seconds_per_100k(sqlite_path: Path) -> tuple[float, int]:
     """The feed's retention sweep over every event the refresh wrote: seconds per 100,000."""
     db = SqliteDatabase(str(sqlite_path))
@@ -229,6 +248,7 @@ def measure(users: int, latency_ms: float, concurrency: int, use_mariadb: bool) 
         finally:
             server.stop()
         token_first, token_last = asyncio.run(token_page_seconds(mysql_url, server.sqlite_path))
+        freshness = asyncio.run(freshness_seconds(server.sqlite_path))
         sweep, events = asyncio.run(sweep_seconds_per_100k(server.sqlite_path))
     result = {
         "users": users,
@@ -241,6 +261,7 @@ def measure(users: int, latency_ms: float, concurrency: int, use_mariadb: bool) 
         "sync_page_last_ms": _ms(sync_last),
         "sweep_ms_per_100k_events": _ms(sweep),
         "feed_events": events,
+        "freshness_query_ms": _ms(freshness),
     }
     log(f"scale: {result}")
     return result

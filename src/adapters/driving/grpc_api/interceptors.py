@@ -20,7 +20,8 @@ import grpc
 
 from adapters.common.logs import request_id_var
 from adapters.driving.grpc_api.error_catalogue import MALFORMED_REQUEST, UNAUTHENTICATED
-from adapters.driving.grpc_api.errors import REQUEST_ID_HEADER, Failure, abort_with, with_request_id
+from adapters.driving.grpc_api.errors import REQUEST_ID_HEADER as REQUEST_ID_HEADER  # the HTTP edge's too
+from adapters.driving.grpc_api.errors import Failure, abort_with, with_request_id
 from adapters.driving.grpc_api.metrics import GRPC_SERVER_METRICS, MethodCounts
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
