@@ -416,9 +416,9 @@ class Settings(BaseSettings):
     # --- OpenTelemetry traces (docs/tracing.md): the standard OTEL_* variables, read here so a
     # typo is a start-up error and the configuration page lists them. Off unless an endpoint or
     # OTEL_TRACES_EXPORTER=otlp asks for it.
-    otel_traces_exporter: (
-        Annotated[Literal["otlp", "none"], BeforeValidator(_choice("otlp", "none", upper=False))] | None
-    ) = Field(
+    otel_traces_exporter: Annotated[
+        Literal["otlp", "none"], BeforeValidator(_choice("otlp", "none", upper=False))
+    ] | None = Field(
         default=None,
         description="otlp turns tracing on (to the OTLP endpoint, localhost by default); none keeps it off "
         "even with an endpoint set. Unset: tracing is on exactly when OTEL_EXPORTER_OTLP_ENDPOINT "
