@@ -18,6 +18,7 @@ import aiohttp
 from dependency_injector import containers, providers
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.composition.mongo_profile import mongo_strategies
 from adapters.composition.settings import Settings
 from adapters.driven.bytemark_api.client import BytemarkClient
 from adapters.driven.bytemark_api.rate_limit import RateLimiter
@@ -184,6 +185,8 @@ class Container(containers.DeclarativeContainer):
     sqlite = providers.Resource(_sqlite_database, settings)
     mysql = providers.Resource(_mysql_database, settings)
     mongo = providers.Resource(_mongo_database, settings)
+    #: MONGODB_PROFILE's strategies (no locks on MongoDB; FerretDB v1's workarounds on FerretDB)
+    mongo_strategies = providers.Resource(mongo_strategies, mongo, settings)
     http_session = providers.Resource(_http_session, settings)
     slack_client = providers.Resource(_slack_client, settings)
 
@@ -200,20 +203,27 @@ class Container(containers.DeclarativeContainer):
     outbox_codec = providers.Singleton(OutboxCodec, cipher)
     sqlite_outbox = providers.Singleton(SqliteOutbox, sqlite, outbox_codec)
     mongo_outbox = providers.Singleton(
-        MongoOutbox, mongo, outbox_codec, settings.provided.mongodb_cache_collection
+        MongoOutbox,
+        mongo,
+        outbox_codec,
+        settings.provided.mongodb_cache_collection,
+        locks=mongo_strategies.provided.locks,
+        marks=mongo_strategies.provided.marks,
     )
     outbox = providers.Selector(
         providers.Callable(_cache_backend, settings),
         sqlite=sqlite_outbox,
         mongo=mongo_outbox,
     )
-    mongo_change_feed = providers.Singleton(MongoChangeFeed, mongo)
+    mongo_change_feed = providers.Singleton(
+        MongoChangeFeed, mongo, reads=mongo_strategies.provided.feed_reads
+    )
     change_feed_store = providers.Selector(
         providers.Callable(_cache_backend, settings),
         sqlite=providers.Singleton(SqliteChangeFeed, sqlite),
         mongo=mongo_change_feed,
     )
-    #: On MongoDB the relay appends the feed (a cache write cannot: no multi-document writes).
+    #: On MongoDB the relay appends the feed (a cache write touches its one document only).
     relayed_change_feed = providers.Selector(
         providers.Callable(_cache_backend, settings),
         sqlite=providers.Object(None),
@@ -227,6 +237,10 @@ class Container(containers.DeclarativeContainer):
             settings.provided.mongodb_cache_collection,
             outbox=mongo_outbox,
             on_refused=count_refused_document,
+            locks=mongo_strategies.provided.locks,
+            inserts=mongo_strategies.provided.cache_inserts,
+            reads_by_id_first=mongo_strategies.provided.reads_by_id_first,
+            checks_unique_index=mongo_strategies.provided.checks_unique_index,
         ),
         sqlite=providers.Singleton(SqliteCacheStore, sqlite, outbox=sqlite_outbox),
     )
@@ -239,7 +253,10 @@ class Container(containers.DeclarativeContainer):
     sync_state_store = providers.Selector(
         providers.Callable(_cache_backend, settings),
         mongo=providers.Singleton(
-            MongoSyncStateStore, mongo, settings.provided.mongodb_sync_status_collection
+            MongoSyncStateStore,
+            mongo,
+            settings.provided.mongodb_sync_status_collection,
+            writes=mongo_strategies.provided.sync_state_writes,
         ),
         sqlite=providers.Singleton(SqliteSyncStateStore, sqlite),
     )

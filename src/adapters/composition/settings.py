@@ -230,6 +230,16 @@ class Settings(BaseSettings):
     mongodb_cache_collection: Name = "bytemarkticketscaches"
     mongodb_ticket_log_collection: Name = "bytemarkticketslogs"
     mongodb_sync_status_collection: Name = "bytemarksyncstatuses"
+    # -- MongoDB server profile (issue 20): which strategies the Mongo adapters use --------------
+    mongodb_profile: Annotated[
+        Literal["auto", "mongodb", "ferretdb"],
+        BeforeValidator(_choice("auto", "mongodb", "ferretdb", upper=False)),
+    ] = Field(
+        default="auto",
+        description="MongoDB server profile: `mongodb` (no locks, one range query per feed read, ordinary"
+        " bulk writes), `ferretdb` (FerretDB v1's workarounds), or `auto` (decided once from buildInfo"
+        " at start-up; FerretDB's workarounds when the server cannot be reached then).",
+    )
     sqlite_path: Name = "var/ticket-cache.sqlite3"
 
     cache_timeout_seconds: Annotated[int, BeforeValidator(_int_between(1, THIRTY_DAYS_SECONDS))] = 3600
