@@ -96,7 +96,10 @@ class MongoBackend:
             locks=strategies.locks,
             marks=strategies.marks,
         )
-        self.cache_store = mongo_cache_store(db, strategies, outbox=self.outbox)
+        self.refusals: list[str] = []  # what the store told its on_refused hook (the metric's feed)
+        self.cache_store = mongo_cache_store(
+            db, strategies, outbox=self.outbox, on_refused=self.refusals.append
+        )
         self.ticket_log = MongoTicketLog(db)
 
     def change_feed(self, db: MongoDatabase | None = None) -> MongoChangeFeed:
