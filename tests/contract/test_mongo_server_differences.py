@@ -181,6 +181,7 @@ async def test_a_new_cache_over_16_mib_is_refused_and_nothing_is_stored(mongo: M
     assert await mongo.cache_store.get(USER) is None
 
 
+@pytest.mark.needs_atomic_conditional_update
 async def test_compare_and_set_has_one_winner_and_leaves_no_lock_behind(mongo: MongoBackend) -> None:
     """FerretDB v1 runs a conditional replace as a query, then an update by _id: concurrent
     replace_one calls with one version filter can all "match" (10 of 20 did, through motor). On

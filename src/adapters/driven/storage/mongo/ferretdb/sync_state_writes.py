@@ -24,9 +24,10 @@ class ReplacesById:
         self._writes_per_bulk = writes_per_bulk
 
     async def write(self, collection: Any, documents: dict[int, dict[str, Any]]) -> None:
-        ids = await _document_ids(collection, sorted(documents))
+        ids = await self._document_ids(collection, sorted(documents))
         writes: list[Any] = [
-            ReplaceOne({"_id": ids[user_id]}, document) if user_id in ids else InsertOne(document)
+            # copies: an insert adds `_id` to its document, which a retry must not carry
+            ReplaceOne({"_id": ids[user_id]}, document) if user_id in ids else InsertOne(dict(document))
             for user_id, document in documents.items()
         ]
         riders = list(documents)
@@ -52,10 +53,10 @@ class ReplacesById:
             )
 
 
-async def _document_ids(collection: Any, user_ids: list[int]) -> dict[int, Any]:
-    found: dict[int, Any] = {}
-    for start in range(0, len(user_ids), _IN_CHUNK):
-        chunk = user_ids[start : start + _IN_CHUNK]
-        cursor = collection.find({"user_id": {"$in": chunk}}, {"_id": 1, "user_id": 1})
-        found.update((int(document["user_id"]), document["_id"]) for document in await cursor.to_list(None))
-    return found
+    async def _document_ids(self, collection: Any, user_ids: list[int]) -> dict[int, Any]:
+        found: dict[int, Any] = {}
+        for start in range(0, len(user_ids), _IN_CHUNK):
+            chunk = user_ids[start : start + _IN_CHUNK]
+            cursor = collection.find({"user_id": {"$in": chunk}}, {"_id": 1, "user_id": 1})
+            found.update((int(doc["user_id"]), doc["_id"]) for doc in await cursor.to_list(None))
+        return found
