@@ -40,7 +40,9 @@ async def _run_job(args: argparse.Namespace, settings: Settings, shard: tuple[in
     output = choose_output(args.json)
     container = build_container(settings)
     try:
-        await migrate_stores(container)  # the same schema step `serve` runs at start
+        dry_run = getattr(args, "dry_run", False)
+        if not dry_run:  # a dry run writes nothing, not even an index
+            await migrate_stores(container)  # the same schema step `serve` runs at start
         use_cases = await resolve(container.use_cases)
         concurrency = args.concurrency or None
         if args.job == "bootstrap":
@@ -52,6 +54,7 @@ async def _run_job(args: argparse.Namespace, settings: Settings, shard: tuple[in
                 shard_index=shard[0],
                 shard_count=shard[1],
                 user_ids=[],
+                dry_run=dry_run,
             )
             events = _events(stream, pb.RefreshStaleCachesResponse)
         return await show_stream(output, args.job, events)
