@@ -3,11 +3,12 @@ production's MongoDB): caches written the way the Node job wrote them (no `versi
 Node's JSON.stringify printed them, hashes computed by Node itself over values taken from the Node
 hash vectors) show no difference and no change; one pass changed at Bytemark shows as exactly that
 change; and the stores hold the same bytes before and after, whichever way the dry run was asked
-for (gRPC, the client CLI, `run refresh-stale`, grpcurl)."""
+for (gRPC, the client CLI, `run refresh-stale`, and grpcurl as docs/dry-run.md shows it)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import uuid
@@ -23,12 +24,15 @@ from bson.raw_bson import RawBSONDocument
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from devtools.ferretdb import FerretDB
-from devtools.harness import CLI, SERVICE, SandboxProcess, ServerProcess, grpcurl, start_server, wait_until
+from devtools.harness import CLI, GRPCURL, SandboxProcess, ServerProcess, start_server, wait_until
 from tests.e2e.cli_runner import json_lines, run_cli
 from tests.e2e.mongo_topology import CACHES, MONGO_OPTIONS
+from tests.e2e.test_grpcurl import json_objects
 
 pytestmark = pytest.mark.timeout(600)
 
+DOCS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "dry-run.md"
+DOCS_ADDRESS, DOCS_USER = "localhost:50051", '"user_id": 1001'
 VECTORS_PATH = Path(__file__).parents[1] / "unit" / "domain" / "hash_vectors" / "hash_vectors.json"
 #: Node vectors whose values a Bytemark payload can carry on every store (numbers that JS prints
 #: otherwise than Python: integral floats, negative zero, exponent forms).
@@ -225,13 +229,32 @@ def test_a_node_cache_shows_no_difference_then_exactly_the_changed_pass_and_noth
     assert store.snapshot() == before
 
 
-def test_grpcurl_dry_run_example(store: Store, sandbox: SandboxProcess) -> None:
-    """docs/dry-run.md's grpcurl example, as written there."""
+def docs_grpcurl_block(address: str, user_id: int) -> str:
+    """The grpcurl example of docs/dry-run.md, aimed at this test's server and rider."""
+    section = DOCS_PAGE.read_text().split("## Try it with grpcurl", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert len(found) == 1, f"expected one ```sh block under 'Try it with grpcurl' in {DOCS_PAGE.name}"
+    block = str(found[0])
+    assert block.startswith("G=.venv/bin/grpcurl\n") and DOCS_ADDRESS in block and DOCS_USER in block, block
+    return (
+        block.replace("G=.venv/bin/grpcurl", f"G={GRPCURL}", 1)
+        .replace(DOCS_ADDRESS, address)
+        .replace(DOCS_USER, f'"user_id": {user_id}')
+    )
+
+
+def test_the_grpcurl_example_of_the_docs_reports_a_change_and_writes_nothing(
+    store: Store, sandbox: SandboxProcess
+) -> None:
     user_id, passes = node_written_rider(store, sandbox)
+    sandbox.call("PATCH", f"/_sandbox/users/{user_id}/passes/{passes[1]['uuid']}", {"dry_run_probe": 2})
     before = store.snapshot()
-    body = json.dumps({"user_id": user_id, "dry_run": True})
-    done = grpcurl("-plaintext", "-d", body, store.server.address, f"{SERVICE}/CheckTicketCache")
+
+    script = docs_grpcurl_block(store.server.address, user_id)
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)["result"]
-    assert result["outcome"] == "OUTCOME_UNCHANGED" and "dry_run" in result
+    result = json_objects(done.stdout)[0]["result"]
+    assert result["outcome"] == "OUTCOME_UPDATED"
+    assert result["dry_run"]["changed"] == [{"list": "passes", "pass_uuid": passes[1]["uuid"]}]
     assert store.snapshot() == before
