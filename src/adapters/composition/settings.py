@@ -238,7 +238,7 @@ class Settings(BaseSettings):
         default="auto",
         description="MongoDB server profile: `mongodb` (no locks, one range query per feed read, ordinary"
         " bulk writes), `ferretdb` (FerretDB v1's workarounds), or `auto` (decided once from buildInfo"
-        " at start-up; FerretDB's workarounds when the server cannot be reached then).",
+        " at start-up).",
     )
     sqlite_path: Name = "var/ticket-cache.sqlite3"
 

@@ -52,10 +52,10 @@ async def test_auto_asks_the_server_once(server: str, expected: Any) -> None:
     assert db.asked == 1
 
 
-async def test_auto_with_the_server_down_at_start_up_takes_ferretdbs_strategies_safe_everywhere() -> None:
+async def test_auto_with_the_server_down_says_the_store_is_unavailable() -> None:
     settings = Settings(mongodb_url="mongodb://127.0.0.1:1/x", mongodb_profile="auto")
-    strategies = await mongo_strategies(BuildInfoDatabase(None), settings)  # type: ignore[arg-type]
-    assert strategies.capabilities is FERRETDB and isinstance(strategies.locks, WriteLocks)
+    with pytest.raises(StoreUnavailable):
+        await mongo_strategies(BuildInfoDatabase(None), settings)  # type: ignore[arg-type]
 
 
 def test_mongodb_gets_no_workaround() -> None:
