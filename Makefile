@@ -17,7 +17,7 @@ HELM_CHART := deploy/helm/bytemark-ticket-cache
 HELM_EXAMPLE := deploy/helm/examples/production.yaml
 KUBE_VERSION := 1.29.0
 
-.PHONY: run test install typescript ferretdb generate check-generated lint hadolint helm helm-check typecheck imports buf-lint buf-breaking pytest bench lock clean
+.PHONY: run test install typescript ferretdb generate check-generated lint hadolint helm helm-check typecheck imports buf-lint buf-breaking pytest bench lock clean docs docs-check
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -116,7 +116,15 @@ pytest: $(STAMP)
 	TEST_MONGODB_PROFILE=mongodb $(BIN)/python -m pytest -m "mongo_wire and not needs_atomic_conditional_update" --cov --cov-append --cov-report=
 	$(BIN)/coverage report --fail-under=95
 
-test: install $(FERRETDB) $(HELM) check-generated typescript lint hadolint helm-check typecheck imports buf-lint buf-breaking pytest
+# The documentation site (mkdocs-material, pinned in the dev extras): `make docs` builds it into
+# site/; `make docs-check` builds it with --strict, so a broken link, anchor or nav entry fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet
+
+docs-check: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/docs-site
+
+test: install $(FERRETDB) $(HELM) check-generated typescript lint hadolint helm-check typecheck imports buf-lint buf-breaking docs-check pytest
 
 run: install
 	$(BIN)/bytemark-ticket-cache demo
@@ -130,4 +138,4 @@ lock: $(STAMP)
 		--no-emit-package bytemark-ticket-cache-client -o requirements.lock
 
 clean:
-	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache site

@@ -7,6 +7,11 @@ Usage:
 
 Generated files are committed so that installing the service needs no protoc; `--check`
 (run in CI) keeps them in step with the .proto sources.
+
+google/rpc/*.proto (google.rpc.Status and its error details, imported by our protos) are copied
+from the installed googleapis-common-protos into third_party/googleapis/, where buf (a second
+module of buf.yaml) and the TypeScript generation find them; their Python code is that package's
+own, so nothing is generated for them here. `--check` fails when the copies differ from it.
 """
 
 from __future__ import annotations
@@ -19,17 +24,44 @@ import sys
 import tempfile
 from pathlib import Path
 
+from google.rpc import status_pb2
+
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 OUTPUT_ROOT = ROOT / "clients" / "python" / "src"
 #: The one package of generated code: the client package ships it, adapters.driving.grpc_api imports it.
 GENERATED_PACKAGE = "bytemark"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
+#: The googleapis protos our protos import, copied from googleapis-common-protos (see above).
+VENDORED_ROOT = ROOT / "third_party" / "googleapis"
+VENDORED_PROTOS = ("google/rpc/status.proto", "google/rpc/error_details.proto")
 INIT_DOCSTRING = '"""Generated protobuf/gRPC code; regenerate with tools/generate_protos.py."""\n'
 
 
 def proto_files() -> list[Path]:
     return sorted(PROTO_ROOT.rglob("*.proto"))
+
+
+def installed_googleapis_root() -> Path:
+    """The directory that holds googleapis-common-protos' google/rpc/*.proto."""
+    return Path(status_pb2.__file__).resolve().parent.parent.parent
+
+
+def stale_vendored_protos() -> list[str]:
+    installed = installed_googleapis_root()
+    return [
+        f"differs from googleapis-common-protos: {VENDORED_ROOT.relative_to(ROOT) / name}"
+        for name in VENDORED_PROTOS
+        if not (VENDORED_ROOT / name).exists()
+        or not filecmp.cmp(installed / name, VENDORED_ROOT / name, shallow=False)
+    ]
+
+
+def copy_vendored_protos() -> None:
+    installed = installed_googleapis_root()
+    for name in VENDORED_PROTOS:
+        (VENDORED_ROOT / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(installed / name, VENDORED_ROOT / name)
 
 
 def plugin(name: str) -> str:
@@ -49,6 +81,7 @@ def run_protoc(output_root: Path) -> None:
         "-m",
         "grpc_tools.protoc",  # adds the bundled well-known types (google/protobuf/*.proto)
         f"-I{PROTO_ROOT}",
+        f"-I{VENDORED_ROOT}",
         plugin("protoc-gen-mypy"),
         plugin("protoc-gen-mypy_grpc"),
         f"--python_out={output_root}",
@@ -104,7 +137,7 @@ def check() -> int:
     with tempfile.TemporaryDirectory(prefix="protos-check-") as tmp:
         fresh_root = Path(tmp)
         run_protoc(fresh_root)
-        problems = stale_files(fresh_root)
+        problems = stale_files(fresh_root) + stale_vendored_protos()
     if problems:
         print("Generated protobuf code is stale; run `python tools/generate_protos.py`:", file=sys.stderr)
         for problem in problems:
@@ -115,6 +148,7 @@ def check() -> int:
 
 
 def generate() -> int:
+    copy_vendored_protos()
     # Generate aside first so a protoc failure leaves the committed files untouched.
     with tempfile.TemporaryDirectory(prefix="protos-gen-") as tmp:
         fresh_root = Path(tmp)

@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from application.errors import InvalidArgument
+from application.errors import CursorForeign
 from application.periodic import repeat_every
 from application.ports import Clock
 from application.validation import validate_user_ids
@@ -63,7 +63,7 @@ def encode_cursor(position: int) -> str:
 def decode_cursor(cursor: str) -> int:
     digits = cursor.removeprefix(_CURSOR_PREFIX)
     if not cursor.startswith(_CURSOR_PREFIX) or not digits.isdigit() or len(digits) > 18:
-        raise InvalidArgument("start_cursor", f"not a cursor this service issued: {cursor[:40]!r}")
+        raise CursorForeign(cursor, f"not a cursor this service issued: {cursor[:40]!r}")
     return int(digits)
 
 
@@ -81,7 +81,7 @@ class ChangeFeed:
         if start_cursor:
             position = decode_cursor(start_cursor)
             if position > head:
-                raise InvalidArgument("start_cursor", "points past the newest change of this store")
+                raise CursorForeign(start_cursor, "points past the newest change of this store")
         else:
             position = head
         first = True

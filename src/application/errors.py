@@ -16,6 +16,15 @@ class InvalidArgument(ApplicationError):
         self.field = field
 
 
+class CursorForeign(InvalidArgument):
+    """A change-feed cursor this service did not issue (or from another store). `cursor` is
+    its first 40 characters."""
+
+    def __init__(self, cursor: str, message: str) -> None:
+        super().__init__("start_cursor", message)
+        self.cursor = cursor[:40]
+
+
 class CacheNotFound(ApplicationError):
     def __init__(self, user_id: int) -> None:
         super().__init__(f"no ticket cache for user {user_id}")
@@ -24,12 +33,14 @@ class CacheNotFound(ApplicationError):
 
 class UpstreamUnavailable(ApplicationError):
     """Bytemark failed after retries (5xx, timeout, reset, 429 past the bound, bad body, other 4xx).
-    `endpoint` names the call, e.g. 'GET /v4.0/passes'."""
+    `endpoint` names the call, e.g. 'GET /v4.0/passes'. `retry_after` is how long to wait
+    before trying again, in seconds, when known (Bytemark's Retry-After, the rider's backoff)."""
 
-    def __init__(self, endpoint: str, reason: str) -> None:
+    def __init__(self, endpoint: str, reason: str, retry_after: float | None = None) -> None:
         super().__init__(f"Bytemark {endpoint}: {reason}")
         self.endpoint = endpoint
         self.reason = reason
+        self.retry_after = retry_after
 
 
 class AccessTokenRejected(ApplicationError):

@@ -95,7 +95,7 @@ _EITHER = frozenset(_Run)
 class UserRefresher:
     """Refreshes one user's cache. In this process one refresh of a user runs at a time: a call
     shares it when its answer is one the caller asked for, else waits for it and runs its own
-    (README, "Concurrent calls on one rider"). Across processes the compare-and-set on `version`
+    (docs/concurrency.md). Across processes the compare-and-set on `version`
     keeps the cache consistent."""
 
     def __init__(

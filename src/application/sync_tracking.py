@@ -66,7 +66,9 @@ class SyncTracker:
             result = await attempt(user_id)
         except UpstreamUnavailable as error:
             previous = await self._previous(user_id)
-            await self.write([self.after_failure(previous, user_id, error)])
+            failure = self.after_failure(previous, user_id, error)
+            await self.write([failure])
+            _wait_at_least(error, failure, self._clock.now())
             raise
         if result.outcome is Outcome.NO_VALID_TOKEN:
             status = await self.after_result(await self._previous(user_id), result)
@@ -127,6 +129,12 @@ class SyncTracker:
             await self.store.put_many(statuses)
         except StoreUnavailable as exc:
             log.warning("sync status not stored", extra={"riders": len(statuses), "reason": exc.reason})
+
+
+def _wait_at_least(error: UpstreamUnavailable, status: SyncStatus, now: int) -> None:
+    """The caller's retry delay is at least the rider's backoff (bulk runs wait as long)."""
+    if status.next_attempt_at is not None:
+        error.retry_after = max(error.retry_after or 0.0, float(status.next_attempt_at - now))
 
 
 class BulkSyncRun:

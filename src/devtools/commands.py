@@ -95,7 +95,7 @@ async def _seed_demo_tokens(settings: Settings, state: SandboxState) -> None:
     container = build_container(settings)
     try:
         await migrate_stores(container)
-        tokens = await resolve(container.token_store)
+        tokens = await resolve(container.token_stores.token_store)
         for user in state.credentials():
             await tokens.save_tokens(user.user_id, user.access_token, user.refresh_token, user.expires_at)
     finally:

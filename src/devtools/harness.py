@@ -53,6 +53,16 @@ def _log_tail(log_path: Path | None, lines: int = 30) -> str:
     return f"; the end of its log {log_path}:\n" + "\n".join(tail)
 
 
+def held_to_file_modes(argv: list[str]) -> list[str]:
+    """`argv` run so that even root is held to file modes: as root, through util-linux's setpriv,
+    which drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set before the exec.
+    (A preexec_fn doing the same forks a process whose gRPC threads' fork handlers can abort the
+    child; setpriv needs no Python between fork and exec.)"""
+    if os.geteuid() != 0:
+        return argv
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *argv]
+
+
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()

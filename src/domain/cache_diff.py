@@ -1,6 +1,6 @@
 """Build a first snapshot, or diff fresh Bytemark lists against the cached document.
 
-Rules (SPEC section 2):
+Rules (those of the Node job it replaces):
 - `passes` is rebuilt from the v1 list: an unchanged hash keeps the cached entry (its timestamp
   and free status), a changed hash takes the new status/payload/hash with timestamp = now.
 - `passes4` is incremental: new uuids added, changed hashes replaced, missing ones kept (with a

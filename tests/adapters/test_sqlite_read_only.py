@@ -2,21 +2,18 @@
 StoreUnavailable (it used to refuse to open at all, since switching to WAL is a write).
 
 Root writes through any file mode, so when the tests run as root the check runs in a child
-process that first gives up CAP_DAC_OVERRIDE (the same way the E2E suite starts its server)."""
+process that runs without CAP_DAC_OVERRIDE (the same way the E2E suite starts its server)."""
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from adapters.driven.storage.sqlite.database import _is_read_only
-
-PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
+from devtools.harness import held_to_file_modes
 
 CHILD = """
 import asyncio, json, sys
@@ -39,13 +36,6 @@ asyncio.run(main())
 """
 
 
-def drop_file_permission_override() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
-
-
 def test_a_read_only_database_file_opens_serves_reads_and_refuses_writes(tmp_path: Path) -> None:
     directory = tmp_path / "ro"
     directory.mkdir()
@@ -58,11 +48,10 @@ def test_a_read_only_database_file_opens_serves_reads_and_refuses_writes(tmp_pat
     directory.chmod(0o555)
     try:
         child = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path)],
+            held_to_file_modes([sys.executable, "-c", CHILD, str(path)]),
             capture_output=True,
             text=True,
             timeout=60,
-            preexec_fn=drop_file_permission_override if os.geteuid() == 0 else None,
         )
     finally:
         directory.chmod(0o755)

@@ -1,5 +1,5 @@
 """Where FerretDB v1 (the server every `make test` runs) differs from MongoDB, and what the service
-does about each (README, "FerretDB v1 differences"). Bytemark's JSON can carry all of these.
+does about each (docs/storage.md, "FerretDB v1 differences"). Bytemark's JSON can carry all of these.
 
 Each case writes a good cache first, then a cache whose payload holds the difference. The outcome
 is deliberate: stored as is, stored normalised on every server, or refused with a typed error that

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.driven.storage.mysql.delivered_ids import MysqlDeliveredIds
-from adapters.driven.storage.sql import delivered
+from adapters.driven.storage.sql import delivered_ids_table
 from adapters.driven.storage.sqlite.delivered_ids import SqliteDeliveredIds
 from application.errors import WriteConflict
 from application.outbox import (
@@ -135,7 +135,7 @@ async def test_a_claim_is_stamped_with_the_delivery_time_in_utc(store_engine: St
 async def test_the_sweep_forgets_ids_claimed_before_the_horizon_and_keeps_later_ones(
     store_engine: StoreEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(delivered, "SWEEP_BATCH", 2)  # several DELETE rounds
+    monkeypatch.setattr(delivered_ids_table, "SWEEP_BATCH", 2)  # several DELETE rounds
     log = store_engine.refresh_log()
     await log.create_schema()
     old = [free_ticket_reward_record(41, NOW) for _ in range(5)]

@@ -23,6 +23,7 @@ from devtools.ferretdb import FerretDB
 from devtools.harness import SandboxProcess, ServerProcess, start_server
 from tests.e2e.mongo_topology import CACHES, Topology
 from tests.e2e.reliability import change_passes, sandbox_passes
+from ticket_cache_client import TicketCacheError
 
 # Two server processes start inside the first test's time (each takes seconds, minutes on a busy CI box).
 pytestmark = pytest.mark.timeout(900)
@@ -209,7 +210,8 @@ async def test_a_subscriber_that_applies_every_event_ends_with_exactly_the_store
     assert subscriber.passes == store.stored_passes()
 
 
-async def watch_status(server: ServerProcess, cursor: str) -> tuple[grpc.StatusCode, str]:
+async def watch_status(server: ServerProcess, cursor: str) -> tuple[grpc.StatusCode, str, str]:
+    """The status a watch from `cursor` starts with: code, details and ErrorInfo reason."""
     async with grpc.aio.insecure_channel(server.address) as channel:
         stream = pb_grpc.TicketCacheServiceStub(channel).WatchChanges(
             pb.WatchChangesRequest(start_cursor=cursor)
@@ -217,32 +219,32 @@ async def watch_status(server: ServerProcess, cursor: str) -> tuple[grpc.StatusC
         try:
             await anext(aiter(stream))
         except grpc.aio.AioRpcError as error:
-            return error.code(), error.details() or ""
+            return error.code(), error.details() or "", TicketCacheError(error).reason
         stream.cancel()
-        return grpc.StatusCode.OK, ""
+        return grpc.StatusCode.OK, "", ""
 
 
 async def statuses_once_swept(
     restarted: ServerProcess, swept: Callable[[], bool]
-) -> tuple[grpc.StatusCode, str, grpc.StatusCode]:
+) -> tuple[grpc.StatusCode, str, str, grpc.StatusCode]:
     """Once the restarted server's sweep has run (`swept`, up to 10 s): the status of a watch
-    from the first cursor, its details, and the status of a watch from now."""
+    from the first cursor, its details and reason, and the status of a watch from now."""
     for _ in range(100):
         if swept():
             break
         await asyncio.sleep(0.1)
-    code, details = await watch_status(restarted, "v1.0")
-    fresh_code, _ = await watch_status(restarted, "")
-    return code, details, fresh_code
+    code, details, reason = await watch_status(restarted, "v1.0")
+    fresh_code, _, _ = await watch_status(restarted, "")
+    return code, details, reason, fresh_code
 
 
 @pytest.mark.parametrize("cursor", ["not-a-cursor", "v1.", "v1.-4", "v1.999999999999"])
 async def test_a_cursor_the_service_did_not_issue_is_invalid_argument_naming_start_cursor(
     store: Store, cursor: str
 ) -> None:
-    code, details = await watch_status(store.servers[0], cursor)
+    code, details, reason = await watch_status(store.servers[0], cursor)
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert details.startswith("start_cursor")
+    assert details.startswith("start_cursor") and reason == "CURSOR_FOREIGN"
 
 
 async def test_a_cursor_older_than_the_retention_is_out_of_range_and_says_to_resync(
@@ -259,12 +261,12 @@ async def test_a_cursor_older_than_the_retention_is_out_of_range_and_says_to_res
     server.query("UPDATE bytemark_change_feed SET changed_at = changed_at - 8 * 86400")
     restarted = start_server(sandbox, work_dir, SQLITE_PATH=str(server.sqlite_path))
     try:
-        code, details, fresh_code = await statuses_once_swept(
+        code, details, reason, fresh_code = await statuses_once_swept(
             restarted, lambda: restarted.query("SELECT COUNT(*) FROM bytemark_change_feed")[0][0] == 0
         )
     finally:
         restarted.stop()
-    assert code == grpc.StatusCode.OUT_OF_RANGE
+    assert code == grpc.StatusCode.OUT_OF_RANGE and reason == "CURSOR_EXPIRED"
     assert "GetTicketCache" in details
     assert fresh_code == grpc.StatusCode.OK
 
@@ -286,11 +288,11 @@ async def test_on_ferretdb_a_cursor_older_than_the_retention_is_out_of_range_and
         # eight days pass: the restarted server's retention sweep (default 7 days) removes the first
         topology.collection(FEED).update_many({}, {"$inc": {"stored_at": -8 * 86400}})
         restarted = topology.start_server()
-        code, details, fresh_code = await statuses_once_swept(
+        code, details, reason, fresh_code = await statuses_once_swept(
             restarted, lambda: topology.collection(FEED).count_documents({}) == 1
         )
     finally:
         topology.close()
-    assert code == grpc.StatusCode.OUT_OF_RANGE
+    assert code == grpc.StatusCode.OUT_OF_RANGE and reason == "CURSOR_EXPIRED"
     assert "GetTicketCache" in details
     assert fresh_code == grpc.StatusCode.OK

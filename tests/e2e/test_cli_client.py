@@ -1,5 +1,6 @@
 """The CLI's client commands against a real server: --json lines with proto field names (also when
-stdout is not a terminal), exit codes 0/1/2/130, `CODE: message` errors, auth and sharded jobs."""
+stdout is not a terminal), exit codes (0/1/2/3/4/5/130), `CODE: message` errors, auth, sharded jobs,
+--version and shell completion."""
 
 from __future__ import annotations
 
@@ -48,14 +49,23 @@ def test_server_address_comes_from_the_environment(server: ServerProcess, sandbo
     assert json_lines(done.stdout)[0]["outcome"] == "OUTCOME_BUILT"
 
 
-def test_rpc_error_prints_code_and_message_and_exits_1(server: ServerProcess) -> None:
+def test_rpc_error_prints_code_and_message_with_its_exit_code(server: ServerProcess) -> None:
     done = run_cli("get", "987654321", "--server", server.address)
-    assert done.returncode == 1
+    assert done.returncode == 3  # NOT_FOUND
     assert done.stderr.startswith("NOT_FOUND: ") and done.stdout == ""
 
     invalid = run_cli("timeout-check", "5", "--max-age", "999999999", "--server", server.address)
     assert invalid.returncode == 1
     assert invalid.stderr.startswith("INVALID_ARGUMENT: ") and "max_age_seconds" in invalid.stderr
+
+
+def test_bytemark_down_is_unavailable_and_exits_5(server: ServerProcess, sandbox: SandboxProcess) -> None:
+    user_id = server.seed_user(sandbox)
+    # Every attempt, the client's own retries of UNAVAILABLE included, gets a body it cannot parse.
+    sandbox.add_faults({"endpoint": "v1", "kind": "malformed_json", "times": 50, "user_id": user_id})
+    done = run_cli("check", str(user_id), "--server", server.address)
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.startswith("UNAVAILABLE: ")
 
 
 def test_usage_errors_and_an_unreachable_server_exit_2(server: ServerProcess) -> None:
@@ -137,7 +147,7 @@ def auth_server(sandbox: SandboxProcess, work_dir: Path) -> Iterator[ServerProce
 def test_bearer_token_from_flag_or_environment(auth_server: ServerProcess, sandbox: SandboxProcess) -> None:
     user_id = auth_server.seed_user(sandbox)
     refused = run_cli("check", str(user_id), "--server", auth_server.address)
-    assert refused.returncode == 1 and refused.stderr.startswith("UNAUTHENTICATED: ")
+    assert refused.returncode == 4 and refused.stderr.startswith("UNAUTHENTICATED: ")
     assert "cli-test-token" not in refused.stderr
     by_flag = run_cli("check", str(user_id), "--server", auth_server.address, "--token", "cli-test-token")
     assert by_flag.returncode == 0, by_flag.stderr

@@ -61,7 +61,7 @@ def test_cli_check_then_get_over_mutual_tls_with_the_token(
     assert got.returncode == 0, got.stderr
     [cache] = json_lines(got.stdout)
     assert cache["user_id"] == rider and len(cache["passes"]) == 3
-    assert anonymous.returncode == 1 and anonymous.stderr.startswith("UNAUTHENTICATED: ")
+    assert anonymous.returncode == 4 and anonymous.stderr.startswith("UNAUTHENTICATED: ")
 
 
 def test_cli_with_the_wrong_ca_exits_2_saying_the_certificate_was_not_trusted(

@@ -1,6 +1,6 @@
 """CheckTicketCache against a misbehaving Bytemark, through the real server and sandbox processes.
 
-Every case asserts the status SPEC sections 3-4 prescribe AND what is stored afterwards: either
+Every case asserts the status docs/operations.md promises AND what is stored afterwards: either
 byte-for-byte the old cache row (compared column by column with plain SQL) or the complete new
 one, never a partial one; and no ticket-log rows for a refresh that failed.
 

@@ -127,9 +127,12 @@ async def test_metrics_count_rpcs_bytemark_calls_lookups_outcomes_and_bulk_users
 
     outcomes = "ticket_cache_refresh_outcomes_total"
     assert moved(before, after, outcomes, outcome="BUILT") == 1
-    assert moved(before, after, outcomes, outcome="UPDATED") + moved(
-        before, after, outcomes, outcome="UNCHANGED"
-    ) + moved(before, after, outcomes, outcome="FRESH") == 1
+    assert (
+        moved(before, after, outcomes, outcome="UPDATED")
+        + moved(before, after, outcomes, outcome="UNCHANGED")
+        + moved(before, after, outcomes, outcome="FRESH")
+        == 1
+    )
     assert moved(before, after, "ticket_cache_lookups_total", result="hit") == 1
     assert moved(before, after, "ticket_cache_lookups_total", result="miss") == 1
     assert moved(before, after, "ticket_cache_bulk_users_total", job="refresh_stale", result="ok") == 1

@@ -97,6 +97,30 @@ def test_unavailable_is_retried_by_the_channel_retry_policy(
     assert scenario(client_python, "check", server.address, user_id) == {"outcome": "OUTCOME_BUILT"}
 
 
+def test_errors_carry_reason_field_violations_and_retry_delay(
+    client_python: Path, server: ServerProcess, sandbox: SandboxProcess
+) -> None:
+    user_id = server.seed_user(sandbox)
+    # Past the server's Retry-After bound (30 s): it gives up at once and passes the wait on.
+    sandbox.add_faults({"endpoint": "v1", "kind": "429", "times": 1, "user_id": user_id, "retry_after": 120})
+
+    seen = scenario(client_python, "errors", server.address, user_id)
+
+    not_found, invalid, unavailable = seen["not_found"], seen["invalid"], seen["unavailable"]
+    assert isinstance(not_found, dict) and isinstance(invalid, dict) and isinstance(unavailable, dict)
+    assert (not_found["code"], not_found["reason"], not_found["domain"]) == (
+        "NOT_FOUND",
+        "CACHE_NOT_FOUND",
+        "ticketcache.bytemark",
+    )
+    assert not_found["metadata"]["user_id"] == "999999999" and not_found["metadata"]["request_id"]
+    assert (invalid["code"], invalid["reason"]) == ("INVALID_ARGUMENT", "INVALID_FIELD")
+    assert invalid["field_violations"] == [["user_ids[1]", "must be a positive user id, got 0"]]
+    assert (unavailable["code"], unavailable["reason"]) == ("UNAVAILABLE", "BYTEMARK_UNAVAILABLE")
+    assert unavailable["retry_delay"] >= 120
+    assert unavailable["metadata"]["endpoint"] == "GET /passes"
+
+
 def handled_calls(metrics_address: str) -> float:
     with urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=10) as response:
         text = response.read().decode()

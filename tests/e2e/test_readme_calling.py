@@ -1,5 +1,5 @@
-"""Keeps the README's "Calling the service" section true: its CLI lines, its Python example and
-its Node example run against a real `bytemark-ticket-cache demo` process."""
+"""Keeps docs/calling.md true: its CLI lines, its Python example and its Node example run against a
+real `bytemark-ticket-cache demo` process."""
 
 from __future__ import annotations
 
@@ -18,17 +18,18 @@ from tests.e2e.demo_process import running_demo
 from tests.e2e.test_demo_readme import README_ADDRESS
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTION = (ROOT / "README.md").read_text().split("## Calling the service", 1)[1].split("\n## ", 1)[0]
+PAGE = ROOT / "docs" / "calling.md"
+SECTION = PAGE.read_text()
 
 
 def block(language: str) -> str:
     found = re.findall(rf"```{language}\n(.*?)```", SECTION, re.DOTALL)
-    assert len(found) == 1, f"expected one ```{language} block under 'Calling the service'"
+    assert len(found) == 1, f"expected one ```{language} block in {PAGE.name}"
     return str(found[0])
 
 
 def cli_lines() -> list[tuple[list[str], int]]:
-    """(argv after the program, the exit code the README promises: `# exit N` or 0)."""
+    """(argv after the program, the exit code the page promises: `# exit N` or 0)."""
     lines = []
     for line in block("sh").splitlines():
         if line.startswith("$B "):

@@ -1,4 +1,4 @@
-"""Keeps the README's grpcurl watch-and-resume example true: its block, run as printed by bash
+"""Keeps the grpcurl watch-and-resume example of docs/change-feed.md true: its block, run as printed by bash
 against a real `bytemark-ticket-cache demo` process, watches for a while (printing events and a
 cursor), then resumes from that cursor and prints only the changes made after it."""
 
@@ -11,15 +11,16 @@ from typing import Any
 
 from devtools.harness import GRPCURL
 from tests.e2e.demo_process import running_demo
-from tests.e2e.test_demo_readme import README, README_ADDRESS
+from tests.e2e.test_demo_readme import README_ADDRESS
 from tests.e2e.test_grpcurl import json_objects
 
-SECTION = README.read_text().split("## Change feed (WatchChanges)", 1)[1].split("\n## ", 1)[0]
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "change-feed.md"
+SECTION = PAGE.read_text().split("## Watch and resume with grpcurl", 1)[1].split("\n## ", 1)[0]
 
 
 def readme_block() -> str:
     found = re.findall(r"```sh\n(.*?)```", SECTION, re.DOTALL)
-    assert len(found) == 1, "expected one ```sh block under 'Change feed (WatchChanges)'"
+    assert len(found) == 1, f"expected one ```sh block under 'Watch and resume with grpcurl' in {PAGE.name}"
     block = str(found[0])
     assert block.startswith("G=.venv/bin/grpcurl\n"), block
     return block.replace("G=.venv/bin/grpcurl", f"G={GRPCURL}", 1).replace(README_ADDRESS, "{address}")
@@ -50,5 +51,5 @@ def test_the_readme_watch_then_resume_prints_each_change_once_on_the_right_side_
     assert resumed and all(message.get("cursor") for message in resumed)
     assert {(e["user_id"], e["kind"]) for e in events_of(resumed)} == {("1010", "CHANGE_KIND_ADDED")}
     assert len(events_of(resumed)) == len(events_of(watched))  # both riders hold as many passes
-    # -max-time ended both watches, as the README says
+    # -max-time ended both watches, as the page says
     assert done.stderr.count("Code: DeadlineExceeded") == 2, done.stderr

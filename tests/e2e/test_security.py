@@ -104,8 +104,12 @@ def test_grpcurl_with_the_ca_certificate_talks_to_the_tls_server(
     tls_server: ServerProcess, cert_files: dict[str, Path]
 ) -> None:
     done = grpcurl(
-        "-cacert", str(cert_files["ca"]), "-d", '{"dry_run": true}',
-        tls_server.address, f"{SERVICE}/PurgeOrphanedCaches",
+        "-cacert",
+        str(cert_files["ca"]),
+        "-d",
+        '{"dry_run": true}',
+        tls_server.address,
+        f"{SERVICE}/PurgeOrphanedCaches",
     )
     plaintext = grpcurl("-plaintext", "-connect-timeout", "2", tls_server.address, "list")
 
@@ -118,9 +122,14 @@ def test_with_a_client_ca_set_grpcurl_with_a_certificate_from_it_is_served(
     mtls_server: ServerProcess, cert_files: dict[str, Path]
 ) -> None:
     served = grpcurl(
-        "-cacert", str(cert_files["ca"]),
-        "-cert", str(cert_files["client-cert"]), "-key", str(cert_files["client-key"]),
-        mtls_server.address, "list",
+        "-cacert",
+        str(cert_files["ca"]),
+        "-cert",
+        str(cert_files["client-cert"]),
+        "-key",
+        str(cert_files["client-key"]),
+        mtls_server.address,
+        "list",
     )
     refused = grpcurl("-cacert", str(cert_files["ca"]), "-connect-timeout", "2", mtls_server.address, "list")
 

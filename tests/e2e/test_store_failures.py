@@ -8,8 +8,6 @@ itself once the store is back, without a restart.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import os
 import sqlite3
 import stat
 import subprocess
@@ -30,6 +28,7 @@ from devtools.harness import (
     SandboxProcess,
     ServerProcess,
     free_port,
+    held_to_file_modes,
     server_env,
     start_server,
 )
@@ -53,7 +52,6 @@ FIRST_MYSQL_USER_ID = 9_000_001
 SQLITE_BUSY_TIMEOUT_SECONDS = 5.0
 PROMPTLY_SECONDS = 4.0
 MYSQL_TIMEOUT_SECONDS = 1.5  # the server's MySQL connect and query timeouts, set in MYSQL_URL
-PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2  # <linux/prctl.h>, <linux/capability.h>
 
 
 async def check(stub: pb_grpc.TicketCacheServiceAsyncStub, user_id: int) -> pb.RefreshResult:
@@ -232,15 +230,6 @@ def read_only_copy(source: Path, directory: Path) -> Path:
     return target
 
 
-def drop_file_permission_override() -> None:
-    """In the child before exec: give up CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so even root
-    is held to file modes (removed from the bounding set, they are gone after the exec)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
-
-
 def start_server_without_write_access(
     sandbox: SandboxProcess, sqlite_path: Path, log_dir: Path
 ) -> ServerProcess:
@@ -251,11 +240,7 @@ def start_server_without_write_access(
     env = server_env(sandbox, sqlite_path, listen)
     log_path = log_dir / f"server-ro-{listen.rsplit(':', 1)[1]}.log"
     proc = subprocess.Popen(
-        [CLI, "serve"],
-        stdout=open(log_path, "wb"),
-        stderr=subprocess.STDOUT,
-        env=env,
-        preexec_fn=drop_file_permission_override if os.geteuid() == 0 else None,
+        held_to_file_modes([CLI, "serve"]), stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env
     )
     server = ServerProcess(listen, sqlite_path, proc, log_path, env)
     deadline = time.monotonic() + 30

@@ -34,4 +34,4 @@ def test_node_client_suite_passes_against_the_python_server(
         "TICKET_CACHE_TOKEN": TOKEN,
         "TICKET_CACHE_USERS": ",".join(str(rider["user_id"]) for rider in riders),
     }
-    assert_node_suite_passes("test/", env, passes=5, timeout=180)
+    assert_node_suite_passes("test/", env, passes=6, timeout=180)

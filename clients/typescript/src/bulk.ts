@@ -41,6 +41,7 @@ export function unbatched<E extends BulkEvent>(event: E): E[] {
     const single = create(schema, {
       userId: user.userId,
       event: user.event,
+      status: user.status,
       done: event.done - BigInt(behind),
       total: event.total,
       failed,
@@ -49,7 +50,7 @@ export function unbatched<E extends BulkEvent>(event: E): E[] {
       skippedBackoff: backoff,
     });
     singles.push(single as E);
-    if (user.event.case === "error") failed -= 1n;
+    if (user.status !== undefined || user.event.case === "error") failed -= 1n;
     if (user.skipped === SkipReason.AUTH_REQUIRED) authRequired -= 1n;
     else if (user.skipped === SkipReason.BACKOFF) backoff -= 1n;
   }

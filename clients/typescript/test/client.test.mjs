@@ -3,7 +3,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { CacheView, Code, ConnectError, Outcome, createTicketCacheClient, perRider } from "../dist/index.js";
+import {
+  CacheView,
+  Code,
+  ConnectError,
+  ErrorInfoSchema,
+  Outcome,
+  createTicketCacheClient,
+  errorDetails,
+  perRider,
+} from "../dist/index.js";
 
 const env = (name) => {
   const value = process.env[name];
@@ -78,4 +87,33 @@ test("a server with GRPC_AUTH_TOKEN refuses calls without the token and accepts 
   const authorised = createTicketCacheClient({ baseUrl, token: env("TICKET_CACHE_TOKEN") });
   const { result } = await authorised.checkTicketCache({ userId: second });
   assert.ok([Outcome.BUILT, Outcome.UPDATED, Outcome.UNCHANGED].includes(result?.outcome));
+});
+
+test("errors carry the service's reason and the bad field, read with Connect's findDetails", async () => {
+  const missing = await client.getTicketCache({ userId: 999_999_999n }).then(
+    () => assert.fail("a rider without a cache is NOT_FOUND"),
+    (error) => ConnectError.from(error),
+  );
+  assert.equal(missing.code, Code.NotFound);
+  const [info] = missing.findDetails(ErrorInfoSchema);
+  assert.equal(info?.reason, "CACHE_NOT_FOUND");
+  assert.equal(info?.domain, "ticketcache.bytemark");
+  assert.equal(info?.metadata.user_id, "999999999");
+  assert.ok(info?.metadata.request_id);
+
+  const invalid = await (async () => {
+    try {
+      for await (const _ of client.refreshStaleCaches({ userIds: [first, 0n] })) {
+        // the request is refused before any rider runs
+      }
+    } catch (error) {
+      return errorDetails(error);
+    }
+    return assert.fail("a zero user id is INVALID_ARGUMENT");
+  })();
+  assert.equal(invalid.reason, "INVALID_FIELD");
+  assert.deepEqual(invalid.fieldViolations, [
+    { field: "user_ids[1]", description: "must be a positive user id, got 0" },
+  ]);
+  assert.equal(invalid.retryDelayMs, undefined);
 });

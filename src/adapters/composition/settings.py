@@ -1,4 +1,4 @@
-"""Service configuration from environment variables (SPEC section 5), validated once at start-up.
+"""Service configuration from environment variables, validated once at start-up.
 
 `load_settings()` reads a mapping (the process environment by default) and either returns an
 immutable `Settings` or raises `ConfigError` naming every offending variable at once, so an
@@ -189,92 +189,194 @@ ExistingFile = Annotated[Path, BeforeValidator(_existing_file)]
 
 
 class Settings(BaseSettings):
-    """Validated configuration. Field names are the variable names in lower case."""
+    """Validated configuration. Field names are the variable names in lower case; each field's
+    description is its row in docs/configuration.md (tools/render_settings_docs.py)."""
 
     # Values come only from `load_settings`' mapping: no implicit os.environ, .env or secrets
     # directory, so tests never see the developer's environment and start-up is predictable.
     model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_default=True)
 
-    grpc_listen: HostPort = "127.0.0.1:50051"
-    #: asyncio (the standard loop, the default) or uvloop (libuv); uvloop falls back to asyncio.
+    grpc_listen: HostPort = Field("127.0.0.1:50051", description="host:port the gRPC server binds.")
     grpc_event_loop: Annotated[
         Literal["uvloop", "asyncio"], BeforeValidator(_choice("uvloop", "asyncio", upper=False))
-    ] = "asyncio"
-    #: Server processes sharing GRPC_LISTEN's port through SO_REUSEPORT (1 = this process serves).
-    grpc_workers: Annotated[int, BeforeValidator(_int_between(1, 64))] = 1
-    grpc_max_message_bytes: Annotated[int, BeforeValidator(_int_between(MIB, 2**31 - 1))] = 64 * MIB
-    grpc_auth_token: SecretStr | None = None
-    grpc_tls_cert_file: ExistingFile | None = None
-    grpc_tls_key_file: ExistingFile | None = None
-    grpc_tls_client_ca_file: ExistingFile | None = None
-    # After SIGTERM: how long unary calls in flight may finish (keep below the pod's termination grace).
-    grpc_shutdown_grace_seconds: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=True))] = 5.0
-
-    bytemark_customer_api_url: HttpUrl | None = None
-    bytemark_account_api_url: HttpUrl | None = None
-    bytemark_client_id: str | None = None
-    bytemark_client_secret: SecretStr | None = None
-    bytemark_timeout_seconds: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=True))] = 10.0
-    bytemark_max_attempts: Annotated[int, BeforeValidator(_int_between(1, 10))] = 4
-    bytemark_rate_limit_rps: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=False))] = 0.0
-
-    mysql_url: Annotated[str, BeforeValidator(_url("mysql"))] | None = Field(default=None, repr=False)
-    mongodb_url: Annotated[str, BeforeValidator(_url("mongodb", "mongodb+srv"))] | None = Field(
-        default=None, repr=False
+    ] = Field(
+        "asyncio",
+        description="`asyncio` (the standard loop) or `uvloop` (libuv, installed). Opt-in: on the shared"
+        " benchmark machine its effect stayed inside the noise. If uvloop cannot be imported the service"
+        " logs a warning and uses asyncio.",
     )
-    mongodb_database: str | None = None
-    #: motor (the design card's choice) or pymongo (AsyncMongoClient, motor's successor).
+    grpc_workers: Annotated[int, BeforeValidator(_int_between(1, 64))] = Field(
+        1,
+        description="Server processes (1..64) sharing GRPC_LISTEN's port through SO_REUSEPORT; the kernel"
+        " spreads new connections over them (1: this process serves). On Kubernetes prefer replicas.",
+    )
+    grpc_max_message_bytes: Annotated[int, BeforeValidator(_int_between(MIB, 2**31 - 1))] = Field(
+        64 * MIB,
+        description="Largest gRPC message (a rider with 10,000 passes exceeds gRPC's 4 MiB default).",
+    )
+    grpc_auth_token: SecretStr | None = Field(
+        None, description="When set, every RPC except health needs `authorization: Bearer <token>`."
+    )
+    grpc_tls_cert_file: ExistingFile | None = Field(
+        None, description="PEM server certificate; with GRPC_TLS_KEY_FILE (both or neither) turns on TLS."
+    )
+    grpc_tls_key_file: ExistingFile | None = Field(None, description="PEM key of GRPC_TLS_CERT_FILE.")
+    grpc_tls_client_ca_file: ExistingFile | None = Field(
+        None, description="PEM CA that client certificates must chain to: mutual TLS (needs TLS on)."
+    )
+    grpc_shutdown_grace_seconds: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=True))] = (
+        Field(
+            5.0,
+            description="On SIGTERM/Ctrl-C health turns NOT_SERVING, new calls are refused, bulk streams end"
+            " UNAVAILABLE, and unary calls in flight get this long to finish. Keep it below the pod's"
+            " terminationGracePeriodSeconds (the chart sets 20 s of 30 s).",
+        )
+    )
+
+    bytemark_customer_api_url: HttpUrl | None = Field(
+        None, description="Bytemark customer API base URL (required for `serve`)."
+    )
+    bytemark_account_api_url: HttpUrl | None = Field(
+        None, description="Bytemark account (OAuth) API base URL (required for `serve`)."
+    )
+    bytemark_client_id: str | None = Field(
+        None, description="OAuth client id for the refresh-token exchange (required for `serve`)."
+    )
+    bytemark_client_secret: SecretStr | None = Field(
+        None, description="OAuth client secret for the refresh-token exchange (required for `serve`)."
+    )
+    bytemark_timeout_seconds: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=True))] = Field(
+        10.0,
+        description="Timeout per HTTP attempt, in Bytemark's time: time our own event loop was late"
+        " (CPU starvation, a pause) does not count.",
+    )
+    bytemark_max_attempts: Annotated[int, BeforeValidator(_int_between(1, 10))] = Field(
+        4, description="Attempts per call on 5xx, timeout, reset or 429 (1..10)."
+    )
+    bytemark_rate_limit_rps: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=False))] = Field(
+        0.0, description="Process-wide cap on Bytemark requests per second; 0 = unlimited."
+    )
+
+    mysql_url: Annotated[str, BeforeValidator(_url("mysql"))] | None = Field(
+        default=None,
+        repr=False,
+        description="`mysql://user:pass@host:3306/db`: tokens and refresh log in MySQL/MariaDB; optional"
+        " `?connect_timeout=5&query_timeout=10` (seconds) bound connecting and each statement.",
+    )
+    mongodb_url: Annotated[str, BeforeValidator(_url("mongodb", "mongodb+srv"))] | None = Field(
+        default=None, repr=False, description="`mongodb://…/db`: caches and ticket log in MongoDB."
+    )
+    mongodb_database: str | None = Field(
+        None, description="MongoDB database name; defaults to the path of MONGODB_URL."
+    )
     mongodb_client: Annotated[
         Literal["motor", "pymongo"], BeforeValidator(_choice("motor", "pymongo", upper=False))
-    ] = "motor"
-    mongodb_cache_collection: Name = "bytemarkticketscaches"
-    mongodb_ticket_log_collection: Name = "bytemarkticketslogs"
-    mongodb_sync_status_collection: Name = "bytemarksyncstatuses"
+    ] = Field(
+        "motor",
+        description="`motor` (the design card's choice, end-of-life since 2026-05-14, critical fixes until"
+        " 2027-05-14) or `pymongo` (PyMongo's AsyncMongoClient, its successor). Both pass the same tests:"
+        " switch to `pymongo` at your next deployment.",
+    )
+    mongodb_cache_collection: Name = Field(
+        "bytemarkticketscaches", description="Cache collection (the old Mongoose name)."
+    )
+    mongodb_ticket_log_collection: Name = Field("bytemarkticketslogs", description="Ticket-log collection.")
+    mongodb_sync_status_collection: Name = Field(
+        "bytemarksyncstatuses",
+        description="Per-rider sync states (their own collection, so cache documents keep Node's shape).",
+    )
     # -- MongoDB server profile (issue 20): which strategies the Mongo adapters use --------------
     mongodb_profile: Annotated[
         Literal["auto", "mongodb", "ferretdb"],
         BeforeValidator(_choice("auto", "mongodb", "ferretdb", upper=False)),
     ] = Field(
-        default="auto",
+        "auto",
         description="MongoDB server profile: `mongodb` (no locks, one range query per feed read, ordinary"
-        " bulk writes), `ferretdb` (FerretDB v1's workarounds), or `auto` (decided once from buildInfo"
-        " at start-up).",
+        " bulk writes; set it in production), `ferretdb` (FerretDB v1's workarounds), or `auto` (decided"
+        " once from buildInfo at start-up). See docs/storage-mongodb.md.",
     )
-    sqlite_path: Name = "var/ticket-cache.sqlite3"
-
-    cache_timeout_seconds: Annotated[int, BeforeValidator(_int_between(1, THIRTY_DAYS_SECONDS))] = 3600
-    bulk_concurrency: Annotated[int, BeforeValidator(_int_between(1, 512))] = 64
-    #: Unset keeps expired passes4 entries forever (Node); N drops those unlisted for N days.
-    passes4_retention_days: Annotated[int, BeforeValidator(_int_between(1, 36_500))] | None = None
-    change_feed_retention_days: Annotated[int, BeforeValidator(_int_between(1, 365))] = 7
-    free_ticket_product_uuids: Annotated[tuple[str, ...], BeforeValidator(_uuid_list)] = (
-        DEFAULT_FREE_TICKET_PRODUCT_UUIDS
+    sqlite_path: Name = Field(
+        "var/ticket-cache.sqlite3",
+        description="Embedded store for whatever has no MySQL/MongoDB URL (`demo`: `var/demo.sqlite3`).",
     )
-    token_encryption_key: Annotated[SecretStr, BeforeValidator(_aes_key)] | None = None
-    token_refresh_margin_seconds: Annotated[int, BeforeValidator(_int_between(0, 86_400))] = 60
-    sync_backoff_base_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = 60
-    sync_backoff_max_seconds: Annotated[int, BeforeValidator(_int_between(1, THIRTY_DAYS_SECONDS))] = 21_600
 
-    slack_bot_token: SecretStr | None = None
-    slack_channel_id: str | None = None
-    #: Slack Web API base URL (a stand-in in tests); AsyncWebClient joins method names onto it.
+    cache_timeout_seconds: Annotated[int, BeforeValidator(_int_between(1, THIRTY_DAYS_SECONDS))] = Field(
+        3600, description="Age after which a timeout check refreshes (1 s..30 days)."
+    )
+    bulk_concurrency: Annotated[int, BeforeValidator(_int_between(1, 512))] = Field(
+        64, description="Default riders refreshed at once in bulk runs (1..512)."
+    )
+    passes4_retention_days: Annotated[int, BeforeValidator(_int_between(1, 36_500))] | None = Field(
+        None,
+        description="Unset keeps every expired `passes4` entry forever (the Node behaviour). N (1..36500):"
+        " at each update, drop an entry Bytemark no longer lists whose `timestamp` is more than N days"
+        " old. Keeps heavy riders under MongoDB's 16 MiB document limit.",
+    )
+    change_feed_retention_days: Annotated[int, BeforeValidator(_int_between(1, 365))] = Field(
+        7,
+        description="How long the change feed keeps events (1..365); an hourly sweep removes older ones,"
+        " and a cursor from before them gets OUT_OF_RANGE.",
+    )
+    free_ticket_product_uuids: Annotated[tuple[str, ...], BeforeValidator(_uuid_list)] = Field(
+        DEFAULT_FREE_TICKET_PRODUCT_UUIDS,
+        description="Comma-separated product UUIDs that count as free tickets (default: the two loyalty"
+        " products).",
+    )
+    token_encryption_key: Annotated[SecretStr, BeforeValidator(_aes_key)] | None = Field(
+        None,
+        description="Base64 AES key (16, 24 or 32 bytes): tokens are stored AES-GCM encrypted (`enc:v1:`"
+        " prefix). Do not rotate it in place: a new key cannot read the stored tokens.",
+    )
+    token_refresh_margin_seconds: Annotated[int, BeforeValidator(_int_between(0, 86_400))] = Field(
+        60,
+        description="Exchange the refresh token first when `token_expires_at` is this close (0..86400;"
+        " 0 = only when expired), instead of spending a 401 round trip.",
+    )
+    sync_backoff_base_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = Field(
+        60,
+        description="First backoff of a FAILING rider (1..86400); doubles per consecutive failure,"
+        " with jitter.",
+    )
+    sync_backoff_max_seconds: Annotated[int, BeforeValidator(_int_between(1, THIRTY_DAYS_SECONDS))] = Field(
+        21_600, description="Backoff cap (6 h); must be >= SYNC_BACKOFF_BASE_SECONDS."
+    )
+
+    slack_bot_token: SecretStr | None = Field(
+        None, description="Slack bot token; with SLACK_CHANNEL_ID (both or neither) turns Slack notices on."
+    )
+    slack_channel_id: str | None = Field(None, description="Slack channel the notices go to.")
     slack_api_url: Annotated[str, BeforeValidator(_url("http", "https")), AfterValidator(_with_slash)] = (
-        "https://slack.com/api/"
+        Field(
+            "https://slack.com/api/",
+            description="Slack Web API base URL (for a proxy, or a local stand-in in tests).",
+        )
     )
-    project_name: Name = "connectsmart"
-    project_stage: Name = "production"
+    project_name: Name = Field("connectsmart", description="Project name shown in Slack notices.")
+    project_stage: Name = Field("production", description="Stage shown in Slack notices.")
 
-    metrics_listen: HostPort | None = None
-    #: How often `serve` re-reads the riders-per-sync-state and expiring-token gauges from the stores.
-    sync_gauges_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = 60
-    #: How often `serve` re-counts riders with expiring tokens (a full scan of `bytemark_tokens` on MySQL).
-    token_gauge_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = 1800
+    metrics_listen: HostPort | None = Field(
+        None,
+        description="host:port of the Prometheus `/metrics` endpoint (worker i of GRPC_WORKERS serves"
+        " port + i).",
+    )
+    sync_gauges_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = Field(
+        60,
+        description="How often `serve` re-reads `ticket_cache_sync_riders` (one count per sync state)"
+        " from the store (1..86400). Every replica and worker reports the store-wide figure: aggregate"
+        " with `max`, not `sum`.",
+    )
+    token_gauge_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = Field(
+        1800,
+        description="How often `serve` re-counts `bytemark_tokens_expiring_riders` (1..86400). On MySQL"
+        " the count scans all of `bytemark_tokens` (about 2 s of MariaDB CPU per million riders, in"
+        " every process), hence its own, slower period.",
+    )
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"],
         BeforeValidator(_choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True)),
-    ] = "INFO"
+    ] = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: Annotated[Literal["json", "text"], BeforeValidator(_choice("json", "text", upper=False))] = (
-        "json"
+        Field("json", description="`json` (one object per line, with the request id) or `text`.")
     )
 
     @classmethod

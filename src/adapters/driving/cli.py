@@ -30,6 +30,7 @@ from adapters.driving.operator_cli.arguments import (
     CLIENT_COMMANDS,
     RUN_COMMAND,
     add_client_commands,
+    add_program_flags,
     add_run_command,
 )
 from adapters.driving.workers import serve_in_workers
@@ -152,6 +153,7 @@ def _plugins(argv: Sequence[str]) -> dict[str, PluginCommand]:
 
 def _parser(plugins: dict[str, PluginCommand]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bytemark-ticket-cache", description=__doc__)
+    add_program_flags(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the gRPC service as configured by the environment")
     commands.add_parser("migrate", help="create tables (SQLite or MySQL) and Mongo indexes, idempotently")

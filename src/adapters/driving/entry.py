@@ -13,12 +13,16 @@ from adapters.driving.operator_cli.arguments import (
     RUN_COMMAND,
     add_client_commands,
     add_run_command,
+    version_text,
 )
 from adapters.driving.operator_cli.shards import UsageError, shard_of
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:  # without loading the server's stack (cli.py's parser has it too)
+        print(version_text())
+        return 0
     if args and args[0] in CLIENT_COMMANDS:
         parser = argparse.ArgumentParser(prog="bytemark-ticket-cache")
         add_client_commands(parser.add_subparsers(dest="command", required=True))

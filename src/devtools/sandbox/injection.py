@@ -69,7 +69,7 @@ def _fault_response(rule: FaultRule, is_token: bool) -> web.Response:
         case "429":
             return too_many_requests(is_token, 1 if rule.retry_after is None else rule.retry_after)
         case "401":
-            if is_token:  # SPEC: a 401 invalid_grant, like a 400 one, means the grant is dead
+            if is_token:  # Bytemark: a 401 invalid_grant, like a 400 one, means the grant is dead
                 return oauth_error(401, "invalid_grant", "injected 401")
             return customer_error(401, "UNAUTHORIZED", "injected 401")
         case "invalid_grant":

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapters.composition.mongo_profile import mongo_strategies
+from adapters.composition.mongo_caches import mongo_strategies
 from adapters.composition.settings import Settings
 from adapters.driven.storage.mongo.capabilities import FERRETDB, MONGODB, resolve_capabilities
 from adapters.driven.storage.mongo.feed_reads import RangeReads

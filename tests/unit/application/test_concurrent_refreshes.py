@@ -1,5 +1,5 @@
 """Two refreshes of one rider at once, for every pair of build, update, check and timeout check:
-what each caller gets (the table in the README, "Concurrent calls on one rider")."""
+what each caller gets (the table in docs/concurrency.md)."""
 
 from __future__ import annotations
 

@@ -131,6 +131,17 @@ async def test_explicit_calls_always_try_whatever_the_state(world: World) -> Non
     assert (await world.use_cases.get_sync_status(1)).state is SyncState.OK
 
 
+async def test_a_failed_call_tells_the_caller_to_wait_out_the_riders_backoff(world: World) -> None:
+    add_users(world, [1])
+    world.bytemark.failing_users["tok-1"] = "HTTP 500 after 4 attempts"
+    waits = []
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable) as raised:
+            await world.use_cases.check(1)
+        waits.append(raised.value.retry_after)
+    assert waits == [60, 120]  # jitter 1.0: the full delay, doubling as the bulk runs' backoff does
+
+
 async def test_a_sync_store_blip_never_changes_the_answer_of_a_refresh(world: World) -> None:
     add_users(world, [1, 2])
     world.sync_states.down = True

@@ -5,14 +5,19 @@ from ticket_cache_client.bulk import per_rider, unbatched
 from ticket_cache_client.channel import RetryPolicy, TlsFiles, open_channel, service_config
 from ticket_cache_client.client import TicketCacheClient
 from ticket_cache_client.connection import ServerUnreachable
+from ticket_cache_client.errors import ErrorDetails, FieldViolation, TicketCacheError, rider_error
 
 __all__ = [
+    "ErrorDetails",
+    "FieldViolation",
     "RetryPolicy",
     "ServerUnreachable",
     "TicketCacheClient",
+    "TicketCacheError",
     "TlsFiles",
     "open_channel",
     "per_rider",
+    "rider_error",
     "pb",
     "service_config",
     "unbatched",

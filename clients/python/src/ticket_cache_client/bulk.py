@@ -46,8 +46,9 @@ def unbatched(event: BulkEvent) -> list[BulkEvent]:
                 single.dry_run_totals.CopyFrom(event.dry_run_totals)
         if user.HasField("result"):
             single.result.CopyFrom(user.result)
-        elif user.HasField("error"):
-            single.error.CopyFrom(user.error)
+        elif user.HasField("status") or user.HasField("error"):
+            single.status.CopyFrom(user.status)
+            single.error.CopyFrom(user.error)  # deprecated; kept while servers still send it
             failed -= 1
         if user.skipped == pb.SKIP_REASON_AUTH_REQUIRED:
             auth_required -= 1

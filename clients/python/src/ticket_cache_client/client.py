@@ -9,6 +9,7 @@ from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from ticket_cache_client.channel import DEFAULT_RETRY, DEFAULT_TARGET, RetryPolicy, TlsFiles, open_channel
 from ticket_cache_client.connection import wait_connected
+from ticket_cache_client.errors import raising_details
 
 #: Deadlines when the caller gives none: unary refreshes call Bytemark; streams can run for hours.
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -18,7 +19,8 @@ DEFAULT_STREAM_TIMEOUT_SECONDS = 6 * 3600.0
 class TicketCacheClient:
     """One channel to the service. Create it inside the running event loop; close it (or use
     `async with`) when done. Every call has a deadline: its `deadline` argument (seconds), else
-    `timeout` (unary calls) or `stream_timeout` (streams)."""
+    `timeout` (unary calls) or `stream_timeout` (streams). A failed call raises TicketCacheError
+    (a grpc.aio.AioRpcError with the service's `reason`, `field_violations` and `retry_delay`)."""
 
     def __init__(
         self,
@@ -71,9 +73,10 @@ class TicketCacheClient:
         deadline: float | None = None,
     ) -> pb.TicketCache:
         request = pb.GetTicketCacheRequest(user_id=user_id, view=view)
-        response: pb.GetTicketCacheResponse = await self.stub.GetTicketCache(
-            request, timeout=self._deadline(deadline), metadata=self._metadata
-        )
+        with raising_details():
+            response: pb.GetTicketCacheResponse = await self.stub.GetTicketCache(
+                request, timeout=self._deadline(deadline), metadata=self._metadata
+            )
         return response.cache
 
     async def check(
@@ -86,27 +89,30 @@ class TicketCacheClient:
     ) -> pb.RefreshResult:
         """`dry_run`: what the check would do (result.dry_run), nothing written."""
         request = pb.CheckTicketCacheRequest(user_id=user_id, include_cache=include_cache, dry_run=dry_run)
-        response: pb.CheckTicketCacheResponse = await self.stub.CheckTicketCache(
-            request, timeout=self._deadline(deadline), metadata=self._metadata
-        )
+        with raising_details():
+            response: pb.CheckTicketCacheResponse = await self.stub.CheckTicketCache(
+                request, timeout=self._deadline(deadline), metadata=self._metadata
+            )
         return response.result
 
     async def build(
         self, user_id: int, *, include_cache: bool = False, deadline: float | None = None
     ) -> pb.RefreshResult:
         request = pb.BuildTicketCacheRequest(user_id=user_id, include_cache=include_cache)
-        response: pb.BuildTicketCacheResponse = await self.stub.BuildTicketCache(
-            request, timeout=self._deadline(deadline), metadata=self._metadata
-        )
+        with raising_details():
+            response: pb.BuildTicketCacheResponse = await self.stub.BuildTicketCache(
+                request, timeout=self._deadline(deadline), metadata=self._metadata
+            )
         return response.result
 
     async def update(
         self, user_id: int, *, include_cache: bool = False, deadline: float | None = None
     ) -> pb.RefreshResult:
         request = pb.UpdateTicketCacheRequest(user_id=user_id, include_cache=include_cache)
-        response: pb.UpdateTicketCacheResponse = await self.stub.UpdateTicketCache(
-            request, timeout=self._deadline(deadline), metadata=self._metadata
-        )
+        with raising_details():
+            response: pb.UpdateTicketCacheResponse = await self.stub.UpdateTicketCache(
+                request, timeout=self._deadline(deadline), metadata=self._metadata
+            )
         return response.result
 
     async def check_timeout(
@@ -121,9 +127,10 @@ class TicketCacheClient:
         request = pb.CheckTicketCacheTimeoutRequest(
             user_id=user_id, max_age_seconds=max_age_seconds, include_cache=include_cache
         )
-        response: pb.CheckTicketCacheTimeoutResponse = await self.stub.CheckTicketCacheTimeout(
-            request, timeout=self._deadline(deadline), metadata=self._metadata
-        )
+        with raising_details():
+            response: pb.CheckTicketCacheTimeoutResponse = await self.stub.CheckTicketCacheTimeout(
+                request, timeout=self._deadline(deadline), metadata=self._metadata
+            )
         return response.result
 
     async def bootstrap(
@@ -137,8 +144,9 @@ class TicketCacheClient:
             metadata=self._metadata,
         )
         try:
-            async for event in call:
-                yield event
+            with raising_details():
+                async for event in call:
+                    yield event
         finally:
             call.cancel()  # a no-op once the stream ended; stops the server's work otherwise
 
@@ -169,8 +177,9 @@ class TicketCacheClient:
             request, timeout=self.stream_timeout if deadline is None else deadline, metadata=self._metadata
         )
         try:
-            async for event in call:
-                yield event
+            with raising_details():
+                async for event in call:
+                    yield event
         finally:
             call.cancel()
 
@@ -178,20 +187,22 @@ class TicketCacheClient:
         self, *, dry_run: bool = False, deadline: float | None = None
     ) -> pb.PurgeOrphanedCachesResponse:
         """The users whose orphaned caches were removed (or would be, with `dry_run`)."""
-        response: pb.PurgeOrphanedCachesResponse = await self.stub.PurgeOrphanedCaches(
-            pb.PurgeOrphanedCachesRequest(dry_run=dry_run),
-            timeout=self._deadline(deadline),
-            metadata=self._metadata,
-        )
+        with raising_details():
+            response: pb.PurgeOrphanedCachesResponse = await self.stub.PurgeOrphanedCaches(
+                pb.PurgeOrphanedCachesRequest(dry_run=dry_run),
+                timeout=self._deadline(deadline),
+                metadata=self._metadata,
+            )
         return response
 
     async def sync_status(self, user_id: int, *, deadline: float | None = None) -> pb.SyncStatus:
         """How the rider's refreshes stand (NOT_FOUND for a rider never refreshed)."""
-        response: pb.GetSyncStatusResponse = await self.stub.GetSyncStatus(
-            pb.GetSyncStatusRequest(user_id=user_id),
-            timeout=self._deadline(deadline),
-            metadata=self._metadata,
-        )
+        with raising_details():
+            response: pb.GetSyncStatusResponse = await self.stub.GetSyncStatus(
+                pb.GetSyncStatusRequest(user_id=user_id),
+                timeout=self._deadline(deadline),
+                metadata=self._metadata,
+            )
         return response.status
 
     async def sync_statuses(
@@ -206,9 +217,10 @@ class TicketCacheClient:
         page_token = ""
         while True:
             request = pb.ListSyncStatusesRequest(state=state, page_size=page_size, page_token=page_token)
-            response: pb.ListSyncStatusesResponse = await self.stub.ListSyncStatuses(
-                request, timeout=self._deadline(deadline), metadata=self._metadata
-            )
+            with raising_details():
+                response: pb.ListSyncStatusesResponse = await self.stub.ListSyncStatuses(
+                    request, timeout=self._deadline(deadline), metadata=self._metadata
+                )
             for status in response.statuses:
                 yield status
             page_token = response.next_page_token
@@ -226,7 +238,8 @@ class TicketCacheClient:
             metadata=self._metadata,
         )
         try:
-            async for batch in call:
-                yield batch
+            with raising_details():
+                async for batch in call:
+                    yield batch
         finally:
             call.cancel()

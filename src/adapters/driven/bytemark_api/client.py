@@ -214,6 +214,7 @@ class BytemarkClient:
                 raise UpstreamUnavailable(
                     endpoint,
                     f"rate limited (429), Retry-After {wait:g}s exceeds the {bound:g}s bound",
+                    retry_after=wait,
                 )
             raise RetryableFailure("rate limited (429)", retry_after=wait)
         if reply.status >= 500:

@@ -151,5 +151,5 @@ async def _retry(
             failure,
         )
         raise UpstreamUnavailable(
-            endpoint, f"{failure.reason} after {policy.max_attempts} attempts"
+            endpoint, f"{failure.reason} after {policy.max_attempts} attempts", failure.retry_after
         ) from failure

@@ -89,6 +89,7 @@ def record_overview(overview: SyncOverview) -> None:
 _LOOKUP_HITS = CACHE_LOOKUPS.labels("hit")
 _LOOKUP_MISSES = CACHE_LOOKUPS.labels("miss")
 
+
 class InstrumentedUseCases:
     """`TicketCacheUseCases` with metrics. Streams stay async generators: closing one closes
     the inner stream at once (which stops the bulk run's new work)."""

@@ -5,11 +5,11 @@ encoding depends on, so a hit is exactly what encoding would give. Why: bench/RE
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 
 import orjson
 
+from adapters.common.bounded_lru import BoundedLru
 from adapters.common.exact_json import exact_json
 from adapters.driving.grpc_api.struct_payload import set_struct
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
@@ -29,26 +29,12 @@ _PASSES4_TAG = bytes([(5 << 3) | 2])
 _ENTRY_OVERHEAD_BYTES = 300
 
 
-class EncodedEntryMemo:
+class EncodedEntryMemo(BoundedLru[tuple[Hashable, ...], bytes]):
     """LRU of encoded entries, bounded by the bytes it holds (0 disables it). Keys are
     tuples whose last item is the payload's JSON text, the bulk of a key's size."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.entries: OrderedDict[tuple[Hashable, ...], bytes] = OrderedDict()
-
-    def put(self, key: tuple[Hashable, ...], encoded: bytes) -> None:
-        cost = _cost(key, encoded)
-        if cost > self.max_bytes or key in self.entries:
-            return
-        self.entries[key] = encoded
-        self.size += cost
-        while self.size > self.max_bytes:
-            self.size -= _cost(*self.entries.popitem(last=False))
-
-    def __len__(self) -> int:
-        return len(self.entries)
+        super().__init__(max_bytes, _cost)
 
 
 def _cost(key: tuple[Hashable, ...], encoded: bytes) -> int:
@@ -63,13 +49,19 @@ class ResponseMemo:
 
     def __init__(self, max_bytes: int, max_entries: int = 256) -> None:
         self.max_bytes = max_bytes
-        self.max_entries = max_entries
-        self.size = 0
-        self.entries: OrderedDict[tuple[int, int], tuple[TicketCache, pb.GetTicketCacheResponse, int]] = (
-            OrderedDict()
+        #: (id(cache), view) -> (cache, response, cost)
+        self._lru: BoundedLru[tuple[int, int], tuple[TicketCache, pb.GetTicketCacheResponse, int]] = (
+            BoundedLru(
+                max_bytes, lambda key, entry: entry[2], max_entries=max_entries, on_remove=self._forget
+            )
         )
+        self.entries = self._lru.entries
         #: id(response) -> (response, its serialized bytes), for the entries above.
         self.wire: dict[int, tuple[pb.GetTicketCacheResponse, bytes]] = {}
+
+    @property
+    def size(self) -> int:
+        return self._lru.size
 
     def get(self, cache: TicketCache, view: int) -> pb.GetTicketCacheResponse | None:
         key = (id(cache), view)
@@ -90,21 +82,13 @@ class ResponseMemo:
         if 2 * response.ByteSize() > self.max_bytes:
             return
         wire = response.SerializeToString()
-        cost = 2 * len(wire)
-        key = (id(cache), view)
-        old = self.entries.pop(key, None)
-        if old is not None:
-            self._forget(old)
-        self.entries[key] = (cache, response, cost)
-        self.wire[id(response)] = (response, wire)
-        self.size += cost
-        while self.size > self.max_bytes or len(self.entries) > self.max_entries:
-            self._forget(self.entries.popitem(last=False)[1])
+        if self._lru.put((id(cache), view), (cache, response, 2 * len(wire))):
+            self.wire[id(response)] = (response, wire)
 
-    def _forget(self, entry: tuple[TicketCache, pb.GetTicketCacheResponse, int]) -> None:
-        _, response, cost = entry
-        self.size -= cost
-        self.wire.pop(id(response), None)
+    def _forget(
+        self, key: tuple[int, int], entry: tuple[TicketCache, pb.GetTicketCacheResponse, int]
+    ) -> None:
+        self.wire.pop(id(entry[1]), None)
 
     def __len__(self) -> int:
         return len(self.entries)

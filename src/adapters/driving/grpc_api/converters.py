@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapters.driving.grpc_api import dry_run_messages
 from adapters.driving.grpc_api.cache_encoding import CacheEncoder
-from adapters.driving.grpc_api.errors import status_for
+from adapters.driving.grpc_api.errors import failure_for
 from application.errors import InvalidArgument
 from application.results import BulkProgress, PurgeResult, RefreshResult
 from application.sync_queries import SyncStatusPage
@@ -106,9 +106,10 @@ class ProtoConverter:
         if progress.result is not None:
             self.write_refresh_result(target.result, progress.result, view)
         elif progress.error is not None:
-            code, message = status_for(progress.error)
-            target.error.code = code.name
-            target.error.message = message
+            failure = failure_for(progress.error)
+            target.error.code = failure.code.name  # deprecated; `status` has it all
+            target.error.message = failure.message
+            target.status.CopyFrom(failure.status())
 
 
 def sync_state_filter(state: int) -> SyncState | None:

@@ -1,81 +1,115 @@
-"""The one mapping from errors to gRPC status codes, for failed RPCs and failed users in streams."""
+"""The one mapping from errors to gRPC statuses with AIP-193 details, for failed RPCs and failed
+users in streams; the reasons and their codes are the catalogue's (error_catalogue.py)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from adapters.common.logs import request_id_var
-from application.errors import (
-    AccessTokenRejected,
-    CacheNotFound,
-    CacheNotStorable,
-    CacheTooLarge,
-    CursorExpired,
-    DeadlineExceeded,
-    InternalError,
-    InvalidArgument,
-    RefreshTokenInvalid,
-    StoreUnavailable,
-    SyncStatusNotFound,
-    TokenDecryptionError,
-    Unsupported,
-    UpstreamUnavailable,
-    WriteConflict,
-)
+from adapters.driving.grpc_api.error_catalogue import DOMAIN, INTERNAL, REASON_BY_ERROR, Reason
+from application.errors import InvalidArgument, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 
-
-# Most specific first: the first isinstance match wins.
-_STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
-    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),  # its message starts with the field name
-    (CacheNotFound, grpc.StatusCode.NOT_FOUND),
-    (SyncStatusNotFound, grpc.StatusCode.NOT_FOUND),
-    (CursorExpired, grpc.StatusCode.OUT_OF_RANGE),
-    (Unsupported, grpc.StatusCode.UNIMPLEMENTED),
-    (UpstreamUnavailable, grpc.StatusCode.UNAVAILABLE),
-    (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
-    # Bytemark still refused the token after the refresh-and-retry: retry later.
-    (AccessTokenRejected, grpc.StatusCode.UNAVAILABLE),
-    # Normally reported as outcome NO_VALID_TOKEN; if it escapes, the user must re-link.
-    (RefreshTokenInvalid, grpc.StatusCode.FAILED_PRECONDITION),
-    # The stored token is unreadable (wrong or missing TOKEN_ENCRYPTION_KEY, corrupted row): a
-    # retry cannot help until an operator fixes the key or the user re-links.
-    (TokenDecryptionError, grpc.StatusCode.FAILED_PRECONDITION),
-    (WriteConflict, grpc.StatusCode.ABORTED),
-    # The store cannot hold this rider's cache as it is: retrying cannot help.
-    (CacheTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (CacheNotStorable, grpc.StatusCode.FAILED_PRECONDITION),
-    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
-    # A bug met by one user of a bulk run: the stream's log line for that user has the traceback.
-    (InternalError, grpc.StatusCode.INTERNAL),
-)
+#: Attributes of application errors that go into ErrorInfo.metadata when set (never secrets).
+_METADATA_ATTRIBUTES = (
+    "user_id", "field", "cursor", "store", "endpoint", "size_bytes", "limit_bytes",
+)  # fmt: skip
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
 
 
-def status_for(error: Exception) -> tuple[grpc.StatusCode, str]:
-    """The status code and message to send for `error`.
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What a caller is told about one error: the status code and message, and the AIP-193
+    details (ErrorInfo always; BadRequest with `field_path`; RetryInfo with `retry_after`)."""
+
+    reason: Reason
+    message: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    field_path: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def code(self) -> grpc.StatusCode:
+        return self.reason.code
+
+    def status(self) -> status_pb2.Status:
+        code: int = self.code.value[0]
+        status = status_pb2.Status(code=code, message=self.message)
+        metadata = dict(self.metadata)
+        if request_id := request_id_var.get():
+            metadata["request_id"] = request_id
+        status.details.add().Pack(
+            error_details_pb2.ErrorInfo(reason=self.reason.name, domain=DOMAIN, metadata=metadata)
+        )
+        if self.field_path is not None:
+            description = self.message.removeprefix(f"{self.field_path}: ")
+            violation = error_details_pb2.BadRequest.FieldViolation(
+                field=self.field_path, description=description
+            )
+            status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+        if self.retry_after is not None and self.code in _RETRYABLE:
+            delay = Duration()
+            delay.FromNanoseconds(round(max(self.retry_after, 0.0) * 1e9))
+            status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        return status
+
+
+def failure_for(error: Exception) -> Failure:
+    """What to tell the caller about `error`.
 
     Known errors carry their own message (application messages never hold secrets).
     Anything else is a bug: it is logged with its traceback under a request id, and the
     caller gets only that id, never the exception text.
     """
-    code = next((code for error_type, code in _STATUS_BY_ERROR if isinstance(error, error_type)), None)
-    if code is not None and code is not grpc.StatusCode.INTERNAL:
-        return code, str(error)
+    reason = next((reason for error_type, reason in REASON_BY_ERROR if isinstance(error, error_type)), None)
+    if reason is not None and reason is not INTERNAL:
+        return Failure(
+            reason,
+            str(error),
+            _metadata(error),
+            field_path=error.field if isinstance(error, InvalidArgument) else None,
+            retry_after=error.retry_after if isinstance(error, UpstreamUnavailable) else None,
+        )
     request_id = request_id_var.get() or uuid.uuid4().hex
-    if code is None:
+    if reason is None:
         logger.error(
             "unexpected %s while handling a request (request id %s)",
             type(error).__name__,
             request_id,
             exc_info=error,
         )
-    return grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})"
+    return Failure(INTERNAL, f"internal error (request id {request_id})", {"request_id": request_id})
+
+
+def status_for(error: Exception) -> tuple[grpc.StatusCode, str]:
+    """The status code and message to send for `error` (see `failure_for`)."""
+    failure = failure_for(error)
+    return failure.code, failure.message
+
+
+def _metadata(error: Exception) -> dict[str, str]:
+    values = ((name, getattr(error, name, None)) for name in _METADATA_ATTRIBUTES)
+    return {name: str(value) for name, value in values if value is not None}
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], failure: Failure) -> NoReturn:
+    """End the RPC with `failure`: its code and message, and its details in the standard
+    grpc-status-details-bin trailer, beside the trailing metadata already set (the request id)."""
+    status = rpc_status.to_status(failure.status())
+    trailing = tuple(context.trailing_metadata() or ()) + tuple(status.trailing_metadata)
+    await context.abort(status.code, status.details, trailing)
+    raise AssertionError("unreachable: abort() raises")  # for type checkers
 
 
 class AbortOnError:
@@ -99,5 +133,4 @@ class AbortOnError:
     ) -> None:
         if not isinstance(exc, Exception) or isinstance(exc, grpc.aio.AbortError):
             return
-        code, message = status_for(exc)
-        await self._context.abort(code, message)  # raises AbortError, replacing `exc`
+        await abort_with(self._context, failure_for(exc))  # raises AbortError, replacing `exc`

@@ -19,20 +19,20 @@ from typing import Any, TypeAlias
 import grpc
 
 from adapters.common.logs import request_id_var
+from adapters.driving.grpc_api.error_catalogue import MALFORMED_REQUEST, UNAUTHENTICATED
+from adapters.driving.grpc_api.errors import Failure, abort_with
 from adapters.driving.grpc_api.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING_SECONDS
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Any]
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 Metadata: TypeAlias = tuple[tuple[str, str | bytes], ...]
-#: Why a call is refused before its handler runs: (status code, details).
-Refusal: TypeAlias = tuple[grpc.StatusCode, str]
 Prelude = Callable[[Any, Context], Awaitable[None]]
 
 REQUEST_ID_HEADER = "x-request-id"
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_UNAUTHENTICATED: Refusal = (grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+_UNAUTHENTICATED = Failure(UNAUTHENTICATED, "missing or invalid bearer token")
 
 
 class _ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc, unused-ignore]
@@ -137,12 +137,10 @@ class ServiceInterceptor(_ServerInterceptor):
             if streams_responses:
                 await context.send_initial_metadata(tagged)
             if check_auth and not authorized(metadata):
-                await context.abort(*_UNAUTHENTICATED)
+                await abort_with(context, _UNAUTHENTICATED)
             if guard_malformed and type(request) is _Undecodable:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"request: not a valid {request.type_name} (corrupt wire format)",
-                )
+                message = f"request: not a valid {request.type_name} (corrupt wire format)"
+                await abort_with(context, Failure(MALFORMED_REQUEST, message, field_path="request"))
 
         return prelude
 

@@ -22,4 +22,3 @@ GRPC_SERVER_HANDLING_SECONDS = Histogram(
     ["grpc_method"],
     buckets=_LATENCY_BUCKETS,
 )
-

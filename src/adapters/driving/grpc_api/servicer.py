@@ -27,7 +27,8 @@ from adapters.driving.grpc_api.converters import (
 )
 from adapters.driving.grpc_api.deadlines import WithinDeadline
 from adapters.driving.grpc_api.drain import Drain, Draining
-from adapters.driving.grpc_api.errors import AbortOnError
+from adapters.driving.grpc_api.error_catalogue import SERVER_SHUTTING_DOWN
+from adapters.driving.grpc_api.errors import AbortOnError, Failure, abort_with
 from application.api import TicketCacheApi
 from application.errors import InternalError
 from application.results import BulkProgress, RefreshResult
@@ -203,12 +204,11 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
             return None
         except Draining:
             log.info("%s: ended by server shutdown after %d riders", method, done)
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
+            message = (
                 f"server shutting down: {method} stopped after {done} riders; call again to continue "
-                "(riders it already handled are skipped)",
+                "(riders it already handled are skipped)"
             )
-            raise  # abort() raises; this line is for type checkers
+            await abort_with(context, Failure(SERVER_SHUTTING_DOWN, message))
 
     async def WatchChanges(
         self, request: pb.WatchChangesRequest, context: Context
@@ -221,11 +221,8 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
                     try:
                         batch = await self._drain.next(batches)
                     except Draining:
-                        await context.abort(
-                            grpc.StatusCode.UNAVAILABLE,
-                            "server shutting down: watch again from the last cursor received",
-                        )
-                        raise
+                        message = "server shutting down: watch again from the last cursor received"
+                        await abort_with(context, Failure(SERVER_SHUTTING_DOWN, message))
                     yield change_batch_response(batch)
 
     async def PurgeOrphanedCaches(
@@ -251,6 +248,9 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
             return sync_status_page_response(page)
 
 
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
 def _log_failure(
     method: str,
     event: pb.BuildCacheIfEmptyResponse | pb.RefreshStaleCachesResponse | pb.BulkUserEvent,
@@ -258,13 +258,14 @@ def _log_failure(
 ) -> None:
     """The one log line of a failed user: the very code and message its stream event carries,
     and the traceback when the failure was a bug."""
-    if event.HasField("error"):
+    if event.HasField("status"):
+        code = _CODE_NAMES.get(event.status.code, str(event.status.code))
         log.warning(
             "%s: user %d failed: %s %s",
             method,
             event.user_id,
-            event.error.code,
-            event.error.message,
-            extra={"user_id": event.user_id, "code": event.error.code},
+            code,
+            event.status.message,
+            extra={"user_id": event.user_id, "code": code},
             exc_info=progress.error if isinstance(progress.error, InternalError) else None,
         )

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from importlib.metadata import version
+
+import shtab
+
+from adapters.driving.operator_cli.exit_codes import exit_codes_help
 
 CLIENT_COMMANDS = (
     "get",
@@ -22,6 +27,25 @@ VIEWS = ("summary", "full", "raw")
 SYNC_STATES = ("ok", "failing", "auth-required")
 #: Bulk streams' `max_batch`: the proto's bound, and what the CLI asks for (the bench's setting).
 MAX_BATCH, DEFAULT_MAX_BATCH = 1000, 64
+
+
+PROGRAM = "bytemark-ticket-cache"
+
+
+def version_text() -> str:
+    return f"{PROGRAM} {version(PROGRAM)}"
+
+
+def add_program_flags(parser: argparse.ArgumentParser) -> None:
+    """--version, --print-completion SHELL (shtab: bash, zsh, ...) and the exit codes in --help."""
+    parser.add_argument("--version", action="version", version=version_text())
+    shtab.add_argument_to(
+        parser,
+        "--print-completion",
+        help="print the completion script for SHELL (bash or zsh; see docs/cli.md)",
+    )
+    parser.epilog = exit_codes_help()
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def positive_int(text: str) -> int:
@@ -106,7 +130,13 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     parent = [_connection_flags()]
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help, parents=parent)
+        return commands.add_parser(
+            name,
+            help=help,
+            parents=parent,
+            epilog=exit_codes_help(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     get = command("get", "show a rider's cached passes (no Bytemark call)")
     get.add_argument("user_id", type=positive_int, metavar="USER")

@@ -1,7 +1,7 @@
 """Client commands: call a running server through the Python client package and print the answer.
 
-Exit codes: 0 ok; 1 some riders failed or the RPC failed (printed as `CODE: message`);
-2 usage error or server unreachable; 130 interrupted (Ctrl-C).
+Exit codes: operator_cli.exit_codes (0 ok, 1 riders or the call failed, 2 usage or unreachable,
+3 NOT_FOUND, 4 UNAUTHENTICATED/PERMISSION_DENIED, 5 UNAVAILABLE, 130 interrupted).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import grpc
 
-from adapters.driving.operator_cli.output import Output, choose_output
-from adapters.driving.operator_cli.streams import (
-    EXIT_FAILED,
+from adapters.driving.operator_cli.exit_codes import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    show_stream,
+    exit_code_for,
 )
+from adapters.driving.operator_cli.output import Output, choose_output
+from adapters.driving.operator_cli.streams import show_stream
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from ticket_cache_client import ServerUnreachable, TicketCacheClient, TlsFiles, per_rider
 
@@ -125,7 +125,7 @@ def run_client_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except grpc.aio.AioRpcError as error:
         print(f"{error.code().name}: {error.details()}", file=sys.stderr)
-        return EXIT_FAILED
+        return exit_code_for(error.code().name)
     except (OSError, ValueError) as exc:  # unreadable TLS files, cert without key
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -14,9 +14,10 @@ from adapters.composition.settings import Settings
 from adapters.driving.grpc_api.cache_encoding import CacheEncoder
 from adapters.driving.grpc_api.converters import ProtoConverter
 from adapters.driving.grpc_api.errors import status_for
+from adapters.driving.operator_cli.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, exit_code_for
 from adapters.driving.operator_cli.output import choose_output
 from adapters.driving.operator_cli.shards import UsageError, shard_of
-from adapters.driving.operator_cli.streams import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, show_stream
+from adapters.driving.operator_cli.streams import show_stream
 from adapters.driving.operator_cli.tally import BulkEvent
 from application.errors import ApplicationError
 from application.results import BulkProgress
@@ -75,4 +76,4 @@ def run_job(args: argparse.Namespace, settings: Settings) -> int:
     except ApplicationError as exc:  # e.g. a store unreachable: the same words a server would send
         code, message = status_for(exc)
         print(f"{code.name}: {message}", file=sys.stderr)
-        return EXIT_FAILED
+        return exit_code_for(code.name)

@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from adapters.driving.operator_cli.tally import BulkEvent, Tally, outcome_name
+from adapters.driving.operator_cli.tally import BulkEvent, Tally, outcome_name, rider_failure
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 
 #: Failed riders listed above the progress bar; the rest are only counted (--json lists all).
@@ -239,11 +239,13 @@ class ProgressStream:
 
     def event(self, event: BulkEvent) -> None:
         self.tally.add(event)
-        if event.HasField("error") and self._shown_failures < MAX_FAILURES_SHOWN:
+        failure = rider_failure(event)
+        if failure and self._shown_failures < MAX_FAILURES_SHOWN:
             self._shown_failures += 1
             more = " (further failures only counted)" if self._shown_failures == MAX_FAILURES_SHOWN else ""
+            code, message = failure
             self._progress.console.print(
-                f"user {event.user_id}: {event.error.code}: {event.error.message}{more}",
+                f"user {event.user_id}: {code}: {message}{more}",
                 markup=False,
                 highlight=False,
             )

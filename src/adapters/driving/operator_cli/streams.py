@@ -6,10 +6,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+from adapters.driving.operator_cli.exit_codes import EXIT_FAILED, EXIT_OK
 from adapters.driving.operator_cli.output import Output
 from adapters.driving.operator_cli.tally import BulkEvent
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 async def show_stream(output: Output, command: str, events: AsyncIterator[BulkEvent]) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from google.rpc import code_pb2
+
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 
 BulkEvent = pb.BuildCacheIfEmptyResponse | pb.RefreshStaleCachesResponse
@@ -23,6 +25,14 @@ SYNC_SKIP_REASONS: dict[int, str] = {
 
 def outcome_name(outcome: int) -> str:
     return pb.Outcome.Name(outcome).removeprefix("OUTCOME_")  # type: ignore[arg-type]
+
+
+def rider_failure(event: BulkEvent) -> tuple[str, str] | None:
+    """(status code name, message) of a rider that failed, from the event's google.rpc.Status;
+    None when it did not fail."""
+    if not event.HasField("status"):
+        return None
+    return code_pb2.Code.Name(event.status.code), event.status.message
 
 
 @dataclass
@@ -45,8 +55,8 @@ class Tally:
             self.stopped = event.stopped
         elif event.skipped in SYNC_SKIP_REASONS:
             self.skipped[SYNC_SKIP_REASONS[event.skipped]] += 1
-        elif event.HasField("error"):
-            self.failures[event.error.code] += 1
+        elif failure := rider_failure(event):
+            self.failures[failure[0]] += 1
         elif event.HasField("result"):
             outcome = event.result.outcome
             self.outcomes[outcome_name(outcome)] += 1

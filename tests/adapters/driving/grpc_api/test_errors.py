@@ -7,7 +7,7 @@ import logging
 import grpc
 import pytest
 
-from adapters.driving.grpc_api.errors import _STATUS_BY_ERROR
+from adapters.driving.grpc_api.error_catalogue import REASON_BY_ERROR
 from application import errors as application_errors
 from application.errors import (
     ApplicationError,
@@ -135,6 +135,6 @@ def test_every_typed_application_error_maps_to_a_status_exactly_once() -> None:
         for value in vars(application_errors).values()
         if isinstance(value, type) and issubclass(value, ApplicationError) and value is not ApplicationError
     ]
-    mapped = [error_type for error_type, _ in _STATUS_BY_ERROR]
+    mapped = [error_type for error_type, _ in REASON_BY_ERROR]
 
     assert sorted(t.__name__ for t in mapped) == sorted(t.__name__ for t in typed)

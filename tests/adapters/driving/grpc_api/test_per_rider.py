@@ -13,6 +13,9 @@ from tests.adapters.driving.grpc_api.conftest import RunningServer
 from tests.adapters.driving.grpc_api.fake_use_cases import make_result
 from ticket_cache_client import per_rider
 
+#: Both calls under one request id, so the failed riders' ErrorInfo (which quotes it) compare equal.
+SAME_RUN = (("x-request-id", "same-run"),)
+
 
 def status(user_id: int, state: SyncState) -> SyncStatus:
     return SyncStatus(user_id, state, last_attempt_at=1_700_000_000, consecutive_failures=1)
@@ -40,8 +43,13 @@ def mixed_run() -> list[BulkProgress]:
 
 async def test_a_batched_refresh_read_per_rider_is_the_unbatched_stream(grpc_server: RunningServer) -> None:
     grpc_server.use_cases.events = mixed_run()
-    one_each = [e async for e in grpc_server.stub.RefreshStaleCaches(pb.RefreshStaleCachesRequest())]
-    batched_call = grpc_server.stub.RefreshStaleCaches(pb.RefreshStaleCachesRequest(max_batch=3))
+    one_each = [
+        e
+        async for e in grpc_server.stub.RefreshStaleCaches(pb.RefreshStaleCachesRequest(), metadata=SAME_RUN)
+    ]
+    batched_call = grpc_server.stub.RefreshStaleCaches(
+        pb.RefreshStaleCachesRequest(max_batch=3), metadata=SAME_RUN
+    )
     batched = [e async for e in batched_call]
     read_per_rider = [e async for e in per_rider(_replay(batched))]
 
@@ -61,8 +69,15 @@ async def test_a_batched_refresh_read_per_rider_is_the_unbatched_stream(grpc_ser
 
 async def test_a_batched_bootstrap_read_per_rider_is_the_unbatched_stream(grpc_server: RunningServer) -> None:
     grpc_server.use_cases.events = mixed_run()
-    one_each = [e async for e in grpc_server.stub.BuildCacheIfEmpty(pb.BuildCacheIfEmptyRequest())]
-    batched = [e async for e in grpc_server.stub.BuildCacheIfEmpty(pb.BuildCacheIfEmptyRequest(max_batch=2))]
+    one_each = [
+        e async for e in grpc_server.stub.BuildCacheIfEmpty(pb.BuildCacheIfEmptyRequest(), metadata=SAME_RUN)
+    ]
+    batched = [
+        e
+        async for e in grpc_server.stub.BuildCacheIfEmpty(
+            pb.BuildCacheIfEmptyRequest(max_batch=2), metadata=SAME_RUN
+        )
+    ]
 
     assert [e async for e in per_rider(_replay(batched))] == one_each
 

@@ -217,8 +217,7 @@ async def test_a_batch_never_holds_more_than_max_batch_users(grpc_server: Runnin
     grpc_server.use_cases.events = [ready(p, True) for p in three_user_run()]
 
     events = [
-        event
-        async for event in grpc_server.stub.BuildCacheIfEmpty(pb.BuildCacheIfEmptyRequest(max_batch=2))
+        event async for event in grpc_server.stub.BuildCacheIfEmpty(pb.BuildCacheIfEmptyRequest(max_batch=2))
     ]
 
     assert [[u.user_id for u in e.batch] for e in events] == [[1, 2], [3]]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -34,14 +33,14 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from adapters.common.bounded_lru import BoundedLru
 from adapters.driven.storage.mongo import outbox as outbox_fields
-from adapters.driven.storage.mongo.bson_compat import bson_safe
 from adapters.driven.storage.mongo.database import MongoDatabase
 from adapters.driven.storage.mongo.inserts import DirectInserts, Inserts
 from adapters.driven.storage.mongo.locks import Locks, NoLocks
-from adapters.driven.storage.mongo.memory import remember
 from adapters.driven.storage.mongo.outbox import MongoOutbox
 from adapters.driven.storage.mongo.refusals import encoded_within_limit, refusals_as_errors
+from adapters.driven.storage.mongo.storable_bson import bson_safe
 from application.errors import StoreUnavailable, WriteConflict
 from application.outbox import OutboxRecord, change_feed_record
 from domain.changes import PassChange, cache_changes
@@ -72,42 +71,33 @@ class _ReadMemo:
     """
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.ids: OrderedDict[int, Any] = OrderedDict()
-        self.parsed: OrderedDict[int, tuple[bytes, TicketCache]] = OrderedDict()
+        self.ids: BoundedLru[int, Any] = BoundedLru(_MAX_REMEMBERED_IDS)
+        self.parsed: BoundedLru[int, tuple[bytes, TicketCache]] = BoundedLru(max_bytes, _bson_bytes)
 
     def document_id(self, user_id: int) -> Any:
         return self.ids.get(user_id)
 
     def remember_id(self, user_id: int, document_id: Any) -> None:
-        remember(self.ids, user_id, document_id, _MAX_REMEMBERED_IDS)
+        self.ids.put(user_id, document_id)
 
     def cache(self, user_id: int, raw: RawBSONDocument, codec_options: CodecOptions[Any]) -> TicketCache:
         self.remember_id(user_id, raw["_id"])
         data = raw.raw if isinstance(raw.raw, bytes) else bytes(raw.raw)
         remembered = self.parsed.get(user_id)
         if remembered is not None and remembered[0] == data:
-            self.parsed.move_to_end(user_id)
+            self.parsed.touch(user_id)
             return remembered[1]
         cache = TicketCache.from_document(bson.decode(data, codec_options=codec_options))
-        self._forget_parse(user_id)
-        if len(data) <= self.max_bytes:
-            self.parsed[user_id] = (data, cache)
-            self.size += len(data)
-            while self.size > self.max_bytes:
-                _, (old, _) = self.parsed.popitem(last=False)
-                self.size -= len(old)
+        self.parsed.put(user_id, (data, cache))
         return cache
 
     def forget(self, user_id: int) -> None:
-        self.ids.pop(user_id, None)
-        self._forget_parse(user_id)
+        self.ids.pop(user_id)
+        self.parsed.pop(user_id)
 
-    def _forget_parse(self, user_id: int) -> None:
-        remembered = self.parsed.pop(user_id, None)
-        if remembered is not None:
-            self.size -= len(remembered[0])
+
+def _bson_bytes(user_id: int, parsed: tuple[bytes, TicketCache]) -> int:
+    return len(parsed[0])
 
 
 class MongoCacheStore:
@@ -137,7 +127,7 @@ class MongoCacheStore:
         self._checks_unique_index = checks_unique_index
         self._outbox = outbox
         # user -> the version last read with no outbox record pending (bounded like the memo's ids)
-        self._clean_versions: OrderedDict[int, int] = OrderedDict()
+        self._clean_versions: BoundedLru[int, int] = BoundedLru(_MAX_REMEMBERED_IDS)
 
     async def create_schema(self) -> None:
         """Unique index on user_id; idempotent. Says what to fix when the old service left duplicate
@@ -198,9 +188,9 @@ class MongoCacheStore:
             return None
         cache = self._reads.cache(user_id, document, collection.codec_options)
         if outbox_fields.FLAG in document:
-            self._clean_versions.pop(user_id, None)
+            self._clean_versions.pop(user_id)
         else:
-            remember(self._clean_versions, user_id, cache.version, _MAX_REMEMBERED_IDS)
+            self._clean_versions.put(user_id, cache.version)
         return cache
 
     def _raw_twin(self, collection: Any) -> Any:
@@ -275,7 +265,7 @@ class MongoCacheStore:
                 # records are only ever removed without a version change: none pending when read,
                 # none pending beside ours now
                 alone = self._clean_versions.get(cache.user_id) == expected_version
-            self._clean_versions.pop(cache.user_id, None)
+            self._clean_versions.pop(cache.user_id)
             if self._outbox is not None:  # no await from here to the relay's read of them
                 self._outbox.written(
                     cache.user_id, to_relay if alone else None, self._reads.document_id(cache.user_id)

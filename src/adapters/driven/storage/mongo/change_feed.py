@@ -39,7 +39,6 @@ next batch is missing at or below that mark gets CursorExpired.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,10 +46,10 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from adapters.common.bounded_lru import BoundedLru
+from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo.database import DUPLICATE_KEY, MongoDatabase
 from adapters.driven.storage.mongo.feed_reads import FeedReads, RangeReads, batch_key
-from adapters.driven.storage.mongo.group_commit import GroupCommit
-from adapters.driven.storage.mongo.memory import remember
 from adapters.driven.storage.outbox_codec import change_document, pass_change
 from application.change_feed import FeedEvent, FeedPage
 from application.errors import CursorExpired, StoreUnavailable
@@ -78,11 +77,11 @@ class MongoChangeFeed:
         self._newest: int | None = None
         self._newest_learnt_at = 0.0
         # this process's appends take positions one group at a time
-        self._appends = GroupCommit(self._append_group, _APPEND_GROUP)
+        self._appends = GroupCommit(self._append_group, _APPEND_GROUP, IfCallerCancelled.SEND_ANYWAY)
         # record ids this process appended: its relay's redeliveries (a background pass reading a
         # record between its inline append and mark) need no query; the unique index stays the
         # authority, checked by a scan on FerretDB v1 (record_id is not `_id`)
-        self._appended: OrderedDict[str, None] = OrderedDict()
+        self._appended: BoundedLru[str, None] = BoundedLru(_APPENDED_REMEMBERED)
 
     async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():
@@ -158,7 +157,7 @@ class MongoChangeFeed:
             return unavailable
 
     def _appended_now(self, record_id: str) -> None:
-        remember(self._appended, record_id, None, _APPENDED_REMEMBERED)
+        self._appended.put(record_id, None)
 
     async def _next_batch(self) -> int:
         if self._newest is not None and self._newest_is_trusted():

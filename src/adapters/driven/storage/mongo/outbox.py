@@ -9,7 +9,7 @@ delete's tombstone, see cache_store.py) is deleted once its records are delivere
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -17,12 +17,12 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 
-from adapters.driven.storage.mongo.background import consume_exception
+from adapters.common.bounded_lru import BoundedLru
 from adapters.driven.storage.mongo.database import MongoDatabase
 from adapters.driven.storage.mongo.locks import Locks, NoLocks
 from adapters.driven.storage.mongo.marks import Marks, RiderByRiderMarks
-from adapters.driven.storage.mongo.memory import remember
 from adapters.driven.storage.outbox_codec import OutboxCodec
+from adapters.driven.storage.unawaited_work import consume_exception
 from application.errors import WriteConflict
 from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken, Target
 
@@ -56,7 +56,7 @@ class MongoOutbox:
         # user -> records this process's last cache write stored, when they are all the user's
         # pending ones: the relay's read right after the write then needs no query (a scan of
         # every cache on FerretDB v1)
-        self._just_written: OrderedDict[int, list[OutboxRecord]] = OrderedDict()
+        self._just_written: BoundedLru[int, list[OutboxRecord]] = BoundedLru(_MAX_REMEMBERED)
 
     async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():
@@ -84,13 +84,13 @@ class MongoOutbox:
         """What a cache write just stored for the user: its records when they are the only ones
         pending in the document, else None (unknown); and the document's `_id` when known."""
         if records is not None:
-            remember(self._just_written, user_id, list(records), _MAX_REMEMBERED)
+            self._just_written.put(user_id, list(records))
         else:
-            self._just_written.pop(user_id, None)
+            self._just_written.pop(user_id)
         self._marks.remember(user_id, document_id)
 
     async def pending_for_user(self, user_id: int) -> list[OutboxRecord]:
-        known = self._just_written.pop(user_id, None)
+        known = self._just_written.pop(user_id)
         if known is not None:
             return known
         with self._db.errors_as_unavailable():

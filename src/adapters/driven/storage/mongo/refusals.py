@@ -16,7 +16,7 @@ from bson.errors import InvalidDocument
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import DocumentTooLarge, OperationFailure
 
-from adapters.driven.storage.mongo.bson_compat import UnstorableValue
+from adapters.driven.storage.mongo.storable_bson import UnstorableValue
 from application.errors import CacheNotStorable, CacheTooLarge
 
 #: MongoDB's BSON document limit; FerretDB announces the same maxBsonObjectSize.

@@ -9,8 +9,8 @@ from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from adapters.driven.storage.mongo.bson_compat import bson_safe
 from adapters.driven.storage.mongo.database import MongoDatabase
+from adapters.driven.storage.mongo.storable_bson import bson_safe
 from domain.model import TicketLogEntry
 
 

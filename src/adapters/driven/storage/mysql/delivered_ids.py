@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.driven.storage.mysql.dialect import MysqlDialect
-from adapters.driven.storage.sql.delivered import DeliveredIdTable
+from adapters.driven.storage.sql.delivered_ids_table import DeliveredIdTable
 
 
 class MysqlDeliveredIds(MysqlDialect, DeliveredIdTable):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.driven.storage.mysql.dialect import MysqlDialect
-from adapters.driven.storage.sql import delivered
+from adapters.driven.storage.sql import delivered_ids_table
 from adapters.driven.storage.sql.refresh_log_table import RefreshLogTable
 
 _SCHEMA = """
@@ -22,5 +22,5 @@ CREATE TABLE IF NOT EXISTS bytemark_ticket_refresh_log (
 class MysqlRefreshLog(MysqlDialect, RefreshLogTable):
     async def create_schema(self) -> None:
         await self._db.execute(_SCHEMA, idempotent=True)
-        await self._db.execute(delivered.MYSQL_SCHEMA, idempotent=True)
-        await self._db.execute(delivered.MYSQL_INDEX, idempotent=True)
+        await self._db.execute(delivered_ids_table.MYSQL_SCHEMA, idempotent=True)
+        await self._db.execute(delivered_ids_table.MYSQL_INDEX, idempotent=True)

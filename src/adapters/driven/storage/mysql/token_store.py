@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.driven.storage.mysql.dialect import MysqlDialect
-from adapters.driven.storage.sql import delivered
+from adapters.driven.storage.sql import delivered_ids_table
 from adapters.driven.storage.sql.token_table import TokenTable
 
 # TEXT, not VARCHAR(255): an encrypted JWT is a few hundred bytes longer than the token.
@@ -27,5 +27,5 @@ class MysqlTokenStore(MysqlDialect, TokenTable):
 
     async def create_schema(self) -> None:
         await self._db.execute(_SCHEMA, idempotent=True)
-        await self._db.execute(delivered.MYSQL_SCHEMA, idempotent=True)
-        await self._db.execute(delivered.MYSQL_INDEX, idempotent=True)
+        await self._db.execute(delivered_ids_table.MYSQL_SCHEMA, idempotent=True)
+        await self._db.execute(delivered_ids_table.MYSQL_INDEX, idempotent=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.driven.storage.sql.delivered import claim
+from adapters.driven.storage.sql.delivered_ids_table import claim
 from adapters.driven.storage.sql.token_table import SqlDatabase, SqlStatements
 
 # Codes the loyalty notifier reads (1 purchase, 2 free-ticket reward, 3 scheduled; 0 pending, 1 processed).

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from adapters.driven.storage.crypto import TokenCipher
-from adapters.driven.storage.sql.delivered import claim
+from adapters.driven.storage.sql.delivered_ids_table import claim
 from application.outbox import RotatedToken
 from application.ports import Shard, UserToken
 

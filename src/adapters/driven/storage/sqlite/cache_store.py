@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+from adapters.common.bounded_lru import BoundedLru
 from adapters.driven.storage.crypto import TokenCipher
 from adapters.driven.storage.outbox_codec import OutboxCodec
 from adapters.driven.storage.sqlite.change_feed import SqliteChangeFeed
@@ -42,16 +42,18 @@ class _RowMemo:
     which that text was last seen), LRU by text bytes."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.rows: OrderedDict[int, list[Any]] = OrderedDict()
+        self.rows: BoundedLru[int, list[Any]] = BoundedLru(max_bytes, _text_bytes)
+
+    @property
+    def size(self) -> int:
+        return self.rows.size
 
     def unchanged(self, user_id: int, read_version: ReadVersion) -> TicketCache | None:
         """The parsed cache when nothing was committed to the file since its text was last seen."""
         row = self.rows.get(user_id)
         if row is None or read_version is None or row[5] != read_version:
             return None
-        self.rows.move_to_end(user_id)
+        self.rows.touch(user_id)
         return row[4]  # type: ignore[no-any-return]
 
     def get(self, user_id: int, row: Sequence[Any], read_version: ReadVersion) -> TicketCache | None:
@@ -61,30 +63,22 @@ class _RowMemo:
             return None
         # Equal text (a memcmp; the same object compares at once): exactly what parsing saw.
         if remembered[:4] == list(row):
-            self.rows.move_to_end(user_id)
+            self.rows.touch(user_id)
             remembered[5] = read_version
             return remembered[4]  # type: ignore[no-any-return]
-        self.discard(user_id)
+        self.rows.pop(user_id)
         return None
 
-    def put(
-        self, user_id: int, row: Sequence[Any], cache: TicketCache, read_version: ReadVersion
-    ) -> None:
+    def put(self, user_id: int, row: Sequence[Any], cache: TicketCache, read_version: ReadVersion) -> None:
         timestamp, version, passes, passes4 = row
-        cost = len(passes) + len(passes4)
-        if cost > self.max_bytes:
-            return
-        self.discard(user_id)
-        self.rows[user_id] = [timestamp, version, passes, passes4, cache, read_version]
-        self.size += cost
-        while self.size > self.max_bytes:
-            _, old = self.rows.popitem(last=False)
-            self.size -= len(old[2]) + len(old[3])
+        self.rows.put(user_id, [timestamp, version, passes, passes4, cache, read_version])
 
     def discard(self, user_id: int) -> None:
-        row = self.rows.pop(user_id, None)
-        if row is not None:
-            self.size -= len(row[2]) + len(row[3])
+        self.rows.pop(user_id)
+
+
+def _text_bytes(user_id: int, row: list[Any]) -> int:
+    return len(row[2]) + len(row[3])
 
 
 class SqliteCacheStore:

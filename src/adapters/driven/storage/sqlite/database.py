@@ -8,12 +8,14 @@ import itertools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import aiosqlite
 
+from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
+from adapters.driven.storage.sqlite.worker_thread import run_on_worker_thread
 from application.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -37,9 +39,11 @@ class SqliteDatabase:
         self._reader: tuple[object, sqlite3.Connection | None] | None = None
         self._reader_generation = 0
         self._lock = asyncio.Lock()
-        # group commit: works waiting for the next batch, and the task committing them
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
-        self._committer: asyncio.Task[None] | None = None
+        # A batch waits its turn behind any transaction() holder and lone statement; nothing of a
+        # cancelled caller's work is in the file before its batch is taken, so it is left out.
+        self._batches: GroupCommit[Callable[[sqlite3.Connection], Any], Any] = GroupCommit(
+            self._commit_batch, _MAX_BATCH, IfCallerCancelled.DROP_UNSENT, turn=self._lock
+        )
 
     async def connect(self) -> None:
         try:
@@ -121,7 +125,7 @@ class SqliteDatabase:
                 conn.execute("ROLLBACK")
 
         try:
-            await self.conn._execute(rollback, self.conn._conn)  # type: ignore[no-untyped-call]
+            await run_on_worker_thread(self.conn, rollback)
         except (sqlite3.Error, ValueError):  # ValueError: the connection is closed
             log.warning("SQLite rollback failed", exc_info=True)
 
@@ -132,56 +136,21 @@ class SqliteDatabase:
         then go together, in one hop and one BEGIN IMMEDIATE ... COMMIT, each in its own savepoint,
         so one work's failure undoes only its own statements. A lone work is a batch of one (no
         added latency); under a bulk run's load one hop and one commit serve many riders."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((work, done))
-        if self._committer is None or self._committer.done():
-            self._committer = loop.create_task(self._commit_pending())
-        return await done  # type: ignore[no-any-return]
+        return await self._batches.submit(work)  # type: ignore[no-any-return]
 
-    async def _commit_pending(self) -> None:
+    async def _commit_batch(self, works: Sequence[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+        """One hop to the worker thread (every statement on this connection runs there, one at a
+        time, so nothing else can interleave with the batch); SQLite errors as StoreUnavailable."""
         try:
-            while self._pending:
-                async with self._lock:  # after any transaction() holder and lone statement
-                    batch = [item for item in self._pending[:_MAX_BATCH] if not item[1].cancelled()]
-                    del self._pending[:_MAX_BATCH]
-                    if batch:
-                        await self._commit(batch)
-        finally:
-            self._committer = None
-
-    async def _commit(
-        self, batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
-    ) -> None:
-        works = [work for work, _ in batch]
-        try:
-            # aiosqlite's own queue to its worker thread: every statement on this connection
-            # runs there, one at a time, so nothing else can interleave with the batch.
-            outcomes = await self.conn._execute(_run_batch, self.conn._conn, works)  # type: ignore[no-untyped-call]
-        except BaseException as exc:
-            failure = (
-                StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}")
-                if isinstance(exc, sqlite3.Error)
-                else exc
-            )
-            for _, done in batch:
-                if not done.done():
-                    if isinstance(failure, asyncio.CancelledError):
-                        done.cancel()
-                    else:
-                        done.set_exception(failure)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
-            if done.done():
-                continue  # its caller was cancelled while the batch ran (the work committed)
-            if ok:
-                done.set_result(value)
-            elif isinstance(value, sqlite3.Error):
-                done.set_exception(StoreUnavailable("SQLite", f"{type(value).__name__}: {value}"))
-            else:
-                done.set_exception(value)
+            outcomes = await run_on_worker_thread(self.conn, _run_batch, works)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
+        return [
+            StoreUnavailable("SQLite", f"{type(outcome).__name__}: {outcome}")
+            if isinstance(outcome, sqlite3.Error)
+            else outcome
+            for outcome in outcomes
+        ]
 
     async def execute(self, sql: str, params: Iterable[Any] = (), *, idempotent: bool = False) -> int:
         """Run one write statement; returns the affected row count. (`idempotent` matters only to
@@ -193,8 +162,7 @@ class SqliteDatabase:
         conn = self.conn
         try:
             # One hop to aiosqlite's worker thread (its execute + cursor close would be two).
-            rowcount: int = await conn._execute(_rowcount, conn._conn, sql, tuple(params))  # type: ignore[no-untyped-call]
-            return rowcount
+            return await run_on_worker_thread(conn, _rowcount, sql, tuple(params))
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 
@@ -291,24 +259,22 @@ class SqliteTransaction:
         return rows[0] if rows else None
 
 
-def _run_batch(
-    conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
-) -> list[tuple[bool, Any]]:
-    """On the worker thread: one transaction, one savepoint per work; (True, result) or (False,
-    its exception) per work. A failure that ends the transaction itself (SQLite rolls it back on
-    I/O errors, a full disk, ...) or the COMMIT fails the whole batch: nothing of it was stored."""
-    outcomes: list[tuple[bool, Any]] = []
+def _run_batch(conn: sqlite3.Connection, works: Sequence[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+    """On the worker thread: one transaction, one savepoint per work; its result or its exception
+    per work. A failure that ends the transaction itself (SQLite rolls it back on I/O errors, a
+    full disk, ...) or the COMMIT fails the whole batch: nothing of it was stored."""
+    outcomes: list[Any] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         for work in works:
             conn.execute("SAVEPOINT work")
             try:
-                outcomes.append((True, work(conn)))
+                outcomes.append(work(conn))
             except Exception as exc:
                 if not conn.in_transaction:
                     raise  # the whole transaction is gone, with the works before this one
                 conn.execute("ROLLBACK TO work")
-                outcomes.append((False, exc))
+                outcomes.append(exc)
             conn.execute("RELEASE work")
         conn.execute("COMMIT")
     except BaseException:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.driven.storage.sql.delivered import DeliveredIdTable
+from adapters.driven.storage.sql.delivered_ids_table import DeliveredIdTable
 from adapters.driven.storage.sqlite.dialect import SqliteDialect
 
 

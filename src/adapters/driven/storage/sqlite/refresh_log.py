@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.driven.storage.sql import delivered
+from adapters.driven.storage.sql import delivered_ids_table
 from adapters.driven.storage.sql.refresh_log_table import RefreshLogTable
 from adapters.driven.storage.sqlite.database import SqliteDatabase
 from adapters.driven.storage.sqlite.dialect import SqliteDialect
@@ -28,4 +28,4 @@ class SqliteRefreshLog(SqliteDialect, RefreshLogTable):
 
     async def create_schema(self) -> None:
         await self._sqlite.executescript(_SCHEMA)
-        await self._sqlite.executescript(delivered.SQLITE_SCHEMA)
+        await self._sqlite.executescript(delivered_ids_table.SQLITE_SCHEMA)

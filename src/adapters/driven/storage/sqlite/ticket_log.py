@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.driven.storage.sql import delivered
+from adapters.driven.storage.sql import delivered_ids_table
 from adapters.driven.storage.sqlite.database import SqliteDatabase
 from adapters.driven.storage.sqlite.dialect import SqliteDialect
 from adapters.driven.storage.sqlite.identifiers import quoted_identifier
@@ -40,11 +40,11 @@ class SqliteTicketLog:
             " timestamp INTEGER NOT NULL)"
         )
         await self._db.execute(f"CREATE INDEX IF NOT EXISTS {self._user_index} ON {self._table} (user_id)")
-        await self._db.executescript(delivered.SQLITE_SCHEMA)
+        await self._db.executescript(delivered_ids_table.SQLITE_SCHEMA)
 
     async def deliver(self, record_id: str, entry: TicketLogEntry) -> None:
         async with self._db.transaction() as tx:
-            if await delivered.claim(tx, record_id, _DIALECT):
+            if await delivered_ids_table.claim(tx, record_id, _DIALECT):
                 await tx.execute(
                     f"INSERT INTO {self._table} ({_COLUMNS}) VALUES {_PLACEHOLDERS}", _row(entry)
                 )

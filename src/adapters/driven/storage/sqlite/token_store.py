@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.driven.storage.crypto import TokenCipher
-from adapters.driven.storage.sql import delivered
+from adapters.driven.storage.sql import delivered_ids_table
 from adapters.driven.storage.sql.token_table import TokenTable
 from adapters.driven.storage.sqlite.database import SqliteDatabase
 from adapters.driven.storage.sqlite.dialect import SqliteDialect
@@ -33,7 +33,7 @@ class SqliteTokenStore(SqliteDialect, TokenTable):
 
     async def create_schema(self) -> None:
         await self._sqlite.executescript(_SCHEMA)
-        await self._sqlite.executescript(delivered.SQLITE_SCHEMA)
+        await self._sqlite.executescript(delivered_ids_table.SQLITE_SCHEMA)
 
     async def read_one(self, sql: str, params: tuple[Any, ...]) -> Any:
         rows = await self._sqlite.read_rows(sql, params)  # on the loop's thread (WAL)

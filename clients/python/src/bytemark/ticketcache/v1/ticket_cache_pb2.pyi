@@ -10,6 +10,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.rpc import status_pb2 as _status_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,11 @@ if sys.version_info >= (3, 11):
     from typing import TypeAlias as _TypeAlias, Never as _Never
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
+
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -601,6 +607,7 @@ class BulkUserEvent(_message.Message):
     RESULT_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     SKIPPED_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """The user."""
     skipped: Global___SkipReason.ValueType
@@ -612,8 +619,17 @@ class BulkUserEvent(_message.Message):
         """The user's refresh result."""
 
     @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
     def error(self) -> Global___BulkError:
-        """Why the user's refresh failed."""
+        """Why the user's refresh failed. Deprecated: read `status`, which has
+        the same code and message plus the error details; kept for one release.
+        """
+
+    @_builtins.property
+    def status(self) -> _status_pb2.Status:
+        """Set when the user's refresh failed: the code, message and details
+        (ErrorInfo, RetryInfo, ...) the same failure would have as a unary call.
+        """
 
     def __init__(
         self,
@@ -622,10 +638,11 @@ class BulkUserEvent(_message.Message):
         result: Global___RefreshResult | None = ...,
         error: Global___BulkError | None = ...,
         skipped: Global___SkipReason.ValueType = ...,
+        status: _status_pb2.Status | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result", "skipped", b"skipped", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result", "skipped", b"skipped", "status", b"status", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["result", "error"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
@@ -967,6 +984,7 @@ class BuildCacheIfEmptyResponse(_message.Message):
     SKIPPED_BACKOFF_FIELD_NUMBER: _builtins.int
     STOPPED_FIELD_NUMBER: _builtins.int
     BATCH_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """The user this event is about; 0 for the skipped_not_empty event."""
     done: _builtins.int
@@ -997,13 +1015,22 @@ class BuildCacheIfEmptyResponse(_message.Message):
         """The user's refresh result."""
 
     @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
     def error(self) -> Global___BulkError:
-        """Why the user's refresh failed."""
+        """Why the user's refresh failed. Deprecated: read `status`, which has
+        the same code and message plus the error details; kept for one release.
+        """
 
     @_builtins.property
     def batch(self) -> _containers.RepeatedCompositeFieldContainer[Global___BulkUserEvent]:
         """With max_batch set: the users finished since the previous event, in the
         order they finished; done, total and failed count them in.
+        """
+
+    @_builtins.property
+    def status(self) -> _status_pb2.Status:
+        """Set when the user's refresh failed: the code, message and details
+        (ErrorInfo, RetryInfo, ...) the same failure would have as a unary call.
         """
 
     def __init__(
@@ -1021,10 +1048,11 @@ class BuildCacheIfEmptyResponse(_message.Message):
         skipped_backoff: _builtins.int = ...,
         stopped: _builtins.str = ...,
         batch: _abc.Iterable[Global___BulkUserEvent] | None = ...,
+        status: _status_pb2.Status | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "skipped_not_empty", b"skipped_not_empty", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "skipped_not_empty", b"skipped_not_empty", "status", b"status", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["result", "error"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
@@ -1116,6 +1144,7 @@ class RefreshStaleCachesResponse(_message.Message):
     SKIPPED_BACKOFF_FIELD_NUMBER: _builtins.int
     STOPPED_FIELD_NUMBER: _builtins.int
     BATCH_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
     DRY_RUN_TOTALS_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """The user this event is about."""
@@ -1143,13 +1172,22 @@ class RefreshStaleCachesResponse(_message.Message):
         """The user's refresh result."""
 
     @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
     def error(self) -> Global___BulkError:
-        """Why the user's refresh failed."""
+        """Why the user's refresh failed. Deprecated: read `status`, which has
+        the same code and message plus the error details; kept for one release.
+        """
 
     @_builtins.property
     def batch(self) -> _containers.RepeatedCompositeFieldContainer[Global___BulkUserEvent]:
         """With max_batch set: the users finished since the previous event, in the
         order they finished; done, total and failed count them in.
+        """
+
+    @_builtins.property
+    def status(self) -> _status_pb2.Status:
+        """Set when the user's refresh failed: the code, message and details
+        (ErrorInfo, RetryInfo, ...) the same failure would have as a unary call.
         """
 
     @_builtins.property
@@ -1170,11 +1208,12 @@ class RefreshStaleCachesResponse(_message.Message):
         skipped_backoff: _builtins.int = ...,
         stopped: _builtins.str = ...,
         batch: _abc.Iterable[Global___BulkUserEvent] | None = ...,
+        status: _status_pb2.Status | None = ...,
         dry_run_totals: Global___DryRunTotals | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["dry_run_totals", b"dry_run_totals", "error", b"error", "event", b"event", "result", b"result"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dry_run_totals", b"dry_run_totals", "error", b"error", "event", b"event", "result", b"result", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "done", b"done", "dry_run_totals", b"dry_run_totals", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "done", b"done", "dry_run_totals", b"dry_run_totals", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "status", b"status", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["result", "error"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015

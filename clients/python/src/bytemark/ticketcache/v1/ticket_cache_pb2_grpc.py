@@ -33,7 +33,11 @@ class TicketCacheServiceStub:
     UNAVAILABLE (Bytemark or a store unreachable; retry later), ABORTED (lost a
     concurrent write after a retry), UNAUTHENTICATED (missing or wrong bearer
     token), DEADLINE_EXCEEDED, INTERNAL (unexpected; the message carries a
-    request id to quote to operators).
+    request id to quote to operators). Every error carries google.rpc.Status
+    details (AIP-193): an ErrorInfo with a stable `reason` in the domain
+    "ticketcache.bytemark", a BadRequest naming the field on INVALID_ARGUMENT,
+    and a RetryInfo when the wait before a retry is known. The reasons:
+    docs/errors.md.
     """
 
     def __init__(self, channel):
@@ -107,7 +111,11 @@ class TicketCacheServiceServicer:
     UNAVAILABLE (Bytemark or a store unreachable; retry later), ABORTED (lost a
     concurrent write after a retry), UNAUTHENTICATED (missing or wrong bearer
     token), DEADLINE_EXCEEDED, INTERNAL (unexpected; the message carries a
-    request id to quote to operators).
+    request id to quote to operators). Every error carries google.rpc.Status
+    details (AIP-193): an ErrorInfo with a stable `reason` in the domain
+    "ticketcache.bytemark", a BadRequest naming the field on INVALID_ARGUMENT,
+    and a RetryInfo when the wait before a retry is known. The reasons:
+    docs/errors.md.
     """
 
     def GetTicketCache(self, request, context):
@@ -279,7 +287,11 @@ class TicketCacheService:
     UNAVAILABLE (Bytemark or a store unreachable; retry later), ABORTED (lost a
     concurrent write after a retry), UNAUTHENTICATED (missing or wrong bearer
     token), DEADLINE_EXCEEDED, INTERNAL (unexpected; the message carries a
-    request id to quote to operators).
+    request id to quote to operators). Every error carries google.rpc.Status
+    details (AIP-193): an ErrorInfo with a stable `reason` in the domain
+    "ticketcache.bytemark", a BadRequest naming the field on INVALID_ARGUMENT,
+    and a RetryInfo when the wait before a retry is known. The reasons:
+    docs/errors.md.
     """
 
     @staticmethod

@@ -34,7 +34,11 @@ class TicketCacheServiceStub:
     UNAVAILABLE (Bytemark or a store unreachable; retry later), ABORTED (lost a
     concurrent write after a retry), UNAUTHENTICATED (missing or wrong bearer
     token), DEADLINE_EXCEEDED, INTERNAL (unexpected; the message carries a
-    request id to quote to operators).
+    request id to quote to operators). Every error carries google.rpc.Status
+    details (AIP-193): an ErrorInfo with a stable `reason` in the domain
+    "ticketcache.bytemark", a BadRequest naming the field on INVALID_ARGUMENT,
+    and a RetryInfo when the wait before a retry is known. The reasons:
+    docs/errors.md.
     """
 
     @_typing.overload
@@ -101,7 +105,11 @@ class TicketCacheServiceAsyncStub(TicketCacheServiceStub):
     UNAVAILABLE (Bytemark or a store unreachable; retry later), ABORTED (lost a
     concurrent write after a retry), UNAUTHENTICATED (missing or wrong bearer
     token), DEADLINE_EXCEEDED, INTERNAL (unexpected; the message carries a
-    request id to quote to operators).
+    request id to quote to operators). Every error carries google.rpc.Status
+    details (AIP-193): an ErrorInfo with a stable `reason` in the domain
+    "ticketcache.bytemark", a BadRequest naming the field on INVALID_ARGUMENT,
+    and a RetryInfo when the wait before a retry is known. The reasons:
+    docs/errors.md.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -164,7 +172,11 @@ class TicketCacheServiceServicer(metaclass=_abc_1.ABCMeta):
     UNAVAILABLE (Bytemark or a store unreachable; retry later), ABORTED (lost a
     concurrent write after a retry), UNAUTHENTICATED (missing or wrong bearer
     token), DEADLINE_EXCEEDED, INTERNAL (unexpected; the message carries a
-    request id to quote to operators).
+    request id to quote to operators). Every error carries google.rpc.Status
+    details (AIP-193): an ErrorInfo with a stable `reason` in the domain
+    "ticketcache.bytemark", a BadRequest naming the field on INVALID_ARGUMENT,
+    and a RetryInfo when the wait before a retry is known. The reasons:
+    docs/errors.md.
     """
 
     @_abc_1.abstractmethod

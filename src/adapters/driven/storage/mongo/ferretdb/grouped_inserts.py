@@ -10,8 +10,8 @@ from typing import Any
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
+from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo.database import DUPLICATE_KEY
-from adapters.driven.storage.mongo.group_commit import GroupCommit
 
 _INSERT_GROUP = 64  # new caches inserted by one command at most
 
@@ -19,7 +19,7 @@ _INSERT_GROUP = 64  # new caches inserted by one command at most
 class GroupedInserts:
     def __init__(self) -> None:
         self._collection: Any = None
-        self._inserts = GroupCommit(self._insert_group, _INSERT_GROUP)
+        self._inserts = GroupCommit(self._insert_group, _INSERT_GROUP, IfCallerCancelled.SEND_ANYWAY)
 
     async def insert(self, collection: Any, document: RawBSONDocument) -> None:
         self._collection = collection  # one store's collection (re-fetched after a reconnect)

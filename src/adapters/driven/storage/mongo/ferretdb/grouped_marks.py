@@ -11,18 +11,17 @@ rider whose lock is busy, or whose cache `_id` changed, is marked alone."""
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pymongo import DeleteOne, UpdateOne
 
+from adapters.common.bounded_lru import BoundedLru
+from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo.database import MongoDatabase
-from adapters.driven.storage.mongo.group_commit import GroupCommit
 from adapters.driven.storage.mongo.locks import Locks
 from adapters.driven.storage.mongo.marks import MarkByUserId
-from adapters.driven.storage.mongo.memory import remember
 from adapters.driven.storage.mongo.outbox import FIELD, PURGE, after_delivery
 from application.errors import WriteConflict
 
@@ -47,14 +46,14 @@ class GroupedMarks:
         self._cache_collection = cache_collection
         self._locks = locks
         self._writes_per_bulk = writes_per_bulk
-        self._document_ids: OrderedDict[int, Any] = OrderedDict()  # user -> its cache's `_id`
-        self._marks = GroupCommit(self._mark_group, _MARK_GROUP)
+        self._document_ids: BoundedLru[int, Any] = BoundedLru(_MAX_REMEMBERED)  # user -> its cache's `_id`
+        self._marks = GroupCommit(self._mark_group, _MARK_GROUP, IfCallerCancelled.SEND_ANYWAY)
 
     def remember(self, user_id: int, document_id: Any) -> None:
         if document_id is not None:
-            remember(self._document_ids, user_id, document_id, _MAX_REMEMBERED)
+            self._document_ids.put(user_id, document_id)
         else:
-            self._document_ids.pop(user_id, None)
+            self._document_ids.pop(user_id)
 
     async def mark(
         self, user_ids: Sequence[int], delivered: frozenset[str], by_user_id: MarkByUserId
@@ -74,7 +73,7 @@ class GroupedMarks:
             return False
         if await self._drop_by_id(user_id, known, delivered):
             return True
-        self._document_ids.pop(user_id, None)
+        self._document_ids.pop(user_id)
         return False
 
     async def _mark_group(self, marks: Sequence[_Mark]) -> list[BaseException | None]:
@@ -96,7 +95,7 @@ class GroupedMarks:
                 writes: list[Any] = []
                 for mark, document in zip(held, documents, strict=True):
                     if document is None or document.get("user_id") != mark.user_id:
-                        self._document_ids.pop(mark.user_id, None)
+                        self._document_ids.pop(mark.user_id)
                         alone.append(mark)
                         continue
                     write = _mark_write(document, mark.delivered)

@@ -20,8 +20,8 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from adapters.driven.storage.mongo.background import in_background
 from adapters.driven.storage.mongo.database import MongoDatabase
+from adapters.driven.storage.unawaited_work import in_background
 from application.errors import WriteConflict
 
 

@@ -1,5 +1,5 @@
-"""Work a Mongo adapter leaves running after the call that started it is gone (a cancelled
-caller's lock release or mark): kept referenced until done, its failure never left unretrieved."""
+"""Work a store leaves running after the call that started it is gone (a cancelled caller's lock
+release, mark or group commit): kept referenced until done, its failure never left unretrieved."""
 
 from __future__ import annotations
 
