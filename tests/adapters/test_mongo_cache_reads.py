@@ -96,3 +96,11 @@ async def test_without_the_memo_reads_still_find_the_cache(ferretdb_server: Ferr
     finally:
         await db.collection("bytemarkticketscaches").drop()
         await db.close()
+
+
+async def test_without_an_outbox_a_delete_removes_the_cache_once(store: MongoCacheStore) -> None:
+    await store.save(a_cache(USER, "a"), None)
+    assert (await store.get(USER)) is not None  # remembered, then forgotten by the delete
+    assert await store.delete(USER) is True
+    assert await store.get(USER) is None and await store.delete(USER) is False
+    assert [user async for user in store.iter_user_ids()] == []
