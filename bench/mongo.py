@@ -36,7 +36,11 @@ def bootstrap(ferretdb: FerretDB, users: int, latency_ms: float, concurrency: in
     with running_sandbox("bootstrap_mongo", users=users, latency_ms=latency_ms) as (sandbox, directory):
         for store in ("sqlite", "mongo"):
             env = (
-                {"MONGODB_URL": ferretdb.url("bench_bootstrap"), "MONGODB_CLIENT": CLIENT, "MONGODB_PROFILE": PROFILE}
+                {
+                    "MONGODB_URL": ferretdb.url("bench_bootstrap"),
+                    "MONGODB_CLIENT": CLIENT,
+                    "MONGODB_PROFILE": PROFILE,
+                }
                 if store == "mongo"
                 else {}
             )

@@ -26,9 +26,8 @@ def run(profile: str, arguments: list[str]) -> dict[str, dict[str, object]]:
     results = {}
     for script, *flags in RUNS:
         env = {**os.environ, "MONGODB_PROFILE": profile}
-        done = subprocess.run(
-            [sys.executable, str(HERE / script), *flags, *arguments], env=env, check=True, stdout=subprocess.PIPE
-        )
+        command = [sys.executable, str(HERE / script), *flags, *arguments]
+        done = subprocess.run(command, env=env, check=True, stdout=subprocess.PIPE)
         for line in done.stdout.decode().splitlines():
             if line.startswith("BENCH "):
                 figures = json.loads(line[len("BENCH ") :])
