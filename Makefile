@@ -12,12 +12,15 @@ TS_STAMP := $(TS_CLIENT)/node_modules/.installed-stamp
 FERRETDB := .tools/ferretdb
 # helm, built from the Go module pinned in tools/helm/go.mod; the chart is checked against KUBE_VERSION.
 HELM := .tools/helm
+# Jaeger v2 (an OTLP receiver with a query API) for the tracing E2E test, from the Go module pinned
+# in tools/jaeger/go.mod (about 200 s cold on 2 idle cores; an 85 MB binary, stripped).
+JAEGER := .tools/jaeger
 HELM_VERSION = $(shell sed -n 's|.*helm.sh/helm/v3 \(v[0-9.]*\).*|\1|p' tools/helm/go.mod)
 HELM_CHART := deploy/helm/bytemark-ticket-cache
 HELM_EXAMPLE := deploy/helm/examples/production.yaml
 KUBE_VERSION := 1.29.0
 
-.PHONY: run test install typescript ferretdb generate check-generated lint hadolint helm helm-check typecheck imports buf-lint buf-breaking pytest bench lock clean docs docs-check
+.PHONY: run test install typescript ferretdb jaeger generate check-generated lint hadolint helm helm-check typecheck imports buf-lint buf-breaking pytest bench lock clean docs docs-check
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -48,6 +51,14 @@ ferretdb: $(FERRETDB)
 # Rebuilt only when the binary is missing or the pin (go.mod/go.sum) or its main changed.
 $(FERRETDB): tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/main.go
 	cd tools/ferretdb && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -o ../../$(FERRETDB) .
+
+jaeger: $(JAEGER)
+
+# Rebuilt only when the binary is missing or the pin (go.mod/go.sum) changed; `go get -tool` put
+# cmd/jaeger in go.mod's tool block. -s -w: no symbol table (the binary is only run by tests).
+$(JAEGER): tools/jaeger/go.mod tools/jaeger/go.sum tools/jaeger/tools.go
+	cd tools/jaeger && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" \
+		-o ../../$(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
 
 helm: $(HELM)
 
@@ -124,7 +135,7 @@ docs: $(STAMP)
 docs-check: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/docs-site
 
-test: install $(FERRETDB) $(HELM) check-generated typescript lint hadolint helm-check typecheck imports buf-lint buf-breaking docs-check pytest
+test: install $(FERRETDB) $(HELM) $(JAEGER) check-generated typescript lint hadolint helm-check typecheck imports buf-lint buf-breaking docs-check pytest
 
 run: install
 	$(BIN)/bytemark-ticket-cache demo

@@ -23,6 +23,7 @@ import psutil
 from devtools import harness
 from devtools.harness import CLI, SandboxProcess, ServerProcess, free_port, wait_until
 from devtools.harness import stop_process as stop_process  # re-exported for the scripts
+from devtools.rss import RssSampler as RssSampler  # re-exported for the scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -189,40 +190,6 @@ class CpuMeter:
         """CPU seconds of the thread that used most since the start (a server's event loop)."""
         now = self._per_thread()
         return max((seconds - self._threads.get(tid, 0.0) for tid, seconds in now.items()), default=0.0)
-
-
-class RssSampler:
-    """Peak RSS of one process, sampled from a background thread."""
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        import threading
-
-        self._process = psutil.Process(pid)
-        self._interval = interval
-        self.peak = self._process.memory_info().rss
-        self.start_rss = self.peak
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, self._process.memory_info().rss)
-            except psutil.Error:
-                return
-            self._stop.wait(self._interval)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        try:
-            self.peak = max(self.peak, self._process.memory_info().rss)
-        except psutil.Error:
-            pass
 
 
 def mb(value: float) -> float:

@@ -184,14 +184,19 @@ def run(passes: int, expired: int, seconds: float, rounds: int, in_flight: int) 
         sandbox.stop()
 
 
-def main() -> None:
+def read_arguments(rounds: int = 2) -> argparse.ArgumentParser:
+    """The options of a read benchmark (this one, bench/tracing.py)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--passes", type=int, default=150, help="v1 passes of the user")
     parser.add_argument("--expired", type=int, default=50, help="EXPIRED passes of the user")
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--in-flight", type=int, default=4)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = read_arguments().parse_args()
     run(args.passes, args.expired, args.seconds, args.rounds, args.in_flight)
 
 

@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = (
     "diff.py",
     "read.py",
+    "tracing.py",
     "bootstrap.py",
     "change_feed.py",
     "sync_state_cost.py",

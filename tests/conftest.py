@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from devtools.ferretdb import FerretDB, FerretDBMissing
+from tests.traces import spans  # noqa: F401 - the in-memory tracing fixture, for every suite
 
 
 def _started(server: FerretDB) -> FerretDB:

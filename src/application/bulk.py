@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from application.errors import ApplicationError, InternalError
-from application.ports import BulkJob, BulkSummary, Notifier
+from application.ports import BulkJob, BulkRunTrace, BulkSummary, Notifier
 from application.results import BulkProgress, RefreshResult, Skipped
 from domain.sync_state import SkipReason
 
@@ -19,6 +19,22 @@ _STOP = object()
 _Finished = tuple[int, RefreshResult | Skipped | None, ApplicationError | None]  # user 0: workers ended
 RefreshOne = Callable[[int], Awaitable[RefreshResult | Skipped]]
 Halted = Callable[[], str]
+
+
+class Untraced:
+    """The BulkTracer when tracing is off: no span, nothing recorded."""
+
+    def start_run(self, job: BulkJob, total: int) -> BulkRunTrace:
+        return self
+
+    def rider(self, user_id: int) -> contextlib.AbstractContextManager[object]:
+        return _NO_SPAN
+
+    def end(self) -> None:
+        pass
+
+
+_NO_SPAN = contextlib.nullcontext()
 
 
 async def run_bulk(

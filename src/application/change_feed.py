@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,6 +19,8 @@ from domain.changes import PassChange
 log = logging.getLogger(__name__)
 
 _CURSOR_PREFIX = "v1."
+# ASCII digits only: str.isdigit() and int() also take '²', '٥' and '５', which no cursor ever held.
+_CURSOR = re.compile(r"v1\.([0-9]{1,18})")
 _BATCH = 500
 _POLL_SECONDS = 0.1  # how often a live subscriber looks for new changes
 _SWEEP_EVERY_SECONDS = 3600.0
@@ -61,10 +64,10 @@ def encode_cursor(position: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    digits = cursor.removeprefix(_CURSOR_PREFIX)
-    if not cursor.startswith(_CURSOR_PREFIX) or not digits.isdigit() or len(digits) > 18:
+    issued = _CURSOR.fullmatch(cursor)
+    if issued is None:
         raise CursorForeign(cursor, f"not a cursor this service issued: {cursor[:40]!r}")
-    return int(digits)
+    return int(issued.group(1))
 
 
 class ChangeFeed:

@@ -4,6 +4,7 @@ in-memory fakes for unit tests implement the same ones."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -130,6 +131,9 @@ class SyncStateStore(Protocol):
 
     async def count_by_state(self) -> dict[SyncState, int]: ...
 
+    async def delete_many(self, user_ids: Sequence[int]) -> int:
+        """Remove those riders' statuses; returns how many there were."""
+
 
 class TicketLog(Protocol):
     async def append(self, entries: Sequence[TicketLogEntry]) -> None: ...
@@ -216,3 +220,20 @@ class BulkSummary:
     cancelled: bool = False
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     stopped: str = ""  # why the run stopped early (a general Bytemark outage), else ""
+
+
+# --- Bulk-run tracing (docs/tracing.md): a span per run, one per rider, opened by an adapter.
+
+
+class BulkRunTrace(Protocol):
+    """The trace of one bulk run."""
+
+    def rider(self, user_id: int) -> AbstractContextManager[object]:
+        """Around one rider's refresh (entered in the worker task that refreshes it)."""
+
+    def end(self) -> None:
+        """The run is over (finished, failed or cancelled)."""
+
+
+class BulkTracer(Protocol):
+    def start_run(self, job: BulkJob, total: int) -> BulkRunTrace: ...

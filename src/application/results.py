@@ -56,3 +56,4 @@ class BulkProgress:
 class PurgeResult:
     user_ids: tuple[int, ...]  # caches removed, or that would be removed in a dry run
     dry_run: bool
+    sync_statuses: int = 0  # sync statuses of riders without a token, removed (or that would be)

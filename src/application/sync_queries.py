@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 from application.errors import InvalidArgument, SyncStatusNotFound
 from application.ports import Clock, SyncStateStore, TokenStore
-from application.validation import validate_user_id
+from application.validation import MAX_USER_ID, validate_user_id
 from domain.sync_state import SyncState, SyncStatus
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 EXPIRY_HORIZON = timedelta(hours=24)
+# An issued token is about 60 characters; the cap also bounds how deep its JSON can nest.
+MAX_PAGE_TOKEN_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +73,16 @@ def _encode_token(after_user_id: int, state: SyncState | None) -> str:
 
 
 def _decode_token(token: str, state: SyncState | None) -> int:
+    if len(token) > MAX_PAGE_TOKEN_CHARS:
+        raise InvalidArgument(
+            "page_token", f"not a token this service issued (over {MAX_PAGE_TOKEN_CHARS} characters)"
+        )
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         after, token_state = decoded["after"], decoded["state"]
     except (ValueError, binascii.Error, KeyError, TypeError):
         raise InvalidArgument("page_token", "not a token this service issued") from None
-    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_USER_ID:
         raise InvalidArgument("page_token", "not a token this service issued")
     if token_state != (state.value if state else ""):
         raise InvalidArgument(

@@ -98,12 +98,16 @@ class SyncTracker:
         )
 
     async def after_result(self, previous: SyncStatus | None, result: RefreshResult) -> SyncStatus | None:
-        """The rider's status after a refresh that returned; None when Bytemark was not called."""
+        """The rider's status after a refresh that returned; None when Bytemark was not called,
+        or for a stranger (no token row): any caller may name any id, and storing a status for
+        each would grow the AUTH_REQUIRED count without bound."""
         if result.outcome is Outcome.FRESH:
             return None
         if result.outcome is Outcome.NO_VALID_TOKEN:
-            error = SyncError(AUTH_REQUIRED_CODE, f"no valid Bytemark token: {result.no_token_reason}")
             token = await self._token_row(result.user_id)
+            if token is None:
+                return None
+            error = SyncError(AUTH_REQUIRED_CODE, f"no valid Bytemark token: {result.no_token_reason}")
             return auth_required(previous, result.user_id, self._clock.now(), error, token)
         return succeeded(result.user_id, self._clock.now(), result.refreshed_at)
 

@@ -6,11 +6,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 
-from application.bulk import run_bulk
+from application.bulk import Untraced, run_bulk
 from application.change_feed import ChangeBatch, ChangeFeed
 from application.dry_run import DryRunTotals, SilentNotifier
 from application.errors import CacheNotFound, Unsupported
-from application.ports import BulkJob, SyncStateStore
+from application.ports import BulkJob, BulkTracer, SyncStateStore
 from application.refresh import RefreshDependencies, UserRefresher
 from application.relay import OutboxRelay
 from application.results import BulkProgress, PurgeResult, RefreshResult, Skipped
@@ -45,8 +45,10 @@ class TicketCacheUseCases:
         token_refresh_margin_seconds: int = 60,
         relay: OutboxRelay | None = None,
         change_feed: ChangeFeed | None = None,
+        bulk_tracer: BulkTracer | None = None,
     ) -> None:
         self._deps = deps
+        self._bulk_tracer: BulkTracer = bulk_tracer or Untraced()
         self.change_feed = change_feed
         self.relay = relay or OutboxRelay(deps.outbox, deps.ticket_log, deps.refresh_log, deps.tokens)
         self._refresher = UserRefresher(
@@ -151,9 +153,11 @@ class TicketCacheUseCases:
     ) -> AsyncGenerator[BulkProgress, None]:
         """A bulk run that skips riders by sync state and records the others' new states."""
         run = self._sync.start_run()
+        traced = self._bulk_tracer.start_run(job, total)
 
         async def refresh_one(user_id: int) -> RefreshResult | Skipped:
-            return await run.refresh_one(user_id, attempt)
+            with traced.rider(user_id):
+                return await run.refresh_one(user_id, attempt)
 
         bulk = run_bulk(
             job, run.read_ahead(ids), total, workers, refresh_one, self._deps.notifier, halted=run.halted
@@ -163,10 +167,14 @@ class TicketCacheUseCases:
                 async for progress in bulk:
                     yield progress
         finally:
-            await run.close()  # before the stream ends: a caller may read the statuses next
+            try:
+                await run.close()  # before the stream ends: a caller may read the statuses next
+            finally:
+                traced.end()
 
     async def purge_orphans(self, dry_run: bool) -> PurgeResult:
-        """Caches whose user no longer has a token: listed, and removed unless a dry run."""
+        """Caches whose user no longer has a token: listed, and removed unless a dry run; so are
+        (counted, not listed) the sync statuses of riders without a token."""
         orphans: list[int] = []
         batch: list[int] = []
         async for user_id in self._deps.caches.iter_user_ids(batch_size=_PURGE_BATCH):
@@ -183,7 +191,17 @@ class TicketCacheUseCases:
                 removed = cache_changes(user_id, cache, None, self._deps.clock.now())
                 if await self._deps.caches.delete(user_id, removed):
                     await self.relay.deliver_after_write(user_id, (), changed=bool(removed))
-        return PurgeResult(user_ids=tuple(orphans), dry_run=dry_run)
+        statuses = await self._purge_orphaned_statuses(dry_run)
+        return PurgeResult(user_ids=tuple(orphans), dry_run=dry_run, sync_statuses=statuses)
+
+    async def _purge_orphaned_statuses(self, dry_run: bool) -> int:
+        """Sync statuses whose rider has no token, counted, and removed unless a dry run."""
+        store, after, count = self._sync.store, 0, 0
+        while page := await store.list_after(after, _PURGE_BATCH):
+            after = page[-1].user_id
+            orphans = await self._orphans_in([status.user_id for status in page])
+            count += len(orphans) if dry_run or not orphans else await store.delete_many(orphans)
+        return count
 
     async def watch_changes(
         self, start_cursor: str, user_ids: Sequence[int]

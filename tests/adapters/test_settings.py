@@ -48,6 +48,7 @@ def test_defaults_follow_the_spec() -> None:
     assert settings.metrics_listen is None
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
     assert settings.grpc_max_message_bytes == 64 * 1024 * 1024
+    assert settings.grpc_max_receive_bytes == 1024 * 1024  # requests are small: 10,000 ids ~ 100 KB
 
 
 def test_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,6 +120,7 @@ def test_empty_values_count_as_unset() -> None:
         ("BULK_CONCURRENCY", "0", "must be between 1 and 512, got '0'"),
         ("BULK_CONCURRENCY", "many", "integer between 1 and 512"),
         ("GRPC_MAX_MESSAGE_BYTES", "1000", "between 1048576"),
+        ("GRPC_MAX_RECEIVE_BYTES", "1000", "between 65536"),
         ("LOG_LEVEL", "TRACE", "DEBUG, INFO, WARNING, ERROR"),
         ("LOG_FORMAT", "xml", "json, text"),
         ("GRPC_TLS_CERT_FILE", "/no/such/cert.pem", "does not exist"),

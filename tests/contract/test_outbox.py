@@ -3,6 +3,7 @@ each delivery target takes a record once however often it is delivered."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -105,6 +106,22 @@ async def test_a_reward_record_delivered_twice_is_one_row(store_engine: StoreEng
     await log.deliver_free_ticket_reward(record.record_id, 21)
     rows = await store_engine.raw.fetchall("SELECT user_id FROM bytemark_ticket_refresh_log")
     assert rows == [(21,)]
+
+
+async def test_a_record_delivered_twice_logs_nothing_at_warning_it_is_the_claim_working(
+    store_engine: StoreEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = store_engine.refresh_log()
+    await log.create_schema()
+    record = free_ticket_reward_record(22, NOW)
+    caplog.clear()
+
+    await log.deliver_free_ticket_reward(record.record_id, 22)
+    await log.deliver_free_ticket_reward(record.record_id, 22)  # a second relay, turned away
+
+    # asyncmy logged INSERT IGNORE's "Duplicate entry '<id>' for key 'PRIMARY'" note as a WARNING
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert await claimed_ids(store_engine) == [record.record_id]
 
 
 def delivered_ids(store_engine: StoreEngine) -> SqliteDeliveredIds | MysqlDeliveredIds:

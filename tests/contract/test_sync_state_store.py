@@ -120,3 +120,16 @@ async def test_statuses_leave_the_cache_documents_alone(backend: Backend, store:
         return  # separate table by construction; the column check is the cache suite's
     document = await backend.db.collection(CACHE_COLLECTION).find_one({"user_id": 11}, {"_id": 0})
     assert sorted(document) == ["passes", "passes4", "timestamp", "user_id"]
+
+
+async def test_deleting_riders_removes_only_their_statuses_and_counts_those_that_existed(
+    store: SyncStateStore,
+) -> None:
+    await store.put_many([ok(1), failing(2), auth_required(3), auth_required(4)])
+
+    removed = await store.delete_many([2, 3, 99])  # 99 never had a status
+    again = await store.delete_many([2, 3])
+
+    assert (removed, again) == (2, 0)
+    assert sorted(await store.get_many([1, 2, 3, 4])) == [1, 4]
+    assert (await store.count_by_state())[SyncState.AUTH_REQUIRED] == 1

@@ -24,19 +24,24 @@ class Demo:
         return self.output.read_text(errors="replace")
 
 
-def demo_env(address: str, work: Path) -> dict[str, str]:
+def demo_env(address: str, work: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "MONGODB_", "GRPC_", "SLACK_"))}
     env.update(GRPC_LISTEN=address, SQLITE_PATH=str(work / "demo.sqlite3"), LOG_LEVEL="WARNING")
+    env.update(extra)
     return env
 
 
 @contextmanager
-def running_demo(work: Path, ready_within: float = 60.0) -> Iterator[Demo]:
+def running_demo(work: Path, ready_within: float = 60.0, **extra_env: str) -> Iterator[Demo]:
     address = f"127.0.0.1:{free_port()}"
     output = work / "demo.log"
     with open(output, "wb") as log:
         proc = subprocess.Popen(
-            [CLI, "demo"], stdout=log, stderr=subprocess.STDOUT, env=demo_env(address, work), cwd=work
+            [CLI, "demo"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=demo_env(address, work, **extra_env),
+            cwd=work,
         )
     running = Demo(address, proc, output)
     try:

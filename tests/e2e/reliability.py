@@ -7,6 +7,7 @@ the SQLite file, and the sandbox's own view of a rider's passes.
 from __future__ import annotations
 
 import json
+import re
 import select
 import socket
 import struct
@@ -16,6 +17,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from devtools.harness import SandboxProcess, ServerProcess
+
+_REQUEST_ID = re.compile(r"\(request id ([A-Za-z0-9._:-]+)\)")
+# What a reply about a failed store must not carry: engines, hosts, users, paths, driver classes.
+_WHERE_MARKS = ("SQLite", "sqlite", "MySQL", "MongoDB", "127.0.0.1", "@", "/", "Error", "errno")
+
+
+def assert_store_failure_says_what_not_where(details: str, server_logs: str, *detail: str) -> None:
+    """The caller learns the store failed and gets a request id; the server's log line with that
+    request id holds the detail (`detail`: words it must contain)."""
+    assert details.startswith("cache store unavailable"), details
+    assert [mark for mark in _WHERE_MARKS if mark in details] == [], details
+    found = _REQUEST_ID.search(details)
+    assert found is not None, details
+    lines = [line for line in server_logs.splitlines() if found.group(1) in line]
+    assert any(all(word in line for word in detail) for line in lines), (found.group(1), detail, lines)
+
 
 CACHE_ROW_SQL = "SELECT * FROM bytemark_tickets_cache WHERE user_id = ?"
 LOG_COUNT_SQL = "SELECT COUNT(*) FROM bytemark_tickets_log WHERE user_id = ?"

@@ -7,6 +7,7 @@ byte strings per method, against one server process (module fixture)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
@@ -43,6 +44,8 @@ HYPOTHESIS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+WIRE_HYPOTHESIS = settings(HYPOTHESIS, max_examples=WIRE_EXAMPLES)
+raw_bodies = st.one_of(st.binary(max_size=64), st.sampled_from([b"\xff", b"\x08", b"\x0a\xff\x01"]))
 SERVICE_DESCRIPTOR = pb.DESCRIPTOR.services_by_name["TicketCacheService"]
 ENDLESS_STREAMS = frozenset({"WatchChanges"})
 
@@ -259,6 +262,31 @@ sync_states = st.one_of(st.sampled_from([0, 1, 2, 3, 4, -1, INT32_MAX]), st.inte
 page_tokens = st.one_of(st.just(""), st.text(max_size=40))
 
 
+def as_page_token(value: Any) -> str:
+    """A token as this service encodes one: unpadded urlsafe base64 of JSON."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+# Token-shaped: right encoding, any JSON inside, or nested deeper than any parser should follow.
+token_shaped = st.one_of(
+    st.builds(
+        lambda after, state: {"after": after, "state": state},
+        st.one_of(int64s, st.integers(2**63, 2**80), st.floats(allow_nan=False)),
+        st.sampled_from(["", "OK", "FAILING", "x"]),
+    ),
+    json_values,
+    st.integers(1, 100_000).map(lambda depth: "[" * depth),
+)
+
+
 @HYPOTHESIS
 @given(user_id=int64s)
 def test_get_sync_status_rejects_every_bad_user_id_naming_the_field(
@@ -288,7 +316,11 @@ def test_list_sync_statuses_rejects_every_bad_filter_page_size_and_token_naming_
         st.just(""),
         st.text(max_size=30),
         st.integers(10**12, 2**70).map(lambda n: f"v1.{n}"),  # past any change this suite makes
-        st.sampled_from(["v1.", "v1.-1", "v1.1e3", "v2.0", " v1.0"]),
+        st.sampled_from(["v1.", "v1.-1", "v1.1e3", "v2.0", " v1.0", "v1.0\n", "v1.+1", "v1.1_0"]),
+        # digits str.isdigit() and int() accept but no cursor ever held: '²', '٥', '５'
+        st.text(
+            st.characters(categories=["Nd", "No"], exclude_characters="0123456789"), min_size=1, max_size=4
+        ).map(lambda digits: f"v1.{digits}"),
     ),
     user_ids=user_ids_lists,
 )
@@ -301,6 +333,58 @@ def test_watch_changes_rejects_every_bad_cursor_and_user_id_naming_the_field(
     valid_cursor = start_cursor in ("", "v1.0")
     problems = user_ids_problems(user_ids) or ([] if valid_cursor else ["start_cursor"])
     assert_answered(status, problems, OK)
+
+
+@HYPOTHESIS
+@given(content=token_shaped)
+def test_list_sync_statuses_refuses_every_page_token_it_could_not_have_issued_naming_it(
+    client: pb_grpc.TicketCacheServiceStub, content: Any
+) -> None:
+    request = pb.ListSyncStatusesRequest(page_token=as_page_token(content))
+    after = content.get("after") if isinstance(content, dict) else None
+    issuable = (
+        isinstance(content, dict)
+        and content.get("state") == ""  # the request has no state filter
+        and type(after) is int
+        and 0 <= after <= INT64_MAX
+    )
+    assert_answered(call(client, "ListSyncStatuses", request), [] if issuable else ["page_token"], OK)
+
+
+@pytest.mark.parametrize(
+    ("method", "request_message", "field"),
+    [
+        ("WatchChanges", pb.WatchChangesRequest(start_cursor="v1.²"), "start_cursor"),
+        ("WatchChanges", pb.WatchChangesRequest(start_cursor="v1.٥"), "start_cursor"),
+        ("WatchChanges", pb.WatchChangesRequest(start_cursor="v1.５"), "start_cursor"),
+        ("WatchChanges", pb.WatchChangesRequest(start_cursor="v1.٠"), "start_cursor"),
+        (
+            "ListSyncStatuses",
+            pb.ListSyncStatusesRequest(page_token=as_page_token({"after": 2**63, "state": ""})),
+            "page_token",
+        ),
+        (
+            "ListSyncStatuses",
+            pb.ListSyncStatusesRequest(page_token=as_page_token("[" * 100_000)),
+            "page_token",
+        ),
+    ],
+    ids=[
+        "superscript-two",
+        "arabic-indic-five",
+        "fullwidth-five",
+        "arabic-indic-zero",
+        "after-2^63",
+        "100k-brackets",
+    ],
+)
+def test_the_reviewers_malformed_cursors_and_page_tokens_are_refused_naming_the_field(
+    client: pb_grpc.TicketCacheServiceStub, method: str, request_message: Any, field: str
+) -> None:
+    status = call(client, method, request_message)
+
+    assert_answered(status, [field], OK)
+    assert "not a cursor this service issued" in status[1] or "not a token this service issued" in status[1]
 
 
 def test_every_request_message_of_the_service_is_covered_by_a_property_test() -> None:
@@ -321,12 +405,8 @@ def test_every_request_message_of_the_service_is_covered_by_a_property_test() ->
 
 
 @pytest.mark.parametrize("method", list(SERVICE_DESCRIPTOR.methods_by_name))
-@settings(
-    max_examples=WIRE_EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(body=st.one_of(st.binary(max_size=64), st.sampled_from([b"\xff", b"\x08", b"\x0a\xff\x01"])))
+@WIRE_HYPOTHESIS
+@given(body=raw_bodies)
 def test_raw_request_bytes_never_end_in_internal_or_unknown(
     channel: grpc.Channel, method: str, body: bytes
 ) -> None:
@@ -344,6 +424,20 @@ def test_raw_request_bytes_never_end_in_internal_or_unknown(
         )
         if error.details().startswith("request: "):
             assert descriptor.input_type.full_name in error.details()
+
+
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+@WIRE_HYPOTHESIS
+@given(body=raw_bodies)
+def test_raw_reflection_request_bytes_never_end_in_internal_or_unknown(
+    channel: grpc.Channel, version: str, body: bytes
+) -> None:
+    info = channel.stream_stream(f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo")
+    try:
+        list(info(iter([body]), timeout=CALL_TIMEOUT))
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (error.code(), error.details())
+        assert "ServerReflectionRequest" in error.details()
 
 
 # --- sizes ---------------------------------------------------------------------------------

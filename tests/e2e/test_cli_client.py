@@ -110,6 +110,21 @@ def test_purge_orphans_dry_run_lists_without_removing(server: ServerProcess, san
     assert response["dry_run"] is True and isinstance(response["removed_user_ids"], list)
 
 
+def test_purge_orphans_says_how_many_sync_statuses_of_riders_without_a_token_it_would_remove(
+    server: ServerProcess,
+) -> None:
+    server.query(  # as a version that kept statuses for any id once wrote
+        "INSERT INTO bytemark_sync_status (user_id, state, last_attempt_at, consecutive_failures)"
+        " VALUES (8950000001, 'AUTH_REQUIRED', 1700000000, 1)"
+    )
+
+    done = run_cli("purge-orphans", "--dry-run", "--json", "--server", server.address)
+
+    assert done.returncode == 0, done.stderr
+    [response] = json_lines(done.stdout)
+    assert response["dry_run"] is True and response["removed_sync_statuses"] == 1
+
+
 def test_ctrl_c_cancels_the_stream_says_how_far_and_exits_130(
     server: ServerProcess, sandbox: SandboxProcess
 ) -> None:

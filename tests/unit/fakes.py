@@ -113,6 +113,9 @@ class FakeSyncStateStore:
     async def count_by_state(self) -> dict[SyncState, int]:
         return {state: sum(1 for s in self.statuses.values() if s.state is state) for state in SyncState}
 
+    async def delete_many(self, user_ids: Sequence[int]) -> int:
+        return sum(self.statuses.pop(user_id, None) is not None for user_id in set(user_ids))
+
 
 class FakeCacheStore:
     def __init__(self) -> None:

@@ -12,8 +12,15 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from opentelemetry import trace
+
 #: Set by the gRPC request-id interceptor for the duration of one RPC.
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+#: Database and HTTP drivers: at DEBUG they print bound SQL parameters, commands and requests, rider
+#: tokens among them, so they never log below WARNING whatever LOG_LEVEL says.
+DRIVER_LOGGERS = ("aiosqlite", "asyncmy", "motor", "pymongo", "aiohttp", "slack_sdk", "urllib3")
+_QUIET_LOGGERS = ("asyncio",)
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 _CREDENTIAL_PATTERNS = [
@@ -23,6 +30,14 @@ _CREDENTIAL_PATTERNS = [
     ),
     re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
 ]
+
+
+def current_trace_ids() -> tuple[str, str] | None:
+    """(trace_id, span_id) of the span being recorded, in W3C hex form; None outside one."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
 class RedactingFilter(logging.Filter):
@@ -63,6 +78,8 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        if ids := current_trace_ids():  # joins a log line to its trace (docs/tracing.md)
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
@@ -80,7 +97,11 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         request_id = request_id_var.get()
-        return f"{text} request_id={request_id}" if request_id else text
+        if request_id:
+            text = f"{text} request_id={request_id}"
+        if ids := current_trace_ids():
+            text = f"{text} trace_id={ids[0]} span_id={ids[1]}"
+        return text
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = ()) -> None:
@@ -93,5 +114,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json", secrets: Iterable[
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "asyncio"):
+    for noisy in (*DRIVER_LOGGERS, *_QUIET_LOGGERS):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

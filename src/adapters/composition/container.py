@@ -9,7 +9,9 @@ closes the ones that were started.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+from collections.abc import Iterator
 from typing import Any, Protocol, TypeVar, cast
 
 from dependency_injector import containers, providers
@@ -20,9 +22,11 @@ from adapters.composition.remote_services import RemoteServices
 from adapters.composition.settings import Settings
 from adapters.composition.sqlite_stores import SqliteStores
 from adapters.driven.clock import SystemClock
+from adapters.driven.observability.bulk_tracing import OtelBulkTracer
 from adapters.driven.observability.instrumented_use_cases import InstrumentedUseCases
 from adapters.driven.observability.metrics import OutboxMetrics
 from adapters.driven.observability.sync_gauges import SyncGaugeRefresher
+from adapters.driven.observability.tracing import TracingConfig, start_tracing
 from adapters.driven.storage.crypto.token_cipher import TokenCipher
 from application.change_feed import ChangeFeed
 from application.delivered_sweep import DeliveredIds, DeliveredIdSweep
@@ -53,6 +57,40 @@ def _delivered_id_tables(*tables: DeliveredIds | None) -> list[DeliveredIds]:
         if table is not None and all(table is not seen for seen in unique):
             unique.append(table)
     return unique
+
+
+# --- OpenTelemetry traces (docs/tracing.md) ---------------------------------------------
+
+
+def tracing_config(settings: Settings) -> TracingConfig:
+    return TracingConfig(
+        service_name=settings.otel_service_name,
+        protocol=settings.otel_exporter_otlp_protocol,
+        endpoint=settings.otel_exporter_otlp_endpoint,
+        traces_endpoint=settings.otel_exporter_otlp_traces_endpoint,
+        sampler=settings.otel_traces_sampler,
+        sampler_arg=settings.otel_traces_sampler_arg,
+    )
+
+
+@contextlib.contextmanager
+def tracing_session(settings: Settings) -> Iterator[None]:
+    """Tracing on for the block when the settings ask for it; spans still buffered are sent when
+    it ends. Enter it in the process that does the work (after a fork, never before) and before
+    `build_container`: HTTP sessions and Mongo clients made earlier are not traced."""
+    if not settings.tracing_enabled:
+        yield
+        return
+    tracing = start_tracing(tracing_config(settings))
+    try:
+        yield
+    finally:
+        tracing.shutdown()
+
+
+def _bulk_tracer(settings: Settings) -> OtelBulkTracer | None:
+    """Spans for bulk runs when tracing is on; None lets the use cases skip them."""
+    return OtelBulkTracer() if settings.tracing_enabled else None
 
 
 class Container(containers.DeclarativeContainer):
@@ -112,6 +150,7 @@ class Container(containers.DeclarativeContainer):
         token_refresh_margin_seconds=settings.provided.token_refresh_margin_seconds,
         relay=relay,
         change_feed=change_feed,
+        bulk_tracer=providers.Callable(_bulk_tracer, settings),
     )
     #: What transports use (the CLI's `serve` resolves it): the use cases with metrics recorded.
     use_cases = providers.Singleton(InstrumentedUseCases, core_use_cases)

@@ -23,6 +23,15 @@ from domain.free_tickets import DEFAULT_FREE_TICKET_PRODUCT_UUIDS as _DEFAULT_FR
 DEFAULT_FREE_TICKET_PRODUCT_UUIDS: tuple[str, ...] = tuple(sorted(_DEFAULT_FREE_SET))
 MIB = 1024 * 1024
 THIRTY_DAYS_SECONDS = 30 * 24 * 3600
+#: OTEL_TRACES_SAMPLER's values (the OpenTelemetry SDK's names).
+TRACE_SAMPLERS: tuple[str, ...] = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
 
 #: Variables `serve` cannot run without; the CLI passes them to `Settings.require`.
 SERVE_REQUIRED: tuple[str, ...] = (
@@ -107,6 +116,17 @@ def _number(*, minimum: float, exclusive: bool) -> Callable[[Any], Any]:
         return value
 
     return parse
+
+
+def _ratio(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError("must be a number between 0 and 1") from None
+    if isinstance(value, float | int) and not 0.0 <= value <= 1.0:
+        raise ValueError("must be a number between 0 and 1")
+    return value
 
 
 def _url(*schemes: str) -> Callable[[Any], Any]:
@@ -212,7 +232,15 @@ class Settings(BaseSettings):
     )
     grpc_max_message_bytes: Annotated[int, BeforeValidator(_int_between(MIB, 2**31 - 1))] = Field(
         64 * MIB,
-        description="Largest gRPC message (a rider with 10,000 passes exceeds gRPC's 4 MiB default).",
+        description="Largest gRPC response (a rider with 10,000 passes exceeds gRPC's 4 MiB default);"
+        " requests have their own, smaller bound, GRPC_MAX_RECEIVE_BYTES.",
+    )
+    # Hardening (issue 21): requests are bounded apart from responses, by their decompressed size.
+    grpc_max_receive_bytes: Annotated[int, BeforeValidator(_int_between(64 * 1024, 2**31 - 1))] = Field(
+        MIB,
+        description="Largest gRPC request, decompressed (64 KiB..2 GiB). gRPC checks it before any"
+        " interceptor, authentication included, so keep it small: the largest valid request"
+        " (10,000 user_ids) is about 100 KB.",
     )
     grpc_auth_token: SecretStr | None = Field(
         None, description="When set, every RPC except health needs `authorization: Bearer <token>`."
@@ -379,6 +407,44 @@ class Settings(BaseSettings):
         Field("json", description="`json` (one object per line, with the request id) or `text`.")
     )
 
+    # --- OpenTelemetry traces (docs/tracing.md): the standard OTEL_* variables, read here so a
+    # typo is a start-up error and the configuration page lists them. Off unless an endpoint or
+    # OTEL_TRACES_EXPORTER=otlp asks for it.
+    otel_traces_exporter: Annotated[
+        Literal["otlp", "none"], BeforeValidator(_choice("otlp", "none", upper=False))
+    ] | None = Field(
+        default=None,
+        description="otlp turns tracing on (to the OTLP endpoint, localhost by default); none keeps it off "
+        "even with an endpoint set. Unset: tracing is on exactly when OTEL_EXPORTER_OTLP_ENDPOINT "
+        "or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.",
+    )
+    otel_exporter_otlp_endpoint: HttpUrl | None = Field(
+        default=None,
+        description="Base URL of the OTLP receiver (a collector, Jaeger): http://host:4318 for "
+        "http/protobuf, http://host:4317 for grpc. Setting it turns tracing on.",
+    )
+    otel_exporter_otlp_traces_endpoint: HttpUrl | None = Field(
+        default=None,
+        description="Full URL for traces (http/protobuf: including /v1/traces); overrides "
+        "OTEL_EXPORTER_OTLP_ENDPOINT. Setting it turns tracing on.",
+    )
+    otel_exporter_otlp_protocol: Annotated[
+        Literal["grpc", "http/protobuf"], BeforeValidator(_choice("grpc", "http/protobuf", upper=False))
+    ] = Field(default="http/protobuf", description="OTLP transport: http/protobuf (the default) or grpc.")
+    otel_traces_sampler: Annotated[str, BeforeValidator(_choice(*TRACE_SAMPLERS, upper=False))] = Field(
+        default="parentbased_always_on",
+        description="Which traces are recorded: parentbased_traceidratio follows the caller's "
+        "traceparent decision and samples OTEL_TRACES_SAMPLER_ARG of the rest.",
+    )
+    otel_traces_sampler_arg: Annotated[float, BeforeValidator(_ratio)] | None = Field(
+        default=None,
+        description="The ratio (0 to 1) of the traceidratio samplers; 1.0 when unset. "
+        "Each bulk-run rider is a trace of its own, sampled at this ratio.",
+    )
+    otel_service_name: Name = Field(
+        default="bytemark-ticket-cache", description="service.name of every span this process exports."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -394,6 +460,13 @@ class Settings(BaseSettings):
     def tls_enabled(self) -> bool:
         """Both GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE are set (validation allows both or neither)."""
         return self.grpc_tls_cert_file is not None and self.grpc_tls_key_file is not None
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """OTEL_TRACES_EXPORTER=otlp, or an OTLP endpoint set without OTEL_TRACES_EXPORTER=none."""
+        if self.otel_traces_exporter is not None:
+            return self.otel_traces_exporter == "otlp"
+        return bool(self.otel_exporter_otlp_endpoint or self.otel_exporter_otlp_traces_endpoint)
 
     @property
     def slack_enabled(self) -> bool:

@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from typing import Protocol
 
 from adapters.common.logs import configure_logging
-from adapters.composition.container import build_container, migrate_stores, resolve
+from adapters.composition.container import build_container, migrate_stores, resolve, tracing_session
 from adapters.composition.settings import (
     SERVE_REQUIRED,
     ConfigError,
@@ -104,7 +104,9 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
                 auth_token=auth.get_secret_value() if auth else None,
                 tls=_tls_config(settings),
                 max_message_bytes=settings.grpc_max_message_bytes,
+                max_receive_bytes=settings.grpc_max_receive_bytes,
                 reuse_port=settings.grpc_workers > 1,
+                traced=settings.tracing_enabled,
             )
         except (RuntimeError, OSError) as exc:  # grpc raises RuntimeError when it cannot bind
             raise StartupError(
@@ -190,7 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == RUN_COMMAND:
         from adapters.driving.operator_cli.jobs import run_job
 
-        return run_job(args, settings)
+        with tracing_session(settings):
+            return run_job(args, settings)
     if args.command == "serve" and settings.grpc_workers > 1:
         return serve_in_workers(settings, lambda worker: _run(lambda: serve(worker), worker))
     runners: dict[str, Callable[[], Awaitable[None]]] = {
@@ -205,7 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(command: Callable[[], Awaitable[None]], settings: Settings) -> int:
     """Run a command on the configured event loop; the exit code, with operator errors as one line."""
     try:
-        with contextlib.suppress(KeyboardInterrupt):
+        # Here, in the process that serves (each GRPC_WORKERS worker after its fork): the span
+        # exporter runs a thread, and leaving the block flushes the spans still buffered.
+        with tracing_session(settings), contextlib.suppress(KeyboardInterrupt):
             event_loop.run(command(), settings.grpc_event_loop)  # type: ignore[arg-type]
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)

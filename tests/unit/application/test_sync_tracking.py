@@ -268,3 +268,41 @@ async def test_the_overview_counts_states_and_expiring_tokens(world: World) -> N
     overview = await world.use_cases.sync_overview()
     assert overview.by_state == {SyncState.OK: 2, SyncState.FAILING: 0, SyncState.AUTH_REQUIRED: 1}
     assert overview.tokens_expiring == 1
+
+
+# --- strangers: ids without a token row leave no trace ------------------------------------
+
+
+async def test_calls_for_riders_without_a_token_row_answer_no_valid_token_and_store_no_status(
+    world: World,
+) -> None:
+    strangers = [7_001, 7_002, 7_003, 7_004]
+
+    results = [
+        await world.use_cases.check(strangers[0]),
+        await world.use_cases.build(strangers[1]),
+        await world.use_cases.check_timeout(strangers[2], None),
+    ]
+    events = await refresh_all(world, [strangers[3]])
+
+    assert [r.outcome for r in results] == [Outcome.NO_VALID_TOKEN] * 3
+    assert [e.result.outcome for e in events if e.result] == [Outcome.NO_VALID_TOKEN]
+    assert world.sync_states.statuses == {}
+    assert (await world.use_cases.sync_overview(count_tokens=False)).by_state[SyncState.AUTH_REQUIRED] == 0
+
+
+async def test_purge_removes_and_counts_the_sync_statuses_of_riders_without_a_token(world: World) -> None:
+    add_users(world, [1, 2, 3])
+    for user_id in (1, 2, 3):
+        revoke(world, user_id)
+        await world.use_cases.check(user_id)  # AUTH_REQUIRED, token row kept
+    del world.tokens.tokens[2]
+
+    dry = await world.use_cases.purge_orphans(dry_run=True)
+    kept_by_the_dry_run = sorted(world.sync_states.statuses)
+    done = await world.use_cases.purge_orphans(dry_run=False)
+    again = await world.use_cases.purge_orphans(dry_run=False)
+
+    assert (dry.sync_statuses, kept_by_the_dry_run) == (1, [1, 2, 3])
+    assert done.sync_statuses == 1 and sorted(world.sync_states.statuses) == [1, 3]
+    assert again.sync_statuses == 0

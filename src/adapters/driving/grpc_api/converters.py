@@ -163,7 +163,9 @@ def _write_totals(target: BulkEvent, progress: BulkProgress) -> None:
 
 
 def purge_response(result: PurgeResult) -> pb.PurgeOrphanedCachesResponse:
-    return pb.PurgeOrphanedCachesResponse(removed_user_ids=result.user_ids, dry_run=result.dry_run)
+    return pb.PurgeOrphanedCachesResponse(
+        removed_user_ids=result.user_ids, dry_run=result.dry_run, removed_sync_statuses=result.sync_statuses
+    )
 
 
 def _write_counts(target: pb.RefreshCounts, counts: RefreshCounts) -> None:

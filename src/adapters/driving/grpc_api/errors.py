@@ -17,7 +17,7 @@ from grpc_status import rpc_status
 
 from adapters.common.logs import request_id_var
 from adapters.driving.grpc_api.error_catalogue import DOMAIN, INTERNAL, REASON_BY_ERROR, Reason
-from application.errors import InvalidArgument, UpstreamUnavailable
+from application.errors import InvalidArgument, StoreUnavailable, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,9 @@ _METADATA_ATTRIBUTES = (
     "user_id", "field", "cursor", "store", "endpoint", "size_bytes", "limit_bytes",
 )  # fmt: skip
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+#: What a caller learns of a failed store: what failed, not where (host, user, path, driver),
+#: which goes to the log line carrying the same request id.
+STORE_UNAVAILABLE = "cache store unavailable; retry later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +71,22 @@ class Failure:
 def failure_for(error: Exception) -> Failure:
     """What to tell the caller about `error`.
 
-    Known errors carry their own message (application messages never hold secrets).
-    Anything else is a bug: it is logged with its traceback under a request id, and the
-    caller gets only that id, never the exception text.
+    Known errors carry their own message (application messages never hold secrets), but a
+    store failure's says where it happened (host, path, driver): the caller gets a generic
+    message and the request id, and the detail is logged under that id. Anything else is a
+    bug: it is logged with its traceback under a request id, and the caller gets only that
+    id, never the exception text.
     """
     reason = next((reason for error_type, reason in REASON_BY_ERROR if isinstance(error, error_type)), None)
+    message = str(error)
+    if isinstance(error, StoreUnavailable):  # its detail says where: logged, not sent
+        request_id = request_id_var.get() or uuid.uuid4().hex
+        logger.warning("%s (request id %s)", error, request_id)
+        message = f"{STORE_UNAVAILABLE} (request id {request_id})"
     if reason is not None and reason is not INTERNAL:
         return Failure(
             reason,
-            str(error),
+            message,
             _metadata(error),
             field_path=error.field if isinstance(error, InvalidArgument) else None,
             retry_after=error.retry_after if isinstance(error, UpstreamUnavailable) else None,

@@ -7,16 +7,19 @@ numbers), so one servicer answers both, and v1's schema is v1alpha's under the v
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
-from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 V1ALPHA_SERVICE_NAME: str = reflection.SERVICE_NAME
 V1_PACKAGE = "grpc.reflection.v1"
 V1_SERVICE_NAME = f"{V1_PACKAGE}.ServerReflection"
 V1_FILE_NAME = "grpc/reflection/v1/reflection.proto"
+_REQUEST_TYPE: str = reflection_pb2.ServerReflectionRequest.DESCRIPTOR.full_name
+_CORRUPT = object()  # stands in for a request whose bytes do not parse
 
 
 def enable_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
@@ -24,15 +27,45 @@ def enable_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> 
     _add_v1_schema(descriptor_pool.Default())
     names = (*service_names, V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME)
     servicer = reflection.aio.ReflectionServicer(names)
-    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)  # v1alpha
-    v1_method = grpc.stream_stream_rpc_method_handler(
-        servicer.ServerReflectionInfo,
-        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+
+    async def info(
+        requests: AsyncIterable[Any], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        async for response in servicer.ServerReflectionInfo(_parsed(requests, context), context):
+            yield response
+
+    method = grpc.stream_stream_rpc_method_handler(
+        info,
+        request_deserializer=_tolerant_request,
         response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
     )
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(V1_SERVICE_NAME, {"ServerReflectionInfo": v1_method}),)
+        tuple(
+            grpc.method_handlers_generic_handler(name, {"ServerReflectionInfo": method})
+            for name in (V1ALPHA_SERVICE_NAME, V1_SERVICE_NAME)
+        )
     )
+
+
+def _tolerant_request(data: bytes) -> Any:
+    try:
+        return reflection_pb2.ServerReflectionRequest.FromString(data)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError, or anything its parser raises
+        return _CORRUPT
+
+
+async def _parsed(
+    requests: AsyncIterable[Any], context: grpc.aio.ServicerContext[Any, Any]
+) -> AsyncIterator[Any]:
+    """The requests, ending the call with INVALID_ARGUMENT at the first that does not parse
+    (grpc would answer UNKNOWN naming protobuf's exception)."""
+    async for request in requests:
+        if request is _CORRUPT:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request: not a valid {_REQUEST_TYPE} (corrupt wire format)",
+            )
+        yield request
 
 
 def _add_v1_schema(pool: descriptor_pool.DescriptorPool) -> None:

@@ -17,6 +17,7 @@ from adapters.driving.grpc_api.drain import Drain, DrainingHealthServicer
 from adapters.driving.grpc_api.interceptors import ServiceInterceptor
 from adapters.driving.grpc_api.reflection import enable_reflection
 from adapters.driving.grpc_api.servicer import TicketCacheServicer
+from adapters.driving.grpc_api.tracing import TracingInterceptor
 from application.api import TicketCacheApi
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
@@ -54,16 +55,21 @@ async def create_server(
     auth_token: str | None = None,
     tls: TlsConfig | None = None,
     max_message_bytes: int = 64 * 1024 * 1024,
+    max_receive_bytes: int = 1024 * 1024,
     encoded_entry_memo_bytes: int = DEFAULT_MEMO_BYTES,
     reuse_port: bool = False,
+    traced: bool = False,
 ) -> tuple[grpc.aio.Server, int, DrainingHealthServicer]:
     """Build, bind and start the server. Returns it, the bound port (useful with port 0,
     e.g. `listen="127.0.0.1:0"`) and the health servicer (for graceful_shutdown).
 
-    `max_message_bytes` bounds messages both ways: a user with thousands of passes exceeds
-    grpc's 4 MiB default. `encoded_entry_memo_bytes` sizes the memo of encoded cache
+    `max_message_bytes` bounds responses: a user with thousands of passes exceeds grpc's 4 MiB
+    default. `max_receive_bytes` bounds requests by their decompressed size (grpc core stops
+    inflating a compressed body past it), and does so before any interceptor, auth included,
+    runs: keep it small, the largest valid request (10,000 user ids) is about 100 KB.
+    `encoded_entry_memo_bytes` sizes the memo of encoded cache
     entries that makes repeated reads cheap (0 disables it). `reuse_port` shares the port with
-    the other GRPC_WORKERS processes (SO_REUSEPORT).
+    the other GRPC_WORKERS processes (SO_REUSEPORT). `traced` opens a span per call (docs/tracing.md).
     """
     encoder = CacheEncoder(memo_bytes=encoded_entry_memo_bytes)
     # One interceptor for metrics, request id, auth and the malformed-request guard: grpc
@@ -72,10 +78,10 @@ async def create_server(
         auth_token or None, response_serializers={GET_TICKET_CACHE_METHOD: encoder.serialize_response}
     )
     server = grpc.aio.server(
-        interceptors=[interceptor],
+        interceptors=[*([TracingInterceptor()] if traced else []), interceptor],
         options=[
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_receive_bytes),
             # Accept the clients' keepalive pings (every 60 s) during quiet long calls, not only 5 min apart.
             ("grpc.http2.min_ping_interval_without_data_ms", 20_000),
             *([("grpc.so_reuseport", 1)] if reuse_port else []),

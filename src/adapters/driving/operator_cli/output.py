@@ -158,7 +158,12 @@ class HumanOutput:
         ids = ", ".join(str(i) for i in response.removed_user_ids) or "none"
         verb = "would remove" if response.dry_run else "removed"
         count = len(response.removed_user_ids)
-        self.console.print(f"{verb} {count} orphaned caches: {ids}", markup=False, highlight=False)
+        self.console.print(
+            f"{verb} {count} orphaned caches: {ids}; and the sync statuses of"
+            f" {response.removed_sync_statuses} riders without a token",
+            markup=False,
+            highlight=False,
+        )
 
     def sync_statuses(self, statuses: list[pb.SyncStatus]) -> None:
         table = Table(title="sync status")

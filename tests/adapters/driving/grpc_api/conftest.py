@@ -28,9 +28,13 @@ def use_cases() -> FakeUseCases:
     return fake
 
 
-async def _serve(use_cases: FakeUseCases, auth_token: str | None) -> AsyncIterator[RunningServer]:
+async def serve(
+    use_cases: FakeUseCases, auth_token: str | None, *, traced: bool = False
+) -> AsyncIterator[RunningServer]:
     # Built inside the async fixture, so on the test's own event loop (grpc#32480).
-    server, port, health = await create_server(use_cases, listen="127.0.0.1:0", auth_token=auth_token)
+    server, port, health = await create_server(
+        use_cases, listen="127.0.0.1:0", auth_token=auth_token, traced=traced
+    )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield RunningServer(use_cases, channel, pb_grpc.TicketCacheServiceStub(channel), port)
@@ -41,11 +45,11 @@ async def _serve(use_cases: FakeUseCases, auth_token: str | None) -> AsyncIterat
 
 @pytest.fixture
 async def grpc_server(use_cases: FakeUseCases) -> AsyncIterator[RunningServer]:
-    async for running in _serve(use_cases, auth_token=None):
+    async for running in serve(use_cases, auth_token=None):
         yield running
 
 
 @pytest.fixture
 async def authed_server(use_cases: FakeUseCases) -> AsyncIterator[RunningServer]:
-    async for running in _serve(use_cases, auth_token=AUTH_TOKEN):
+    async for running in serve(use_cases, auth_token=AUTH_TOKEN):
         yield running

@@ -100,6 +100,27 @@ async def test_reflection_v1_answers_like_v1alpha_and_describes_the_service(
     )
 
 
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+@pytest.mark.parametrize("garbage", [b"\xff", b"\x0a\xff\x01", b"\x08"], ids=["ff", "truncated", "bare-tag"])
+async def test_reflection_answers_garbage_with_invalid_argument_naming_no_library_internals(
+    grpc_server: RunningServer, version: str, garbage: bytes
+) -> None:
+    info = grpc_server.channel.stream_stream(
+        f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo"
+    )
+    valid = reflection_pb2.ServerReflectionRequest(list_services="").SerializeToString()
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        _ = [response async for response in info(iter([valid, garbage]))]
+    still_listed = [response async for response in info(iter([valid]))]
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = refused.value.details() or ""
+    assert details.startswith("request: ") and "ServerReflectionRequest" in details
+    assert "DecodeError" not in details and "google.protobuf" not in details
+    assert len(still_listed) == 1
+
+
 async def test_metrics_count_calls_by_method_and_code(grpc_server: RunningServer) -> None:
     ok_before, missing_before, seconds_before = (
         handled(GET_METHOD, "OK"),

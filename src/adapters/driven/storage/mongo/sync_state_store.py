@@ -99,6 +99,14 @@ class MongoSyncStateStore:
             documents = await cursor.to_list(None)
         return [_status(document) for document in documents]
 
+    async def delete_many(self, user_ids: Sequence[int]) -> int:
+        wanted, removed = sorted(set(user_ids)), 0
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            with self._db.errors_as_unavailable():
+                removed += (await self._collection().delete_many({"user_id": {"$in": chunk}})).deleted_count
+        return removed
+
     async def count_by_state(self) -> dict[SyncState, int]:
         counts = {state: 0 for state in SyncState}
         for state in SyncState:  # three indexed counts: portable across servers, no aggregation

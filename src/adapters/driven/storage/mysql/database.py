@@ -14,12 +14,14 @@ from asyncmy.cursors import Cursor
 from asyncmy.errors import InterfaceError, InternalError, MySQLError
 
 from adapters.driven.storage.mysql.url import MysqlTarget, parse_mysql_url
+from adapters.driven.storage.spans import store_operation_span, store_span
 from application.errors import StoreUnavailable
 
 T = TypeVar("T")
 Params = Sequence[Any] | None
 
 STORE_NAME = "MySQL"
+_SYSTEM = "mysql"  # db.system.name of the store spans
 
 # Client/server error numbers that mean "this connection is gone", not "this statement is wrong".
 _CONNECTION_ERRNOS = frozenset(
@@ -102,7 +104,8 @@ class MysqlDatabase:
             await cur.execute(sql, _args(params))
             return [tuple(row) for row in await cur.fetchall()]
 
-        return await self._run(work, retry=True)
+        with store_span(_SYSTEM, sql):
+            return await self._run(work, retry=True)
 
     async def fetchone(self, sql: str, params: Params = None) -> tuple[Any, ...] | None:
         rows = await self.fetchall(sql, params)
@@ -115,7 +118,8 @@ class MysqlDatabase:
         async def work(cur: Cursor) -> int:
             return int(await cur.execute(sql, _args(params)))
 
-        return await self._run(work, retry=idempotent)
+        with store_span(_SYSTEM, sql):
+            return await self._run(work, retry=idempotent)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[MysqlTransaction]:
@@ -124,9 +128,10 @@ class MysqlDatabase:
         pool, conn = await self._acquire()
         tx = MysqlTransaction(self, conn)
         try:
-            await tx.run(conn.begin())
-            yield tx
-            await tx.run(conn.commit())
+            with store_operation_span(_SYSTEM, "TRANSACTION"):
+                await tx.run(conn.begin())
+                yield tx
+                await tx.run(conn.commit())
         except BaseException:
             conn.close()
             raise
@@ -241,7 +246,8 @@ class MysqlTransaction:
             finally:
                 await cursor.close()
 
-        return await self.run(work())
+        with store_span(_SYSTEM, sql):
+            return await self.run(work())
 
     async def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         async def work() -> list[tuple[Any, ...]]:
@@ -252,7 +258,8 @@ class MysqlTransaction:
             finally:
                 await cursor.close()
 
-        return await self.run(work())
+        with store_span(_SYSTEM, sql):
+            return await self.run(work())
 
     async def fetchone(self, sql: str, params: Params = None) -> tuple[Any, ...] | None:
         rows = await self.fetchall(sql, params)

@@ -9,7 +9,12 @@ from typing import Any
 class MysqlDialect:
     """pyformat placeholders; DATETIME as naive UTC datetimes."""
 
-    insert_ignore = "INSERT IGNORE"
+    def insert_first(self, into: str, key: str) -> str:
+        """An INSERT that writes 1 row for the first writer of `key` and 0 for a later one. Not
+        INSERT IGNORE: its "Duplicate entry" note is logged by asyncmy as a WARNING, though a
+        turned-away duplicate is the design working (affected rows are 0, not 1, for a no-op
+        update: the connection does not ask for CLIENT_FOUND_ROWS)."""
+        return f"INSERT {into} ON DUPLICATE KEY UPDATE {key} = {key}"
 
     def sql(self, statement: str) -> str:
         # pyformat placeholders; a literal % (the shard modulo) is written %%

@@ -37,17 +37,17 @@ class Statements(Protocol):
 
 
 class Dialect(Protocol):
-    insert_ignore: str
-
     def sql(self, statement: str) -> str: ...
+
+    def insert_first(self, into: str, key: str) -> str: ...
 
     def write_datetime(self, value: datetime | None) -> Any: ...
 
 
 async def claim(tx: Statements, record_id: str, dialect: Dialect) -> bool:
     """True when this transaction is the first to deliver `record_id`."""
-    statement = (
-        f"{dialect.insert_ignore} INTO bytemark_outbox_delivered (record_id, delivered_at) VALUES (?, ?)"
+    statement = dialect.insert_first(
+        "INTO bytemark_outbox_delivered (record_id, delivered_at) VALUES (?, ?)", "record_id"
     )
     return (
         await tx.execute(dialect.sql(statement), (record_id, dialect.write_datetime(datetime.now(UTC)))) == 1

@@ -22,12 +22,13 @@ class RefreshLogTable:
 
     # -- what differs per engine -----------------------------------------------------------
 
-    #: How the engine spells "insert unless the key exists".
-    insert_ignore = "INSERT OR IGNORE"
-
     def sql(self, statement: str) -> str:
         """The statement in the driver's placeholder style."""
         return statement
+
+    def insert_first(self, into: str, key: str) -> str:
+        """How the engine spells "insert unless `key` exists" (1 row written, or 0)."""
+        return f"INSERT OR IGNORE {into}"
 
     def write_datetime(self, value: datetime | None) -> Any:
         raise NotImplementedError

@@ -36,8 +36,6 @@ class TokenTable:
 
     #: Rows per `IN (...)` list, below the engine's bound-parameter limit.
     in_chunk = 500
-    #: How the engine spells "insert unless the key exists".
-    insert_ignore = "INSERT OR IGNORE"
 
     def __init__(self, db: SqlDatabase, cipher: TokenCipher) -> None:
         self._db = db
@@ -48,6 +46,10 @@ class TokenTable:
     def sql(self, statement: str) -> str:
         """The statement in the driver's placeholder style."""
         return statement
+
+    def insert_first(self, into: str, key: str) -> str:
+        """How the engine spells "insert unless `key` exists" (1 row written, or 0)."""
+        return f"INSERT OR IGNORE {into}"
 
     def write_datetime(self, value: datetime | None) -> Any:
         raise NotImplementedError

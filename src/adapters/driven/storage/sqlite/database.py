@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
+from adapters.driven.storage.spans import store_operation_span, store_span
 from adapters.driven.storage.sqlite.worker_thread import run_on_worker_thread
 from application.errors import StoreUnavailable
 
@@ -23,6 +24,7 @@ T = TypeVar("T")
 #: Works per group-committed transaction (bounds how long one holds the file's write lock).
 _MAX_BATCH = 128
 _READER_GENERATIONS = itertools.count(1)  # process-wide: no two readers share one
+_SYSTEM = "sqlite"  # db.system.name of the store spans
 
 
 class SqliteDatabase:
@@ -110,9 +112,10 @@ class SqliteDatabase:
         async with self._lock:
             tx = SqliteTransaction(self)
             try:
-                await tx.execute("BEGIN IMMEDIATE")
-                yield tx
-                await tx.execute("COMMIT")
+                with store_operation_span(_SYSTEM, "TRANSACTION"):
+                    await tx.execute("BEGIN IMMEDIATE")
+                    yield tx
+                    await tx.execute("COMMIT")
             except BaseException:
                 # A cancelled await leaves its statement queued on the worker thread (even the
                 # BEGIN): the rollback is queued behind it, and survives a second cancel.
@@ -136,7 +139,8 @@ class SqliteDatabase:
         then go together, in one hop and one BEGIN IMMEDIATE ... COMMIT, each in its own savepoint,
         so one work's failure undoes only its own statements. A lone work is a batch of one (no
         added latency); under a bulk run's load one hop and one commit serve many riders."""
-        return await self._batches.submit(work)  # type: ignore[no-any-return]
+        with store_operation_span(_SYSTEM, "BATCH"):  # a group commit: waits for the batch it joined
+            return await self._batches.submit(work)  # type: ignore[no-any-return]
 
     async def _commit_batch(self, works: Sequence[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
         """One hop to the worker thread (every statement on this connection runs there, one at a
@@ -161,8 +165,9 @@ class SqliteDatabase:
     async def _execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         conn = self.conn
         try:
-            # One hop to aiosqlite's worker thread (its execute + cursor close would be two).
-            return await run_on_worker_thread(conn, _rowcount, sql, tuple(params))
+            with store_span(_SYSTEM, sql):
+                # One hop to aiosqlite's worker thread (its execute + cursor close would be two).
+                return await run_on_worker_thread(conn, _rowcount, sql, tuple(params))
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 
@@ -172,8 +177,9 @@ class SqliteDatabase:
 
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row | tuple[Any, ...]]:
         try:
-            async with self.conn.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            with store_span(_SYSTEM, sql):
+                async with self.conn.execute(sql, tuple(params)) as cursor:
+                    return list(await cursor.fetchall())
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 
@@ -188,7 +194,8 @@ class SqliteDatabase:
 
     async def _fetch_rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         try:
-            return list(await self.conn.execute_fetchall(sql, tuple(params)))
+            with store_span(_SYSTEM, sql):
+                return list(await self.conn.execute_fetchall(sql, tuple(params)))
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 
@@ -201,7 +208,8 @@ class SqliteDatabase:
         if reader is None:
             return await self.fetch_rows(sql, params)
         try:
-            return reader.execute(sql, params).fetchall()
+            with store_span(_SYSTEM, sql):
+                return reader.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreUnavailable("SQLite", f"{type(exc).__name__}: {exc}") from exc
 

@@ -9,7 +9,9 @@ from typing import Any
 class SqliteDialect:
     """`?` placeholders as written; DATETIME as naive UTC text."""
 
-    insert_ignore = "INSERT OR IGNORE"
+    def insert_first(self, into: str, key: str) -> str:
+        """An INSERT that writes 1 row for the first writer of `key` and 0 for a later one."""
+        return f"INSERT OR IGNORE {into}"
 
     def sql(self, statement: str) -> str:
         return statement  # `?` is SQLite's own placeholder

@@ -84,6 +84,14 @@ class SqliteSyncStateStore:
             )
         return [_status(row) for row in rows]
 
+    async def delete_many(self, user_ids: Sequence[int]) -> int:
+        wanted, removed = sorted(set(user_ids)), 0
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            removed += await self._db.execute(f"DELETE FROM {TABLE} WHERE user_id IN ({marks})", chunk)
+        return removed
+
     async def count_by_state(self) -> dict[SyncState, int]:
         rows = await self._db.fetch_rows(f"SELECT state, COUNT(*) FROM {TABLE} GROUP BY state")
         counts = {state: 0 for state in SyncState}

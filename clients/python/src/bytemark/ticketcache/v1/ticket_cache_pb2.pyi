@@ -1367,8 +1367,11 @@ class PurgeOrphanedCachesResponse(_message.Message):
 
     REMOVED_USER_IDS_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
+    REMOVED_SYNC_STATUSES_FIELD_NUMBER: _builtins.int
     dry_run: _builtins.bool
     """Echo of the request's dry_run."""
+    removed_sync_statuses: _builtins.int
+    """Sync statuses removed (or that would be, in a dry run) because their rider has no token."""
     @_builtins.property
     def removed_user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """Users whose cache was removed (or would be, in a dry run)."""
@@ -1378,10 +1381,11 @@ class PurgeOrphanedCachesResponse(_message.Message):
         *,
         removed_user_ids: _abc.Iterable[_builtins.int] | None = ...,
         dry_run: _builtins.bool = ...,
+        removed_sync_statuses: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "removed_user_ids", b"removed_user_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "removed_sync_statuses", b"removed_sync_statuses", "removed_user_ids", b"removed_user_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
