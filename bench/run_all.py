@@ -15,12 +15,15 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = (
     "diff.py",
     "read.py",
+    "http_read.py",
     "tracing.py",
     "bootstrap.py",
     "change_feed.py",
     "sync_state_cost.py",
     "memory.py",
     "mongo.py",
+    "freshness.py",
+    "grpc_metrics.py",
 )
 
 

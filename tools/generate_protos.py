@@ -1,5 +1,7 @@
-"""Generate the Python protobuf/gRPC code (and its type stubs) from protos/ into the client package,
-clients/python/src/bytemark/: the server depends on that package, so there is one copy of it.
+"""Generate the Python protobuf/gRPC code (and its type stubs) and the Connect stubs from protos/ into
+the client package, clients/python/src/bytemark/: the server depends on that package, so there is one
+copy of it. The Connect stubs (`*_connect.py`, protoc-gen-connectrpc with `protobuf=google`, so they
+use the same google.protobuf messages) serve HTTP_LISTEN and back the client's `connect` extra.
 
 Usage:
     python tools/generate_protos.py          # regenerate the committed files
@@ -31,7 +33,7 @@ PROTO_ROOT = ROOT / "protos"
 OUTPUT_ROOT = ROOT / "clients" / "python" / "src"
 #: The one package of generated code: the client package ships it, adapters.driving.grpc_api imports it.
 GENERATED_PACKAGE = "bytemark"
-GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
+GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi", "_connect.py")
 #: The googleapis protos our protos import, copied from googleapis-common-protos (see above).
 VENDORED_ROOT = ROOT / "third_party" / "googleapis"
 VENDORED_PROTOS = ("google/rpc/status.proto", "google/rpc/error_details.proto")
@@ -65,10 +67,11 @@ def copy_vendored_protos() -> None:
 
 
 def plugin(name: str) -> str:
-    """mypy-protobuf's plugins live next to this interpreter (the venv), which may not be on PATH."""
+    """The plugins (mypy-protobuf's, protoc-gen-connectrpc) live next to this interpreter (the venv),
+    which may not be on PATH."""
     path = Path(sys.executable).parent / name
     if not path.exists():
-        sys.exit(f"{name} not found next to {sys.executable}; install mypy-protobuf")
+        sys.exit(f"{name} not found next to {sys.executable}; install the dev dependencies")
     return f"--plugin={name}={path}"
 
 
@@ -84,10 +87,13 @@ def run_protoc(output_root: Path) -> None:
         f"-I{VENDORED_ROOT}",
         plugin("protoc-gen-mypy"),
         plugin("protoc-gen-mypy_grpc"),
+        plugin("protoc-gen-connectrpc"),
         f"--python_out={output_root}",
         f"--grpc_python_out={output_root}",
         f"--mypy_out={output_root}",
         f"--mypy_grpc_out={output_root}",
+        # Without protobuf=google the stubs would target protobuf-py, another message runtime.
+        f"--connectrpc_out=protobuf=google:{output_root}",
         *files,
     ]
     # protoc's plugins chat on stderr ("Writing mypy to ..."); show it only when it failed

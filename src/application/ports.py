@@ -83,6 +83,15 @@ class TokenStore(Protocol):
         included); a token without an expiry is not counted."""
 
 
+@dataclass(frozen=True, slots=True)
+class CacheFreshness:
+    """How old the stored caches are: the oldest one's `timestamp` (None when there is no cache),
+    and how many were written before a given moment."""
+
+    oldest_timestamp: int | None
+    written_before: int
+
+
 class CacheStore(Protocol):
     """Collection/table of cache documents, one per user (unique on user_id)."""
 
@@ -105,6 +114,10 @@ class CacheStore(Protocol):
 
     def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
         """User ids of all caches, ascending, in batches."""
+
+    async def freshness(self, moment: int) -> CacheFreshness:
+        """The oldest cache's timestamp and the count of caches whose timestamp is before `moment`
+        (epoch seconds), both read from an index on the timestamp, never by scanning the caches."""
 
     async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
         """Remove the user's cache and record, in the same atomic step, the feed's REMOVED changes of

@@ -16,10 +16,12 @@ from devtools.sandbox.state import SandboxState
 
 DEMO_FIRST_USER_ID = 1001
 DEMO_SQLITE_PATH = "var/demo.sqlite3"
+#: The HTTP port of `make run` unless HTTP_LISTEN says otherwise: docs/http-json.md's curl lines use it.
+DEMO_HTTP_LISTEN = "127.0.0.1:8080"
 
 
 class DemoCommand:
-    help = "SQLite + Bytemark sandbox + gRPC on GRPC_LISTEN"
+    help = "SQLite + Bytemark sandbox + gRPC on GRPC_LISTEN + HTTP on HTTP_LISTEN (default 127.0.0.1:8080)"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--users", type=int, default=10, help="demo riders to seed (default 10)")
@@ -73,6 +75,7 @@ async def demo(settings: Settings, users: int, latency_ms: float) -> None:
                 "mysql_url": None,
                 "mongodb_url": None,
                 "sqlite_path": settings.sqlite_path if os.environ.get("SQLITE_PATH") else DEMO_SQLITE_PATH,
+                "http_listen": settings.http_listen or DEMO_HTTP_LISTEN,
             }
         )
         await _seed_demo_tokens(demo_settings, state)
@@ -83,7 +86,9 @@ async def demo(settings: Settings, users: int, latency_ms: float) -> None:
                 f"\nDemo: Bytemark sandbox at {sandbox.url}; riders {DEMO_FIRST_USER_ID}..{last} hold "
                 f"tokens; store {demo_settings.sqlite_path}. Try:\n  .venv/bin/grpcurl -plaintext "
                 f"-d '{{\"user_id\": {DEMO_FIRST_USER_ID}}}' {demo_settings.grpc_listen} "
-                "bytemark.ticketcache.v1.TicketCacheService/CheckTicketCache"
+                "bytemark.ticketcache.v1.TicketCacheService/CheckTicketCache\n  curl -H 'Content-Type: "
+                f"application/json' -d '{{\"user_id\": {DEMO_FIRST_USER_ID}}}' "
+                f"http://{demo_settings.http_listen}/bytemark.ticketcache.v1.TicketCacheService/GetTicketCache"
             ),
         )
     finally:

@@ -272,3 +272,10 @@ def test_passes4_retention_is_unset_by_default_and_a_positive_number_of_days() -
     assert problems_of({"PASSES4_RETENTION_DAYS": "0"}) == [
         "PASSES4_RETENTION_DAYS: must be between 1 and 36500, got '0'"
     ]
+
+
+def test_the_http_port_is_off_unless_http_listen_names_a_host_and_port() -> None:
+    assert load_settings({}).http_listen is None
+    assert load_settings({"HTTP_LISTEN": "0.0.0.0:8080"}).http_listen == "0.0.0.0:8080"
+    assert problems_of({"HTTP_LISTEN": "8080"})[0].startswith("HTTP_LISTEN: must be host:port")
+    assert Settings.model_fields["http_listen"].description

@@ -6,6 +6,7 @@ schemas; these tests check the behaviour those schemas cannot: probes, drain tim
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,22 @@ def test_the_network_policy_admits_only_the_grpc_and_metrics_ports(default: dict
     assert [p["port"] for p in rule["ports"]] == ["grpc", "metrics"]
 
 
+def test_the_http_port_is_off_by_default_and_exposed_everywhere_when_enabled(default: dict[str, Any]) -> None:
+    server = pod_spec(default[DEPLOYMENT])["containers"][0]
+    assert "HTTP_LISTEN" not in env_of(server)
+
+    enabled = render("--set", "http.enabled=true", "--set", "http.port=8081")
+    server = pod_spec(enabled[DEPLOYMENT])["containers"][0]
+    service = enabled["Service/tc-bytemark-ticket-cache"]
+    (rule,) = enabled["NetworkPolicy/tc-bytemark-ticket-cache"]["spec"]["ingress"]
+
+    assert env_of(server)["HTTP_LISTEN"] == "0.0.0.0:8081"
+    assert {"name": "http", "containerPort": 8081, "protocol": "TCP"} in server["ports"]
+    http = next(p for p in service["spec"]["ports"] if p["name"] == "http")
+    assert (http["port"], http["targetPort"], http["appProtocol"]) == (8081, "http", "http")
+    assert [p["port"] for p in rule["ports"]] == ["grpc", "http", "metrics"]
+
+
 def test_the_hourly_refresh_is_an_indexed_job_with_one_pod_per_shard(default: dict[str, Any]) -> None:
     cron = default["CronJob/tc-bytemark-ticket-cache-refresh"]
     job = cron["spec"]["jobTemplate"]["spec"]
@@ -208,10 +225,57 @@ def test_the_prometheus_rule_is_off_by_default(default: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("setting", "named"),
-    [("refresh.shards=0", "/refresh/shards"), ("grpc.shutdownGraceSeconds=0", "/grpc/shutdownGraceSeconds")],
+    [
+        ("refresh.shards=0", "/refresh/shards"),
+        ("grpc.shutdownGraceSeconds=0", "/grpc/shutdownGraceSeconds"),
+        ("http.port=0", "/http/port"),
+    ],
 )
 def test_the_values_schema_rejects_a_bad_value_naming_it(setting: str, named: str) -> None:
     done = helm("template", "tc", str(CHART), "--kube-version", KUBE_VERSION, "--set", setting)
 
     assert done.returncode != 0
     assert named in done.stderr
+
+
+def test_the_jobs_push_their_run_summary_only_when_a_pushgateway_is_set(default: dict[str, Any]) -> None:
+    pushing = render(
+        "--set", "pushgateway.url=http://pushgateway.monitoring:9091", "--set", "bootstrap.enabled=true"
+    )
+    refresh = "CronJob/tc-bytemark-ticket-cache-refresh"
+    (bootstrap,) = [resource for name, resource in pushing.items() if "-bootstrap-" in name]
+
+    assert "PUSHGATEWAY_URL" not in env_of(pod_spec(default[refresh])["containers"][0])
+    for job in (pushing[refresh], bootstrap):
+        assert (
+            env_of(pod_spec(job)["containers"][0])["PUSHGATEWAY_URL"] == "http://pushgateway.monitoring:9091"
+        )
+    assert "PUSHGATEWAY_URL" not in env_of(
+        pod_spec(pushing[DEPLOYMENT])["containers"][0]
+    )  # serve pushes nothing
+
+
+def test_production_traces_the_server_and_every_job_to_its_collector(production: dict[str, Any]) -> None:
+    refresh = "CronJob/tc-bytemark-ticket-cache-refresh"
+    pods = [production[DEPLOYMENT], production[refresh]]
+    pods += [resource for name, resource in production.items() if "-bootstrap-" in name or "-migrate" in name]
+    for resource in pods:
+        env = env_of(pod_spec(resource)["containers"][0])
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4317", resource["kind"]
+        assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == ("parentbased_traceidratio", "0.1")
+
+
+def test_the_grafana_dashboard_is_an_opt_in_config_map_for_the_sidecar(default: dict[str, Any]) -> None:
+    dashboard = CHART / "files/ticket-cache-dashboard.json"
+    shipped = render(
+        "--set",
+        "grafanaDashboard.enabled=true",
+        "--set",
+        "grafanaDashboard.annotations.grafana_folder=Transit",
+    )
+    config_map = shipped["ConfigMap/tc-bytemark-ticket-cache-dashboard"]
+
+    assert not [name for name in default if name.endswith("-dashboard")]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["metadata"]["annotations"] == {"grafana_folder": "Transit"}
+    assert json.loads(config_map["data"]["bytemark-ticket-cache.json"]) == json.loads(dashboard.read_text())

@@ -26,7 +26,13 @@ class Demo:
 
 def demo_env(address: str, work: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "MONGODB_", "GRPC_", "SLACK_"))}
-    env.update(GRPC_LISTEN=address, SQLITE_PATH=str(work / "demo.sqlite3"), LOG_LEVEL="WARNING")
+    # A free HTTP port too: the demo's default (127.0.0.1:8080) would clash between parallel demos.
+    env.update(
+        GRPC_LISTEN=address,
+        HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+        SQLITE_PATH=str(work / "demo.sqlite3"),
+        LOG_LEVEL="WARNING",
+    )
     env.update(extra)
     return env
 

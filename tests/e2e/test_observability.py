@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from devtools.harness import SERVICE, SandboxProcess, ServerProcess, free_port, start_server
+from tests.deploy.promtool import PROMTOOL
 
 GAUGE_PERIOD = 1  # seconds between the server's reads of the sync-state gauges (default 60)
 SYNC_STATES = ("OK", "FAILING", "AUTH_REQUIRED")
@@ -67,8 +69,9 @@ def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
 
 
-def method(name: str) -> str:
-    return f"/{SERVICE}/{name}"
+def method(name: str, grpc_type: str = "unary") -> dict[str, str]:
+    """go-grpc-prometheus's labels of one method, as stock gRPC dashboards select them."""
+    return {"grpc_service": SERVICE, "grpc_method": name, "grpc_type": grpc_type}
 
 
 async def test_metrics_count_rpcs_bytemark_calls_lookups_outcomes_and_bulk_users(
@@ -103,17 +106,18 @@ async def test_metrics_count_rpcs_bytemark_calls_lookups_outcomes_and_bulk_users
     assert [e.WhichOneof("event") for e in sorted(events, key=lambda e: e.user_id)] == ["result", "error"]
 
     handled = "grpc_server_handled_total"
-    assert moved(before, after, handled, grpc_method=method("CheckTicketCache"), grpc_code="OK") == 1
-    assert moved(before, after, handled, grpc_method=method("GetTicketCache"), grpc_code="OK") == 1
-    assert moved(before, after, handled, grpc_method=method("GetTicketCache"), grpc_code="NOT_FOUND") == 1
+    assert moved(before, after, handled, **method("CheckTicketCache"), grpc_code="OK") == 1
+    assert moved(before, after, handled, **method("GetTicketCache"), grpc_code="OK") == 1
+    assert moved(before, after, handled, **method("GetTicketCache"), grpc_code="NOT_FOUND") == 1
     get_invalid = moved(
-        before, after, handled, grpc_method=method("GetTicketCache"), grpc_code="INVALID_ARGUMENT"
+        before, after, handled, **method("GetTicketCache"), grpc_code="INVALID_ARGUMENT"
     )
     assert get_invalid == 1
-    assert moved(before, after, handled, grpc_method=method("RefreshStaleCaches"), grpc_code="OK") == 1
+    assert moved(before, after, handled, **method("RefreshStaleCaches", "server_stream"), grpc_code="OK") == 1
+    assert moved(before, after, "grpc_server_started_total", **method("GetTicketCache")) == 3
     seconds = "grpc_server_handling_seconds_count"
-    assert moved(before, after, seconds, grpc_method=method("GetTicketCache")) == 3
-    assert moved(before, after, seconds, grpc_method=method("RefreshStaleCaches")) == 1
+    assert moved(before, after, seconds, **method("GetTicketCache")) == 3
+    assert moved(before, after, seconds, **method("RefreshStaleCaches", "server_stream")) == 1
 
     bytemark = "bytemark_request_duration_seconds_count"
     assert moved(before, after, bytemark, endpoint="GET /passes") >= 2  # the check, the failing user
@@ -240,3 +244,18 @@ async def test_every_log_line_is_json_and_an_rpc_logs_under_the_callers_request_
     assert all({"ts", "level", "logger", "msg"} <= set(record) for record in records)
     for request_id in request_ids.values():
         assert any(record.get("request_id") == request_id for record in records), request_id
+
+
+def test_the_exposition_passes_promtool_check_metrics(
+    server: ServerProcess, sandbox: SandboxProcess, metrics_url: str
+) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.TicketCacheServiceStub(channel)
+        stub.CheckTicketCache(pb.CheckTicketCacheRequest(user_id=server.seed_user(sandbox)), timeout=60)
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        exposition = response.read()
+
+    done = subprocess.run([PROMTOOL, "check", "metrics"], input=exposition, capture_output=True, timeout=60)
+
+    assert b"grpc_server_started_total{" in exposition  # the gRPC families, built at scrape time
+    assert done.returncode == 0, done.stdout + done.stderr

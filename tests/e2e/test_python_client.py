@@ -1,13 +1,13 @@
-"""The Python client package installs on its own into a fresh virtualenv and calls the real server:
-typed calls, a stream, errors, bearer auth, gRPC-level retries of UNAVAILABLE and round_robin."""
+"""The Python client, built as a wheel and installed on its own into fresh virtualenvs at both ends of
+its grpcio/protobuf/googleapis-common-protos ranges (the floors it declares, and the newest
+releases), calls the real server: typed calls, a stream, errors, bearer auth, gRPC-level retries of
+UNAVAILABLE and round_robin."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,25 +15,34 @@ from pathlib import Path
 import pytest
 
 from devtools.harness import SandboxProcess, ServerProcess, free_port, start_server
+from tests.e2e.client_wheel import (
+    build_distributions,
+    declared_floors,
+    install_wheel,
+    installed_versions,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-CLIENT_PACKAGE = ROOT / "clients" / "python"
 SCENARIOS = Path(__file__).with_name("client_scenarios.py")
-UV = Path(sys.executable).parent / "uv"
 
 
 @pytest.fixture(scope="module")
-def client_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A virtualenv holding nothing but the client package (and its grpcio/protobuf)."""
-    venv = tmp_path_factory.mktemp("client-venv") / "venv"
-    subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, venv], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    # From a copy, the way a fresh checkout installs it (a build leaves build/ behind in its source).
-    source = venv.parent / "python-client"
-    shutil.copytree(
-        CLIENT_PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
-    )
-    subprocess.run([UV, "pip", "install", "--quiet", "--python", python, source], check=True, timeout=600)
+def client_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wheel, _sdist = build_distributions(tmp_path_factory.mktemp("client-dist"))
+    return wheel
+
+
+@pytest.fixture(scope="module", params=["lowest", "newest"])
+def client_python(
+    request: pytest.FixtureRequest, client_wheel: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A virtualenv holding nothing but the client wheel, with grpcio/protobuf at one end of its ranges."""
+    venv = tmp_path_factory.mktemp(f"client-venv-{request.param}") / "venv"
+    python = install_wheel(client_wheel, venv, request.param)
+    installed = installed_versions(python)
+    print(f"client wheel, {request.param} end: {installed}")  # the versions tested, in the -s/-rA log
+    assert len(declared_floors(client_wheel)) == 3, "grpcio, protobuf, googleapis-common-protos are ranges"
+    if request.param == "lowest":  # the test really ran on the floors the wheel promises
+        assert installed == declared_floors(client_wheel)
     return python
 
 
@@ -51,6 +60,15 @@ def scenario(python: Path, name: str, target: str, user_id: int, token: str = ""
     )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
+
+
+def test_the_sdist_builds_the_wheel_and_ships_the_stubs(client_wheel: Path) -> None:
+    import zipfile
+
+    names = zipfile.ZipFile(client_wheel).namelist()
+    for shipped in ("ticket_cache_pb2.py", "ticket_cache_pb2.pyi", "ticket_cache_connect.py", "py.typed"):
+        assert any(name.endswith(shipped) for name in names), shipped
+    assert not any(name.startswith(("adapters/", "application/", "domain/")) for name in names)
 
 
 def test_fresh_virtualenv_has_the_client_but_not_the_server(client_python: Path) -> None:

@@ -15,7 +15,7 @@ from application.errors import (
     WriteConflict,
 )
 from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken, Target
-from application.ports import BulkSummary, Shard, TokenGrant, UserToken
+from application.ports import BulkSummary, CacheFreshness, Shard, TokenGrant, UserToken
 from domain.changes import PassChange
 from domain.model import CachedPass, FetchedPasses, Payload, TicketCache, TicketLogEntry
 from domain.sync_state import SyncState, SyncStatus
@@ -155,6 +155,10 @@ class FakeCacheStore:
 
     async def is_empty(self) -> bool:
         return not self.caches
+
+    async def freshness(self, moment: int) -> CacheFreshness:
+        stamps = [cache.timestamp for cache in self.caches.values()]
+        return CacheFreshness(min(stamps, default=None), sum(1 for t in stamps if t < moment))
 
     async def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
         for user_id in sorted(self.caches):

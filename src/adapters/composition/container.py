@@ -23,15 +23,19 @@ from adapters.composition.settings import Settings
 from adapters.composition.sqlite_stores import SqliteStores
 from adapters.driven.clock import SystemClock
 from adapters.driven.observability.bulk_tracing import OtelBulkTracer
+from adapters.driven.observability.freshness_gauges import FreshnessGaugeRefresher
 from adapters.driven.observability.instrumented_use_cases import InstrumentedUseCases
 from adapters.driven.observability.metrics import OutboxMetrics
+from adapters.driven.observability.pushgateway import PushgatewayReporter
 from adapters.driven.observability.sync_gauges import SyncGaugeRefresher
 from adapters.driven.observability.tracing import TracingConfig, start_tracing
 from adapters.driven.storage.crypto.token_cipher import TokenCipher
 from application.change_feed import ChangeFeed
 from application.delivered_sweep import DeliveredIds, DeliveredIdSweep
+from application.freshness import FreshnessQuery
 from application.refresh import RefreshDependencies
 from application.relay import OutboxRelay
+from application.run_summary import NoRunReporter
 from application.sync_tracking import SyncPolicy
 from application.use_cases import TicketCacheUseCases
 from domain.free_tickets import FreeTicketPolicy
@@ -57,6 +61,10 @@ def _delivered_id_tables(*tables: DeliveredIds | None) -> list[DeliveredIds]:
         if table is not None and all(table is not seen for seen in unique):
             unique.append(table)
     return unique
+
+
+def _run_reporter_backend(settings: Settings) -> str:
+    return "pushgateway" if settings.pushgateway_url else "none"
 
 
 # --- OpenTelemetry traces (docs/tracing.md) ---------------------------------------------
@@ -160,6 +168,20 @@ class Container(containers.DeclarativeContainer):
         core_use_cases.provided.sync_overview,
         settings.provided.sync_gauges_refresh_seconds,
         settings.provided.token_gauge_refresh_seconds,
+    )
+    #: Where `run refresh-stale` / `run bootstrap` send their summary besides the log.
+    run_reporter = providers.Selector(
+        providers.Callable(_run_reporter_backend, settings),
+        pushgateway=providers.Singleton(PushgatewayReporter, settings.provided.pushgateway_url),
+        none=providers.Singleton(NoRunReporter),
+    )
+    #: Runs in `serve`: cache freshness read from the store, whichever process refreshed it.
+    freshness_gauges = providers.Singleton(
+        FreshnessGaugeRefresher,
+        providers.Singleton(
+            FreshnessQuery, cache_stores.cache_store, clock, settings.provided.cache_timeout_seconds
+        ).provided.read,
+        settings.provided.sync_gauges_refresh_seconds,
     )
 
 

@@ -261,6 +261,14 @@ class Settings(BaseSettings):
         )
     )
 
+    # --- HTTP port (Connect, gRPC-Web and JSON over HTTP; adapters.driving.http_api) ---
+    http_listen: HostPort | None = Field(
+        default=None,
+        description="host:port of the HTTP port serving TicketCacheService as Connect (JSON or binary),"
+        " gRPC-Web and gRPC over HTTP/1.1 and HTTP/2, with the gRPC port's bearer token, message limit and"
+        " TLS (docs/http-json.md). Unset: off. `demo` serves it on 127.0.0.1:8080 unless set.",
+    )
+
     bytemark_customer_api_url: HttpUrl | None = Field(
         None, description="Bytemark customer API base URL (required for `serve`)."
     )
@@ -390,14 +398,22 @@ class Settings(BaseSettings):
     sync_gauges_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = Field(
         60,
         description="How often `serve` re-reads `ticket_cache_sync_riders` (one count per sync state)"
-        " from the store (1..86400). Every replica and worker reports the store-wide figure: aggregate"
-        " with `max`, not `sum`.",
+        " and the store freshness gauges (`ticket_cache_store_oldest_cache_age_seconds`,"
+        " `ticket_cache_store_stale_riders`) from the store (1..86400). Every replica and worker"
+        " reports the store-wide figure: aggregate with `max`, not `sum`.",
     )
     token_gauge_refresh_seconds: Annotated[int, BeforeValidator(_int_between(1, 86_400))] = Field(
         1800,
         description="How often `serve` re-counts `bytemark_tokens_expiring_riders` (1..86400). On MySQL"
         " the count scans all of `bytemark_tokens` (about 2 s of MariaDB CPU per million riders, in"
         " every process), hence its own, slower period.",
+    )
+    # --- Job run summaries (obs-metrics): where `run refresh-stale` / `run bootstrap` push theirs ---
+    pushgateway_url: HttpUrl | None = Field(
+        None,
+        description="Prometheus Pushgateway base URL (e.g. `http://pushgateway:9091`): `run refresh-stale`"
+        " and `run bootstrap` push their run summary there, grouped by job and shard. Unset: the summary"
+        " is only the run's final log line.",
     )
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"],

@@ -24,7 +24,10 @@ from adapters.composition.settings import (
     split_host_port,
 )
 from adapters.driving import event_loop
-from adapters.driving.grpc_api.server import TlsConfig, create_server, graceful_shutdown
+from adapters.driving.grpc_api.interceptors import ServiceInterceptor
+from adapters.driving.grpc_api.server import TlsConfig, build_servicer, create_server, graceful_shutdown
+from adapters.driving.grpc_api.servicer import TicketCacheServicer
+from adapters.driving.http_api.server import HttpServer, HttpTls, create_http_app, start_http_server
 from adapters.driving.metrics_endpoint import start_metrics_server
 from adapters.driving.operator_cli.arguments import (
     CLIENT_COMMANDS,
@@ -74,6 +77,7 @@ async def wait_for_stop_signal() -> None:
 async def serve(settings: Settings, *, ready_message: str = "") -> None:
     container = build_container(settings)
     server = health = None
+    http: HttpServer | None = None
     background: list[asyncio.Task[None]] = []
     try:
         await migrate_stores(container)
@@ -81,22 +85,18 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
         relay, feed = await resolve(container.relay), await resolve(container.change_feed)
         sweep = await resolve(container.delivered_id_sweep)
         sync_gauges = await resolve(container.sync_gauges)
+        freshness_gauges = await resolve(container.freshness_gauges)
         background = [
             asyncio.create_task(relay.run(), name="outbox-relay"),
             asyncio.create_task(sweep.run(), name="outbox-delivered-sweep"),
             asyncio.create_task(sync_gauges.run(), name="sync-gauges-refresh"),
+            asyncio.create_task(freshness_gauges.run(), name="freshness-gauges-refresh"),
             asyncio.create_task(feed.sweep_forever(), name="change-feed-sweep"),
         ]
         if settings.metrics_listen:  # before gRPC: a port clash must stop the start, not a serving server
-            metrics_host, metrics_port = split_host_port(settings.metrics_listen)
-            try:
-                start_metrics_server(metrics_host, metrics_port)
-            except OSError as exc:
-                raise StartupError(
-                    f"cannot serve /metrics on {metrics_host}:{metrics_port}"
-                    f" (METRICS_LISTEN; is the port in use?): {exc}"
-                ) from None
+            _start_metrics(settings.metrics_listen)
         auth = settings.grpc_auth_token
+        servicer = build_servicer(use_cases)  # one for both ports: one memo, one drain at shutdown
         try:
             server, port, health = await create_server(
                 use_cases,
@@ -106,6 +106,7 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
                 max_message_bytes=settings.grpc_max_message_bytes,
                 max_receive_bytes=settings.grpc_max_receive_bytes,
                 reuse_port=settings.grpc_workers > 1,
+                servicer=servicer,
                 traced=settings.tracing_enabled,
             )
         except (RuntimeError, OSError) as exc:  # grpc raises RuntimeError when it cannot bind
@@ -114,6 +115,8 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
             ) from None
         host = settings.grpc_listen.rsplit(":", 1)[0]
         log.info("serving gRPC", extra={"listen": f"{host}:{port}", "tls": settings.tls_enabled})
+        if settings.http_listen:
+            http = await start_http_port(settings, servicer)
         print(f"gRPC TicketCacheService listening on {host}:{port}{ready_message}", flush=True)
         await wait_for_stop_signal()
     finally:
@@ -121,12 +124,55 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
         if server is not None and health is not None:
             grace = settings.grpc_shutdown_grace_seconds
             log.info("shutting down: NOT_SERVING, refusing new calls", extra={"grace_seconds": grace})
-            await graceful_shutdown(server, health, grace=grace)
+            # Together: the gRPC shutdown starts the shared drain, which ends the HTTP port's streams too.
+            await asyncio.gather(
+                graceful_shutdown(server, health, grace=grace), *([http.stop(grace)] if http else [])
+            )
             log.info("gRPC server stopped")
         for task in background:  # pending records stay stored; the next start delivers them
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await container.shutdown_resources()  # type: ignore[misc]
+
+
+def _start_metrics(listen: str) -> None:
+    metrics_host, metrics_port = split_host_port(listen)
+    try:
+        start_metrics_server(metrics_host, metrics_port)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot serve /metrics on {metrics_host}:{metrics_port}"
+            f" (METRICS_LISTEN; is the port in use?): {exc}"
+        ) from None
+
+
+async def start_http_port(settings: Settings, servicer: TicketCacheServicer) -> HttpServer:
+    """HTTP_LISTEN: the same servicer, access check, request size limit and TLS as the gRPC port."""
+    assert settings.http_listen is not None
+    auth = settings.grpc_auth_token
+    access = ServiceInterceptor(auth.get_secret_value() if auth else None)
+    app = create_http_app(servicer, access, settings.grpc_max_receive_bytes)
+    tls = None
+    if settings.tls_enabled:
+        assert settings.grpc_tls_cert_file is not None and settings.grpc_tls_key_file is not None
+        ca = settings.grpc_tls_client_ca_file
+        tls = HttpTls(settings.grpc_tls_cert_file, settings.grpc_tls_key_file, ca)
+    try:
+        http = await start_http_server(
+            app,
+            settings.http_listen,
+            grace=settings.grpc_shutdown_grace_seconds,
+            tls=tls,
+            reuse_port=settings.grpc_workers > 1,
+        )
+    except OSError as exc:
+        raise StartupError(
+            f"cannot serve HTTP on {settings.http_listen} (HTTP_LISTEN; is the port in use?): {exc}"
+        ) from None
+    host = settings.http_listen.rsplit(":", 1)[0]
+    log.info("serving HTTP (Connect, gRPC-Web, JSON)", extra={"listen": f"{host}:{http.port}"})
+    print(f"HTTP (Connect, gRPC-Web, JSON) listening on {host}:{http.port}", flush=True)
+    return http
 
 
 async def run_migrate(settings: Settings) -> None:

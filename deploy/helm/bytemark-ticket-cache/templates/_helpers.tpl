@@ -84,6 +84,15 @@ volumes:
 {{- end }}
 {{- end -}}
 
+{{/* The bulk Jobs' environment: the config, and where they push their run summary. */}}
+{{- define "btc.jobEnv" -}}
+{{ include "btc.configEnv" . }}
+{{- with .Values.pushgateway.url }}
+- name: PUSHGATEWAY_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* Container fields shared by the server and the jobs: image, secrets, /tmp. */}}
 {{- define "btc.containerCommon" -}}
 image: {{ include "btc.image" . | quote }}

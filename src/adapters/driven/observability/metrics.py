@@ -114,6 +114,20 @@ BULK_STOPPED = Counter(
 )
 
 
+# --- Freshness read from the cache store (every `serve`, see freshness_gauges.py) -----------
+
+STORE_OLDEST_CACHE_AGE = Gauge(
+    "ticket_cache_store_oldest_cache_age_seconds",
+    "Age of the oldest cache in the store (0 when it holds none), read every SYNC_GAUGES_REFRESH_SECONDS.",
+)
+STORE_STALE_RIDERS = Gauge(
+    "ticket_cache_store_stale_riders",
+    "Riders whose stored cache is older than max_age_seconds (CACHE_TIMEOUT_SECONDS), read every"
+    " SYNC_GAUGES_REFRESH_SECONDS.",
+    ["max_age_seconds"],
+)
+
+
 # --- Outbox and change feed -----------------------------------------------------------
 
 OUTBOX_PENDING = Gauge(

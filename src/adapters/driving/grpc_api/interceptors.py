@@ -21,7 +21,7 @@ import grpc
 from adapters.common.logs import request_id_var
 from adapters.driving.grpc_api.error_catalogue import MALFORMED_REQUEST, UNAUTHENTICATED
 from adapters.driving.grpc_api.errors import Failure, abort_with
-from adapters.driving.grpc_api.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING_SECONDS
+from adapters.driving.grpc_api.metrics import GRPC_SERVER_METRICS, MethodCounts
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Any]
@@ -42,8 +42,8 @@ class _ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc, unus
 class ServiceInterceptor(_ServerInterceptor):
     """Everything the server does around an RPC, outermost first:
 
-    - metrics: grpc_server_handled_total{grpc_method,grpc_code} and
-      grpc_server_handling_seconds{grpc_method}, rejected calls included;
+    - metrics: go-grpc-prometheus's grpc_server_started_total, grpc_server_handled_total and
+      grpc_server_handling_seconds (metrics.py), rejected calls included;
     - request id: the caller's x-request-id (or a new one) goes into `request_id_var` for logs
       and error messages, and back to the caller in the trailing metadata of every RPC (errors
       included), and also as initial metadata of response streams, so a batch job has it
@@ -83,6 +83,14 @@ class ServiceInterceptor(_ServerInterceptor):
             handler = self._handlers[method] = self._wrap(method, found)
         return handler
 
+    def refusal(self, method: str, metadata: Metadata | None) -> Failure | None:
+        """Why a call of `method` (`/package.Service/Method`) with `metadata` must be refused before
+        its handler runs, or None. The one access check: the gRPC calls and the HTTP port
+        (adapters.driving.http_api) both ask it."""
+        if self._token is None or method.startswith(HEALTH_METHOD_PREFIX):
+            return None
+        return None if self._authorized(metadata) else _UNAUTHENTICATED
+
     def _authorized(self, metadata: Metadata | None) -> bool:
         for key, value in metadata or ():
             if key == "authorization" and isinstance(value, str):
@@ -109,26 +117,28 @@ class ServiceInterceptor(_ServerInterceptor):
             if check_auth or guard_malformed:
                 raise TypeError(f"{method}: a sync handler cannot be guarded by this interceptor")
             return handler
-        prelude = self._prelude(bool(handler.response_streaming), check_auth, guard_malformed)
+        prelude = self._prelude(method, bool(handler.response_streaming), check_auth, guard_malformed)
         wrap = _around_stream if inspect.isasyncgenfunction(behavior) else _around_call
-        wrapped = wrap(behavior, prelude, _Recorder(method))
         if handler.unary_unary is not None:
-            make = grpc.unary_unary_rpc_method_handler
+            make, grpc_type = grpc.unary_unary_rpc_method_handler, "unary"
         elif handler.unary_stream is not None:
-            make = grpc.unary_stream_rpc_method_handler
+            make, grpc_type = grpc.unary_stream_rpc_method_handler, "server_stream"
         elif handler.stream_unary is not None:
-            make = grpc.stream_unary_rpc_method_handler
+            make, grpc_type = grpc.stream_unary_rpc_method_handler, "client_stream"
         else:
-            make = grpc.stream_stream_rpc_method_handler
+            make, grpc_type = grpc.stream_stream_rpc_method_handler, "bidi_stream"
+        wrapped = wrap(behavior, prelude, GRPC_SERVER_METRICS.method(method, grpc_type))
         return make(wrapped, deserialize, self._serializers.get(method, handler.response_serializer))
 
-    def _prelude(self, streams_responses: bool, check_auth: bool, guard_malformed: bool) -> Prelude:
+    def _prelude(
+        self, method: str, streams_responses: bool, check_auth: bool, guard_malformed: bool
+    ) -> Prelude:
         """What runs before the behaviour: request id, then auth, then the wire-format check."""
-        authorized = self._authorized
+        refusal_of = self.refusal
 
         async def prelude(request: Any, context: Context) -> None:
             metadata: Metadata | None = context.invocation_metadata()
-            request_id = _request_id(metadata)
+            request_id = request_id_from(metadata)
             # Each RPC runs in its own task with its own copy of the context, so the value
             # needs no reset: it ends with the call.
             request_id_var.set(request_id)
@@ -136,8 +146,8 @@ class ServiceInterceptor(_ServerInterceptor):
             context.set_trailing_metadata(tagged)  # abort() sends these too
             if streams_responses:
                 await context.send_initial_metadata(tagged)
-            if check_auth and not authorized(metadata):
-                await abort_with(context, _UNAUTHENTICATED)
+            if check_auth and (refusal := refusal_of(method, metadata)) is not None:
+                await abort_with(context, refusal)
             if guard_malformed and type(request) is _Undecodable:
                 message = f"request: not a valid {request.type_name} (corrupt wire format)"
                 await abort_with(context, Failure(MALFORMED_REQUEST, message, field_path="request"))
@@ -145,8 +155,9 @@ class ServiceInterceptor(_ServerInterceptor):
         return prelude
 
 
-def _around_call(behavior: Behavior, prelude: Prelude, record: _Recorder) -> Behavior:
+def _around_call(behavior: Behavior, prelude: Prelude, counts: MethodCounts) -> Behavior:
     async def call(request: Any, context: Context) -> Any:
+        counts.started += 1
         started = time.perf_counter()
         failure: BaseException | None = None
         try:
@@ -156,13 +167,14 @@ def _around_call(behavior: Behavior, prelude: Prelude, record: _Recorder) -> Beh
             failure = error
             raise
         finally:
-            record(started, failure, context)
+            counts.finished(_status_code(failure, context).name, time.perf_counter() - started)
 
     return call
 
 
-def _around_stream(behavior: Behavior, prelude: Prelude, record: _Recorder) -> Behavior:
+def _around_stream(behavior: Behavior, prelude: Prelude, counts: MethodCounts) -> Behavior:
     async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+        counts.started += 1
         started = time.perf_counter()
         failure: BaseException | None = None
         try:
@@ -179,32 +191,12 @@ def _around_stream(behavior: Behavior, prelude: Prelude, record: _Recorder) -> B
             failure = error
             raise
         finally:
-            record(started, failure, context)
+            counts.finished(_status_code(failure, context).name, time.perf_counter() - started)
 
     return stream
 
 
 # --- metrics ----------------------------------------------------------------------------
-
-
-class _Recorder:
-    """Counts one finished call of one method; the labelled series are looked up once."""
-
-    __slots__ = ("_handled", "_method", "_seconds")
-
-    def __init__(self, method: str) -> None:
-        self._method = method
-        self._seconds = GRPC_SERVER_HANDLING_SECONDS.labels(method)
-        self._handled: dict[str, Any] = {}  # status code name -> counter of this method
-
-    def __call__(self, started: float, failure: BaseException | None, context: Context) -> None:
-        elapsed = time.perf_counter() - started
-        code = _status_code(failure, context).name
-        handled = self._handled.get(code)
-        if handled is None:
-            handled = self._handled[code] = GRPC_SERVER_HANDLED.labels(self._method, code)
-        handled.inc()
-        self._seconds.observe(elapsed)
 
 
 def _status_code(exc: BaseException | None, context: Context) -> grpc.StatusCode:
@@ -225,7 +217,8 @@ def _status_code(exc: BaseException | None, context: Context) -> grpc.StatusCode
 # --- request id -------------------------------------------------------------------------
 
 
-def _request_id(metadata: Metadata | None) -> str:
+def request_id_from(metadata: Metadata | None) -> str:
+    """The caller's x-request-id when it is a short, plain id, else a new one."""
     for key, value in metadata or ():
         if key == REQUEST_ID_HEADER and isinstance(value, str) and _VALID_REQUEST_ID.fullmatch(value):
             return value  # only a short, plain id from a caller ends up in logs

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.driving.grpc_api.cache_encoding import DEFAULT_MEMO_BYTES, CacheEncoder
 from adapters.driving.grpc_api.converters import ProtoConverter
-from adapters.driving.grpc_api.drain import Drain, DrainingHealthServicer
+from adapters.driving.grpc_api.drain import DrainingHealthServicer
 from adapters.driving.grpc_api.interceptors import ServiceInterceptor
 from adapters.driving.grpc_api.reflection import enable_reflection
 from adapters.driving.grpc_api.servicer import TicketCacheServicer
@@ -48,6 +48,14 @@ class TlsConfig:
         )
 
 
+def build_servicer(
+    use_cases: TicketCacheApi, encoded_entry_memo_bytes: int = DEFAULT_MEMO_BYTES
+) -> TicketCacheServicer:
+    """The service with its encoder memo and drain; one per process, shared by the gRPC server and
+    the HTTP port (adapters.driving.http_api), so both share the memo and end streams together."""
+    return TicketCacheServicer(use_cases, ProtoConverter(CacheEncoder(memo_bytes=encoded_entry_memo_bytes)))
+
+
 async def create_server(
     use_cases: TicketCacheApi,
     *,
@@ -58,6 +66,7 @@ async def create_server(
     max_receive_bytes: int = 1024 * 1024,
     encoded_entry_memo_bytes: int = DEFAULT_MEMO_BYTES,
     reuse_port: bool = False,
+    servicer: TicketCacheServicer | None = None,
     traced: bool = False,
 ) -> tuple[grpc.aio.Server, int, DrainingHealthServicer]:
     """Build, bind and start the server. Returns it, the bound port (useful with port 0,
@@ -67,15 +76,16 @@ async def create_server(
     default. `max_receive_bytes` bounds requests by their decompressed size (grpc core stops
     inflating a compressed body past it), and does so before any interceptor, auth included,
     runs: keep it small, the largest valid request (10,000 user ids) is about 100 KB.
-    `encoded_entry_memo_bytes` sizes the memo of encoded cache
-    entries that makes repeated reads cheap (0 disables it). `reuse_port` shares the port with
-    the other GRPC_WORKERS processes (SO_REUSEPORT). `traced` opens a span per call (docs/tracing.md).
+    `encoded_entry_memo_bytes` sizes the memo of encoded entries that makes repeated reads cheap
+    (0 disables it). `reuse_port`: SO_REUSEPORT for GRPC_WORKERS. `traced` opens a span per call
+    (docs/tracing.md). A `servicer` from `build_servicer` is served as is (shared with HTTP_LISTEN).
     """
-    encoder = CacheEncoder(memo_bytes=encoded_entry_memo_bytes)
+    servicer = servicer or build_servicer(use_cases, encoded_entry_memo_bytes)
     # One interceptor for metrics, request id, auth and the malformed-request guard: grpc
     # runs every interceptor on every call, and this one routes a method in a dict lookup.
     interceptor = ServiceInterceptor(
-        auth_token or None, response_serializers={GET_TICKET_CACHE_METHOD: encoder.serialize_response}
+        auth_token or None,
+        response_serializers={GET_TICKET_CACHE_METHOD: servicer.encoder.serialize_response},
     )
     server = grpc.aio.server(
         interceptors=[*([TracingInterceptor()] if traced else []), interceptor],
@@ -88,12 +98,9 @@ async def create_server(
         ],
     )
 
-    converter = ProtoConverter(encoder)
-    drain = Drain()
-    servicer = TicketCacheServicer(use_cases, converter, drain)
     pb_grpc.add_TicketCacheServiceServicer_to_server(servicer, server)
 
-    health = DrainingHealthServicer(drain)
+    health = DrainingHealthServicer(servicer.drain)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     enable_reflection(server, (SERVICE_NAME, HEALTH_SERVICE_NAME))
 

@@ -14,6 +14,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import grpc
 
+from adapters.driving.grpc_api.cache_encoding import CacheEncoder
 from adapters.driving.grpc_api.change_events import change_batch_response
 from adapters.driving.grpc_api.converters import (
     ProtoConverter,
@@ -61,6 +62,15 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
         self._use_cases = use_cases
         self._converter = converter
         self._drain = drain or Drain()
+
+    @property
+    def drain(self) -> Drain:
+        """Started at shutdown: open streams end with UNAVAILABLE (see drain.py)."""
+        return self._drain
+
+    @property
+    def encoder(self) -> CacheEncoder:
+        return self._converter.encoder
 
     async def GetTicketCache(
         self, request: pb.GetTicketCacheRequest, context: Context

@@ -1,5 +1,5 @@
-"""The chart's files/ticket-cache-rules.yml names only metrics the server exports (or series the
-file itself records), so an alert can never watch a metric that does not exist."""
+"""The chart's files/ticket-cache-rules.yml names only metrics the server exports, the bulk Jobs
+push, or the file itself records, so an alert can never watch a metric that does not exist."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from prometheus_client import REGISTRY
 
 import adapters.driven.observability.metrics  # noqa: F401 - registers the service's metrics
 import adapters.driving.grpc_api.metrics  # noqa: F401 - registers the gRPC server metrics
+from adapters.driven.observability.pushgateway import summary_registry
+from application.run_summary import RunSummary
 
 CHART = Path(__file__).resolve().parents[4] / "deploy" / "helm" / "bytemark-ticket-cache"
 RULES = CHART / "files" / "ticket-cache-rules.yml"
@@ -26,8 +28,10 @@ def rules() -> list[dict[str, Any]]:
 
 
 def exported_series() -> set[str]:
+    """What `serve` exports, and what a successful `run` pushes to the Pushgateway."""
     names: set[str] = set()
-    for family in REGISTRY.collect():
+    pushed = summary_registry(RunSummary("refresh_stale", 0, 0, done=1, failed=0, succeeded=True))
+    for family in (*REGISTRY.collect(), *pushed.collect()):
         names.add(family.name)
         names.update(family.name + suffix for suffix in SUFFIXES.get(family.type, ()))
     return names
@@ -48,13 +52,21 @@ def test_every_metric_the_rules_name_is_exported_or_recorded_here() -> None:
 def test_the_rules_cover_stale_caches_auth_required_and_the_failing_ratio() -> None:
     everything = " ".join(rule["expr"] for rule in rules())
     for metric in (
-        "ticket_cache_age_seconds_bucket",
+        "ticket_cache_store_oldest_cache_age_seconds",
+        "ticket_cache_store_stale_riders",
         "ticket_cache_sync_riders",
         "bytemark_tokens_expiring_riders",
+        "ticket_cache_job_last_success_timestamp_seconds",
+        "kube_cronjob_status_last_successful_time",
     ):
         assert metric in everything
     alerts = {rule["alert"] for rule in rules() if "alert" in rule}
-    assert {"TicketCachesStale", "TicketCacheAuthRequiredGrowing", "TicketCacheFailingRatioHigh"} <= alerts
+    assert {
+        "TicketCachesStale",
+        "TicketCacheAuthRequiredGrowing",
+        "TicketCacheFailingRatioHigh",
+        "TicketCacheRefreshJobNotSucceeding",
+    } <= alerts
 
 
 def test_every_alert_has_a_severity_and_a_summary() -> None:

@@ -18,19 +18,29 @@ from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from tests.adapters.driving.grpc_api.conftest import RunningServer
 from tests.adapters.driving.grpc_api.fake_use_cases import FakeUseCases
 
-GET_METHOD = f"/{SERVICE_NAME}/GetTicketCache"
-REFRESH_METHOD = f"/{SERVICE_NAME}/RefreshStaleCaches"
+#: go-grpc-prometheus's labels of each method: what stock gRPC dashboards select on
+GET_METHOD = {"grpc_type": "unary", "grpc_service": SERVICE_NAME, "grpc_method": "GetTicketCache"}
+REFRESH_METHOD = {
+    "grpc_type": "server_stream",
+    "grpc_service": SERVICE_NAME,
+    "grpc_method": "RefreshStaleCaches",
+}
 
 
-def handled(method: str, code: str) -> float:
-    return (
-        REGISTRY.get_sample_value("grpc_server_handled_total", {"grpc_method": method, "grpc_code": code})
-        or 0.0
-    )
+def handled(method: dict[str, str], code: str) -> float:
+    return REGISTRY.get_sample_value("grpc_server_handled_total", {**method, "grpc_code": code}) or 0.0
 
 
-def observed(method: str) -> float:
-    return REGISTRY.get_sample_value("grpc_server_handling_seconds_count", {"grpc_method": method}) or 0.0
+def started(method: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value("grpc_server_started_total", method) or 0.0
+
+
+def observed(method: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value("grpc_server_handling_seconds_count", method) or 0.0
+
+
+def observed_within(method: dict[str, str], seconds: str) -> float:
+    return REGISTRY.get_sample_value("grpc_server_handling_seconds_bucket", {**method, "le": seconds}) or 0.0
 
 
 async def counted(read: Callable[[], float], expected: float) -> float:
@@ -127,7 +137,8 @@ async def test_metrics_count_calls_by_method_and_code(grpc_server: RunningServer
         handled(GET_METHOD, "NOT_FOUND"),
         observed(GET_METHOD),
     )
-    stream_before = handled(REFRESH_METHOD, "OK")
+    stream_before, started_before = handled(REFRESH_METHOD, "OK"), started(GET_METHOD)
+    slowest_before = observed_within(GET_METHOD, "+Inf")
 
     await grpc_server.stub.GetTicketCache(pb.GetTicketCacheRequest(user_id=42))
     try:
@@ -140,6 +151,8 @@ async def test_metrics_count_calls_by_method_and_code(grpc_server: RunningServer
     assert await counted(lambda: handled(GET_METHOD, "NOT_FOUND"), missing_before + 1) == missing_before + 1
     assert await counted(lambda: observed(GET_METHOD), seconds_before + 2) == seconds_before + 2
     assert await counted(lambda: handled(REFRESH_METHOD, "OK"), stream_before + 1) == stream_before + 1
+    assert started(GET_METHOD) == started_before + 2
+    assert observed_within(GET_METHOD, "+Inf") == slowest_before + 2  # buckets are cumulative
 
 
 async def test_metrics_count_rejected_calls(authed_server: RunningServer) -> None:

@@ -43,6 +43,7 @@ from adapters.driven.storage.mongo.refusals import encoded_within_limit, refusal
 from adapters.driven.storage.mongo.storable_bson import bson_safe
 from application.errors import StoreUnavailable, WriteConflict
 from application.outbox import OutboxRecord, change_feed_record
+from application.ports import CacheFreshness
 from domain.changes import PassChange, cache_changes
 from domain.model import TicketCache
 
@@ -51,6 +52,11 @@ _CACHE_FIELDS = {outbox_fields.FIELD: 0}
 _DELETE_ATTEMPTS = 3
 _LIVE = {outbox_fields.PURGE: {"$exists": False}}  # a tombstone is a deleted cache to readers
 _USER_ID_ONLY = {"_id": 0, "user_id": 1}
+_TIMESTAMP_ONLY = {"_id": 0, "timestamp": 1}
+# a number: a missing or null timestamp would sort first and is no age (the index bounds it too)
+_DATED_LIVE = {"timestamp": {"$type": "number"}, **_LIVE}
+#: freshness() reads it: the oldest cache is its first entry, the stale ones a range of it.
+TIMESTAMP_INDEX = [("timestamp", ASCENDING)]
 #: Default bound on the BSON bytes held by the read memo (parsed objects take a few times it).
 DEFAULT_READ_MEMO_BYTES = 4 * 1024 * 1024
 #: Users whose document `_id` is remembered (about 150 bytes each).
@@ -145,6 +151,7 @@ class MongoCacheStore:
                 await collection.index_information()
             ):
                 raise self._conflicting_index_error("a non-unique index on user_id exists")
+            await collection.create_index(TIMESTAMP_INDEX)
 
     async def _has_duplicate_user_ids(self) -> bool:
         pipeline = [
@@ -275,6 +282,22 @@ class MongoCacheStore:
     async def is_empty(self) -> bool:
         with self._db.errors_as_unavailable():
             return await self._collection().find_one(_LIVE, {"_id": 1}) is None
+
+    async def freshness(self, moment: int) -> CacheFreshness:
+        """Tombstones are deleted caches: they walk the index but are not counted."""
+        collection = self._collection()
+        with self._db.errors_as_unavailable():
+            oldest = await collection.find_one(self.oldest_filter(), _TIMESTAMP_ONLY, sort=TIMESTAMP_INDEX)
+            stale = await collection.count_documents(self.stale_filter(moment))
+        return CacheFreshness(None if oldest is None else int(oldest["timestamp"]), int(stale))
+
+    @staticmethod
+    def oldest_filter() -> dict[str, Any]:
+        return dict(_DATED_LIVE)
+
+    @staticmethod
+    def stale_filter(moment: int) -> dict[str, Any]:
+        return {"timestamp": {"$lt": moment}, **_LIVE}
 
     async def iter_user_ids(self, batch_size: int = 1000) -> AsyncIterator[int]:
         if batch_size < 1:

@@ -28,6 +28,7 @@ from adapters.driven.storage.sqlite.json_codec import dumps_json, loads_json
 from adapters.driven.storage.sqlite.outbox import SqliteOutbox
 from application.errors import WriteConflict
 from application.outbox import OutboxRecord
+from application.ports import CacheFreshness
 from domain.changes import PassChange, cache_changes
 from domain.model import CachedPass, TicketCache
 
@@ -94,6 +95,7 @@ class SqliteCacheStore:
         self._outbox = outbox or SqliteOutbox(db, OutboxCodec(TokenCipher.from_base64(None)))
         self._memo = _RowMemo(row_memo_bytes)
         self._table = quoted_identifier(table)
+        self._timestamp_index = quoted_identifier(f"idx_{table}_timestamp")
         self._get_sql = f"SELECT timestamp, version, passes, passes4 FROM {self._table} WHERE user_id = ?"
 
     async def create_schema(self) -> None:
@@ -104,6 +106,10 @@ class SqliteCacheStore:
             " version INTEGER NOT NULL DEFAULT 0,"
             " passes TEXT NOT NULL,"
             " passes4 TEXT NOT NULL)"
+        )
+        # freshness(): MIN and the stale count read this index, not the ~100 KB rows
+        await self._db.execute(
+            f"CREATE INDEX IF NOT EXISTS {self._timestamp_index} ON {self._table} (timestamp)"
         )
         await self._outbox.create_schema()  # written in the same transactions as the caches
         await SqliteChangeFeed(self._db).create_schema()
@@ -175,6 +181,19 @@ class SqliteCacheStore:
                 f"SELECT user_id FROM {self._table} WHERE user_id > ? ORDER BY user_id LIMIT ?",
                 (rows[-1][0], batch_size),
             )
+
+    async def freshness(self, moment: int) -> CacheFreshness:
+        rows = await self._db.fetch_rows(self.freshness_sql, (moment,))
+        oldest, written_before = rows[0]
+        return CacheFreshness(None if oldest is None else int(oldest), int(written_before))
+
+    @property
+    def freshness_sql(self) -> str:
+        """Both answers from the timestamp index: MIN() reads its first entry, the count a range of it."""
+        return (
+            f"SELECT (SELECT MIN(timestamp) FROM {self._table}),"
+            f" (SELECT COUNT(*) FROM {self._table} WHERE timestamp < ?)"
+        )
 
     async def delete(self, user_id: int, changes: Sequence[PassChange] = ()) -> bool:
         self._memo.discard(user_id)
