@@ -31,6 +31,7 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /tmp
 USER 10001:10001
-EXPOSE 50051 9090
+# gRPC, HTTP/JSON (Connect, gRPC-Web; only when HTTP_LISTEN is set), /metrics
+EXPOSE 50051 8080 9090
 ENTRYPOINT ["bytemark-ticket-cache"]
 CMD ["serve"]
