@@ -8,6 +8,11 @@ ratio_vs_limit compares users/s with the ideal C / L (N * L / C seconds).
 The full run asks for up to 64 riders per progress message (`max_batch`), as a bulk caller
 should: one message per rider cost the server 15-25% more CPU (bench/RESULTS.md, round 4).
 `--max-batch 0` (or BENCH_MAX_BATCH=0) measures one message per rider.
+
+Pinned mode (`--modes pinned`; by default both, the `bootstrap` line then `bootstrap_pinned`):
+the server's process on one core, the sandbox and this client on the other
+(`os.sched_setaffinity`), so the ratios measure the server with a core of its own instead of
+sharing both with the processes that drive it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import asyncio
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import grpc
@@ -69,10 +76,33 @@ def _maybe_profile(pid: int, directory: Path) -> subprocess.Popen[bytes] | None:
     return proc
 
 
-def run(users: int, latency_ms: float, concurrency: int, sample: int, max_batch: int) -> dict[str, object]:
+def _pin(pid: int, cores: set[int]) -> None:
+    """Every thread of `pid` on `cores` (sched_setaffinity on a pid moves only that thread)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cores)
+
+
+@contextmanager
+def _pinned(server_pid: int, sandbox_pid: int) -> Iterator[None]:
+    """The server on the first core, the sandbox and this process on the second."""
+    everything = os.sched_getaffinity(0)
+    first, second = sorted(everything)[:2]
+    _pin(server_pid, {first})
+    _pin(sandbox_pid, {second})
+    _pin(os.getpid(), {second})
+    try:
+        yield
+    finally:
+        _pin(os.getpid(), everything)
+
+
+def run(
+    users: int, latency_ms: float, concurrency: int, sample: int, max_batch: int, pinned: bool = False
+) -> dict[str, object]:
     with (
         running_sandbox("bootstrap", users=users, latency_ms=latency_ms) as (sandbox, directory),
         seeded_server(sandbox, directory, concurrency=concurrency) as server,
+        _pinned(server.pid, sandbox.proc.pid) if pinned else nullcontext(),
     ):
         log(f"bootstrap: sequential baseline on {sample} users (concurrency 1)")
         per_user = asyncio.run(_sequential_sample(server.address, sample))
@@ -94,7 +124,7 @@ def run(users: int, latency_ms: float, concurrency: int, sample: int, max_batch:
         sequential_seconds = per_user * users
         ideal_seconds = users * (latency_ms / 1000) / concurrency
         return emit(
-            "bootstrap",
+            "bootstrap_pinned" if pinned else "bootstrap",
             users=users,
             latency_ms=latency_ms,
             concurrency=concurrency,
@@ -119,8 +149,15 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=100)
     # users per progress message in the full run (0: one message per user)
     parser.add_argument("--max-batch", type=int, default=int(os.environ.get("BENCH_MAX_BATCH", "64")))
+    parser.add_argument(
+        "--modes", nargs="+", choices=("unpinned", "pinned"), default=["unpinned", "pinned"],
+        help="pinned: the server on one core, the sandbox and the client on the other",
+    )  # fmt: skip
     args = parser.parse_args()
-    run(args.users, args.latency_ms, args.concurrency, args.sample, args.max_batch)
+    if "pinned" in args.modes and len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("bootstrap: pinned mode needs two cores")
+    for mode in args.modes:
+        run(args.users, args.latency_ms, args.concurrency, args.sample, args.max_batch, mode == "pinned")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from devtools.ferretdb import FerretDB
 
 CLIENT = os.environ.get("MONGODB_CLIENT", "motor")
+PROFILE = os.environ.get("MONGODB_PROFILE", "auto")  # the service's server profile (--ferretdb)
 
 
 async def _measure(address: str, users: int, concurrency: int) -> dict[str, float]:
@@ -82,7 +83,11 @@ def run(
 ) -> dict[str, object]:
     """With `ferretdb`, the caches (and so the feed, appended by the relay) are on that server."""
     name = "change_feed" if ferretdb is None else "change_feed_mongo"
-    env = {} if ferretdb is None else {"MONGODB_URL": ferretdb.url("bench_feed"), "MONGODB_CLIENT": CLIENT}
+    env = (
+        {}
+        if ferretdb is None
+        else {"MONGODB_URL": ferretdb.url("bench_feed"), "MONGODB_CLIENT": CLIENT, "MONGODB_PROFILE": PROFILE}
+    )
     with (
         running_sandbox(name, users=users, latency_ms=latency_ms) as (sandbox, directory),
         seeded_server(sandbox, directory, concurrency=concurrency, **env) as server,
@@ -94,7 +99,7 @@ def run(
             latency_ms=latency_ms,
             concurrency=concurrency,
             target_p99_ms=1000,
-            **({} if ferretdb is None else {"mongodb_client": CLIENT}),
+            **({} if ferretdb is None else {"mongodb_client": CLIENT, "mongodb_profile": PROFILE}),
             **figures,
         )
 

@@ -25,6 +25,8 @@ from read import VIEWS, _prebuilt, _qps
 from devtools.ferretdb import FerretDB
 
 CLIENT = os.environ.get("MONGODB_CLIENT", "motor")
+#: The server profile the service runs under (bench/mongo_profiles.py runs both side by side).
+PROFILE = os.environ.get("MONGODB_PROFILE", "auto")
 
 
 def bootstrap(ferretdb: FerretDB, users: int, latency_ms: float, concurrency: int) -> dict[str, object]:
@@ -34,7 +36,11 @@ def bootstrap(ferretdb: FerretDB, users: int, latency_ms: float, concurrency: in
     with running_sandbox("bootstrap_mongo", users=users, latency_ms=latency_ms) as (sandbox, directory):
         for store in ("sqlite", "mongo"):
             env = (
-                {"MONGODB_URL": ferretdb.url("bench_bootstrap"), "MONGODB_CLIENT": CLIENT}
+                {
+                    "MONGODB_URL": ferretdb.url("bench_bootstrap"),
+                    "MONGODB_CLIENT": CLIENT,
+                    "MONGODB_PROFILE": PROFILE,
+                }
                 if store == "mongo"
                 else {}
             )
@@ -53,6 +59,7 @@ def bootstrap(ferretdb: FerretDB, users: int, latency_ms: float, concurrency: in
         latency_ms=latency_ms,
         concurrency=concurrency,
         mongodb_client=CLIENT,
+        mongodb_profile=PROFILE,
         seconds=round(seconds, 3),
         users_per_s=round(users / seconds, 1),
         sqlite_users_per_s=round(users / sqlite_seconds, 1),
@@ -68,7 +75,7 @@ def read(
     ferretdb: FerretDB, passes: int, expired: int, seconds: float, rounds: int, in_flight: int
 ) -> dict[str, object]:
     assert ferretdb.proc is not None
-    env = {"MONGODB_URL": ferretdb.url("bench_read"), "MONGODB_CLIENT": CLIENT}
+    env = {"MONGODB_URL": ferretdb.url("bench_read"), "MONGODB_CLIENT": CLIENT, "MONGODB_PROFILE": PROFILE}
     with (
         running_sandbox("read_mongo", users=0, latency_ms=0) as (sandbox, directory),
         ExitStack() as servers_up,
@@ -100,6 +107,7 @@ def read(
             view="FULL",
             passes=total,
             mongodb_client=CLIENT,
+            mongodb_profile=PROFILE,
             qps=round(best["mongo"], 1),
             sqlite_qps=round(best["sqlite"], 1),
             ratio_vs_sqlite=round(best["mongo"] / best["sqlite"], 3),

@@ -24,6 +24,7 @@ BENCHMARKS = (
     "mongo.py",
     "freshness.py",
     "grpc_metrics.py",
+    "scale.py",
 )
 
 

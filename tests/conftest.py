@@ -33,3 +33,17 @@ def ferretdb_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ferre
     server = _started(FerretDB(tmp_path_factory.mktemp("ferretdb")))
     yield server
     server.stop()
+
+
+_FERRETDB_FIXTURES = {"ferretdb_server", "ferretdb_process"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that talks to FerretDB `mongo_wire`: `make test` runs them a second time
+    under TEST_MONGODB_PROFILE=mongodb (the strategies a real MongoDB gets)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        name = item.nodeid.lower()
+        if fixtures & _FERRETDB_FIXTURES or "ferretdb" in name or "mongo" in name:
+            item.add_marker(pytest.mark.mongo_wire)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import TypeVar
 
+from application.dry_run import DryRunReport, hash_differences, preview
 from application.errors import (
     AccessTokenRejected,
     CacheNotFound,
@@ -149,6 +150,33 @@ class UserRefresher:
         # The stale cache (or its absence) was just read: `_check` decides build or update from it.
         return await self._check(user_id, cache is not None, digest=digest)
 
+    async def dry_run(self, user_id: int, max_age_seconds: int | None = None) -> RefreshResult:
+        """What a check (with `max_age_seconds`: a timeout check) would do, written nowhere: no
+        cache, log rows, sync state or notice. A token Bytemark rotates meanwhile is kept (the
+        old one is retired; losing the new one logs the rider out), and the report says so."""
+        current = await self._deps.caches.get(user_id)
+        if max_age_seconds is not None and current is not None:
+            max_age = max_age_seconds or self.cache_timeout_seconds
+            if not is_stale(current.timestamp, self._deps.clock.now(), max_age):
+                report = DryRunReport(Outcome.FRESH, hash_differences=hash_differences(current))
+                return self._dry_result(user_id, current, report)
+        rotated: list[bool] = []
+        try:
+            fetched = await self._fetch(user_id, on_rotated=lambda: rotated.append(True))
+        except _NoValidToken as no_token:
+            report = DryRunReport(Outcome.NO_VALID_TOKEN, hash_differences=hash_differences(current))
+            return replace(self._dry_result(user_id, current, report), no_token_reason=str(no_token))
+        now = self._deps.clock.now()
+        report = preview(user_id, current, fetched, now, self._free_tickets, self._passes4_retention_days)
+        return self._dry_result(user_id, current, replace(report, token_rotated=bool(rotated)))
+
+    def _dry_result(self, user_id: int, current: TicketCache | None, report: DryRunReport) -> RefreshResult:
+        """The stored cache as it stands (nothing was written) with the report."""
+        if current is None:
+            return RefreshResult(user_id, report.would, RefreshCounts(), 0, None, dry_run=report)
+        counts = RefreshCounts(passes=len(current.passes), passes4=len(current.passes4))
+        return RefreshResult(user_id, report.would, counts, current.timestamp, current, dry_run=report)
+
     # -- one execution -----------------------------------------------------------------------
 
     async def _check(
@@ -255,14 +283,16 @@ class UserRefresher:
 
     # -- Bytemark ----------------------------------------------------------------------------
 
-    async def _fetch(self, user_id: int) -> FetchedPasses:
+    async def _fetch(self, user_id: int, on_rotated: Callable[[], None] = lambda: None) -> FetchedPasses:
         """Both lists with the stored token; on 401 one refresh-token exchange, then one retry.
-        A token about to expire is exchanged first, saving the 401 round trip."""
+        A token about to expire is exchanged first, saving the 401 round trip. `on_rotated` is
+        told when Bytemark issued a new token (kept, see `_keep_rotated_token`)."""
         token = await self._token(user_id)
         if token is None:
             raise _NoValidToken("no Bytemark token stored")
         if self._expires_soon(token) and token.refresh_token:
             fresh = await self._refresh_token(token)
+            on_rotated()
             try:
                 return await self._deps.passes_source.fetch_passes(fresh)
             except AccessTokenRejected as rejected:
@@ -273,6 +303,7 @@ class UserRefresher:
             return await self._deps.passes_source.fetch_passes(token.access_token)
         except AccessTokenRejected as rejected:
             fresh = await self._refresh_token(token)
+            on_rotated()
             try:
                 return await self._deps.passes_source.fetch_passes(fresh)
             except AccessTokenRejected:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from application.dry_run import DryRunReport, DryRunTotals
 from application.errors import ApplicationError
 from application.notices import FreeTicket
 from domain.model import Outcome, RefreshCounts, TicketCache
@@ -19,6 +20,7 @@ class RefreshResult:
     refreshed_at: int  # epoch seconds; the cache timestamp after the call (0 when nothing written)
     cache: TicketCache | None  # the stored cache after the call (None for NO_VALID_TOKEN)
     no_token_reason: str = ""  # NO_VALID_TOKEN: why (no token row, invalid_grant, ...)
+    dry_run: DryRunReport | None = None  # a dry run's report (then nothing was written)
     #: Free tickets found that no notice was stored for: a bulk run's digest reports them.
     unannounced_free_tickets: tuple[FreeTicket, ...] = ()
 
@@ -49,6 +51,8 @@ class BulkProgress:
     stopped: str = ""
     #: Another event is already waiting: a transport may send them together.
     more_ready: bool = False
+    #: A dry run's summary so far (None when not a dry run).
+    dry_run_totals: DryRunTotals | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 
 from application.bulk import Untraced, run_bulk
 from application.change_feed import ChangeBatch, ChangeFeed
+from application.dry_run import DryRunTotals, no_notice
 from application.errors import CacheNotFound, StoreUnavailable, Unsupported
 from application.notices import BulkJob, BulkSummary, Notice
 from application.outbox import RUN_NOTICE_USER_ID, notice_record
@@ -79,7 +81,10 @@ class TicketCacheUseCases:
     async def build(self, user_id: int) -> RefreshResult:
         return await self._sync.tracked(validate_user_id(user_id), self._refresher.build)
 
-    async def check(self, user_id: int) -> RefreshResult:
+    async def check(self, user_id: int, dry_run: bool = False) -> RefreshResult:
+        """`dry_run`: what the check would do, written nowhere (see UserRefresher.dry_run)."""
+        if dry_run:
+            return await self._refresher.dry_run(validate_user_id(user_id))
         return await self._sync.tracked(validate_user_id(user_id), self._refresher.check)
 
     async def update(self, user_id: int) -> RefreshResult:
@@ -121,8 +126,11 @@ class TicketCacheUseCases:
         shard_index: int,
         shard_count: int,
         user_ids: Sequence[int],
+        dry_run: bool = False,
     ) -> AsyncGenerator[BulkProgress, None]:
-        """The hourly job: a timeout check for every user with a token (or the listed ones)."""
+        """The hourly job: a timeout check for every user with a token (or the listed ones).
+        `dry_run`: each rider's report, written nowhere (no sync state either, so no rider is
+        skipped by it), with the run's totals on every event."""
         max_age = validate_max_age(max_age_seconds)
         workers = validate_concurrency(concurrency) or self._bulk_concurrency
         shard = validate_shard(shard_index, shard_count)
@@ -138,7 +146,10 @@ class TicketCacheUseCases:
         async def refresh_one(user_id: int) -> RefreshResult:
             return await self._refresher.check_timeout(user_id, max_age, digest=True)
 
-        bulk = self._tracked_bulk(BulkJob.REFRESH_STALE, ids, total, workers, refresh_one)
+        if dry_run:
+            bulk = _dry_run_bulk(ids, total, workers, lambda uid: self._refresher.dry_run(uid, max_age or 0))
+        else:
+            bulk = self._tracked_bulk(BulkJob.REFRESH_STALE, ids, total, workers, refresh_one)
         async with aclosing(bulk):
             async for progress in bulk:
                 yield progress
@@ -232,3 +243,19 @@ class TicketCacheUseCases:
 async def _iterate(values: Sequence[int]) -> AsyncGenerator[int, None]:
     for value in values:
         yield value
+
+
+async def _dry_run_bulk(
+    ids: AsyncGenerator[int, None],
+    total: int,
+    workers: int,
+    preview: Callable[[int], Awaitable[RefreshResult]],
+) -> AsyncGenerator[BulkProgress, None]:
+    """A bulk run of dry runs: no sync state, no notice at its end; each event carries the totals."""
+    totals = DryRunTotals()
+    bulk = run_bulk(BulkJob.REFRESH_STALE, ids, total, workers, preview, no_notice)
+    async with aclosing(bulk):
+        async for progress in bulk:
+            if progress.result is not None and progress.result.dry_run is not None:
+                totals = totals.counting(progress.result.dry_run)
+            yield replace(progress, dry_run_totals=totals)

@@ -176,6 +176,8 @@ def server_env(sandbox: SandboxProcess, sqlite_path: Path, listen: str, **extra:
         }
     )
     env.update(extra)
+    if "MONGODB_URL" in env and "MONGODB_PROFILE" not in env and os.environ.get("TEST_MONGODB_PROFILE"):
+        env["MONGODB_PROFILE"] = os.environ["TEST_MONGODB_PROFILE"]  # the suite's server profile
     return env
 
 

@@ -1,4 +1,5 @@
-"""MongoCacheStore reads on a real FerretDB: a read by the remembered `_id` and the parsed-document
+"""MongoCacheStore reads on a real FerretDB, under the suite's server profile: a read by the
+remembered `_id` (profile `ferretdb`) or by user_id (profile `mongodb`) and the parsed-document
 memo return exactly what a fresh read by user_id would, whatever changed the document meanwhile."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from adapters.driven.storage.mongo.cache_store import MongoCacheStore
 from adapters.driven.storage.mongo.database import CLIENT_FACTORIES
 from devtools.ferretdb import FerretDB
 from domain.model import TicketCache
-from tests.contract.cache_fixtures import mongo_database
+from tests.contract.cache_fixtures import mongo_cache_store, mongo_database, profile_strategies
 
 USER = 7
 
@@ -31,7 +32,7 @@ def a_cache(user_id: int, *uuids: str, timestamp: int = 1_700_000_000) -> Ticket
 async def store(request: pytest.FixtureRequest, ferretdb_server: FerretDB) -> AsyncIterator[MongoCacheStore]:
     db = mongo_database(ferretdb_server.url("admin"), request.param)
     await db.connect()
-    caches = MongoCacheStore(db)
+    caches = mongo_cache_store(db, await profile_strategies(db))
     await caches.create_schema()
     try:
         yield caches
@@ -87,7 +88,7 @@ async def test_without_the_memo_reads_still_find_the_cache(ferretdb_server: Ferr
     db = mongo_database(ferretdb_server.url("admin"), "motor")
     await db.connect()
     try:
-        caches = MongoCacheStore(db, read_memo_bytes=0)
+        caches = mongo_cache_store(db, await profile_strategies(db), read_memo_bytes=0)
         await caches.create_schema()
         await caches.save(a_cache(USER, "a"), None)
         first, second = await caches.get(USER), await caches.get(USER)
@@ -95,3 +96,11 @@ async def test_without_the_memo_reads_still_find_the_cache(ferretdb_server: Ferr
     finally:
         await db.collection("bytemarkticketscaches").drop()
         await db.close()
+
+
+async def test_without_an_outbox_a_delete_removes_the_cache_once(store: MongoCacheStore) -> None:
+    await store.save(a_cache(USER, "a"), None)
+    assert (await store.get(USER)) is not None  # remembered, then forgotten by the delete
+    assert await store.delete(USER) is True
+    assert await store.get(USER) is None and await store.delete(USER) is False
+    assert [user async for user in store.iter_user_ids()] == []

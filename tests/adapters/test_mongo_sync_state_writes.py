@@ -1,5 +1,6 @@
-"""MongoSyncStateStore.put_many on a real FerretDB when another process changes the statuses between
-its read of the batch's `_id`s and its write: the batch's statuses are stored all the same."""
+"""MongoSyncStateStore.put_many with profile `ferretdb`'s writes (replace by `_id`) on a real
+FerretDB when another process changes the statuses between its read of the batch's `_id`s and its
+write: the batch's statuses are stored all the same."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from adapters.driven.storage.mongo.capabilities import FERRETDB
+from adapters.driven.storage.mongo.ferretdb.sync_state_writes import ReplacesById
 from adapters.driven.storage.mongo.sync_state_store import MongoSyncStateStore
 from devtools.ferretdb import FerretDB
 from domain.sync_state import succeeded
@@ -19,7 +22,8 @@ from tests.contract.cache_fixtures import mongo_database
 async def store(ferretdb_server: FerretDB) -> AsyncIterator[MongoSyncStateStore]:
     db = mongo_database(ferretdb_server.url("admin"), "motor")
     await db.connect()
-    states = MongoSyncStateStore(db)
+    assert FERRETDB.writes_per_bulk is not None
+    states = MongoSyncStateStore(db, writes=ReplacesById(FERRETDB.writes_per_bulk))
     await states.create_schema()
     try:
         yield states
@@ -31,10 +35,10 @@ async def store(ferretdb_server: FerretDB) -> AsyncIterator[MongoSyncStateStore]
 def seen_ids(store: MongoSyncStateStore, ids: dict[int, Any]) -> None:
     """What the batch's read returned, before the other process's write."""
 
-    async def stale(user_ids: list[int]) -> dict[int, Any]:
+    async def stale(collection: Any, user_ids: list[int]) -> dict[int, Any]:
         return {u: ids[u] for u in user_ids if u in ids}
 
-    store._document_ids = stale  # type: ignore[method-assign]
+    store._writes._document_ids = stale  # type: ignore[attr-defined]
 
 
 async def test_a_status_written_elsewhere_after_the_read_is_replaced_not_duplicated(

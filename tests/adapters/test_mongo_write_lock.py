@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.driven.storage.mongo.write_lock import WriteLocks
+from adapters.driven.storage.mongo.ferretdb.write_lock import WriteLocks
 
 
 class SlowLockCollection:
@@ -32,9 +32,6 @@ class SlowLockCollection:
 class FerretLikeDatabase:
     def __init__(self) -> None:
         self.locks = SlowLockCollection()
-
-    async def needs_write_locks(self) -> bool:
-        return True
 
     def collection(self, name: str) -> SlowLockCollection:
         return self.locks

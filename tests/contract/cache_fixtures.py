@@ -19,8 +19,12 @@ from typing import Any
 
 from adapters.driven.storage.crypto import TokenCipher
 from adapters.driven.storage.mongo.cache_store import MongoCacheStore
+from adapters.driven.storage.mongo.capabilities import resolve_capabilities
+from adapters.driven.storage.mongo.change_feed import MongoChangeFeed
 from adapters.driven.storage.mongo.database import CLIENT_FACTORIES, MongoDatabase
 from adapters.driven.storage.mongo.outbox import MongoOutbox
+from adapters.driven.storage.mongo.profiles import MongoStrategies, strategies_for
+from adapters.driven.storage.mongo.sync_state_store import MongoSyncStateStore
 from adapters.driven.storage.mongo.ticket_log import MongoTicketLog
 from adapters.driven.storage.outbox_codec import OutboxCodec
 from adapters.driven.storage.sqlite.cache_store import SqliteCacheStore
@@ -34,6 +38,9 @@ CACHE_TABLE = "bytemark_tickets_cache"
 LOG_TABLE = "bytemark_tickets_log"
 
 MONGO_CLIENTS = tuple(CLIENT_FACTORIES)  # motor, pymongo
+#: The server profile the Mongo suites run under (`make test` runs them under `auto`, which picks
+#: `ferretdb` on FerretDB, and again under `mongodb`): what MONGODB_PROFILE is to the service.
+MONGODB_PROFILE = os.environ.get("TEST_MONGODB_PROFILE", "auto")
 BACKEND_KINDS = (
     ["sqlite"]
     + [f"ferretdb-{client}" for client in MONGO_CLIENTS]
@@ -78,13 +85,28 @@ class MongoBackend:
     #: BSON strings are UTF-8: a lone surrogate is stored as U+FFFD, as Node's driver did.
     keeps_lone_surrogates = False
 
-    def __init__(self, name: str, db: MongoDatabase) -> None:
+    def __init__(self, name: str, db: MongoDatabase, strategies: MongoStrategies) -> None:
         self.name = name
         self.db = db
-        self.outbox = MongoOutbox(db, OutboxCodec(TokenCipher(bytes(range(32)))), CACHE_COLLECTION)
+        self.strategies = strategies
+        self.outbox = MongoOutbox(
+            db,
+            OutboxCodec(TokenCipher(bytes(range(32)))),
+            CACHE_COLLECTION,
+            locks=strategies.locks,
+            marks=strategies.marks,
+        )
         self.refusals: list[str] = []  # what the store told its on_refused hook (the metric's feed)
-        self.cache_store = MongoCacheStore(db, outbox=self.outbox, on_refused=self.refusals.append)
+        self.cache_store = mongo_cache_store(
+            db, strategies, outbox=self.outbox, on_refused=self.refusals.append
+        )
         self.ticket_log = MongoTicketLog(db)
+
+    def change_feed(self, db: MongoDatabase | None = None) -> MongoChangeFeed:
+        return MongoChangeFeed(db or self.db, reads=self.strategies.feed_reads)
+
+    def sync_state_store(self) -> MongoSyncStateStore:
+        return MongoSyncStateStore(self.db, writes=self.strategies.sync_state_writes)
 
     async def create_schema(self) -> None:
         await self.cache_store.create_schema()
@@ -113,6 +135,24 @@ class MongoBackend:
 
 
 Backend = SqliteBackend | MongoBackend
+
+
+async def profile_strategies(db: MongoDatabase, profile: str = MONGODB_PROFILE) -> MongoStrategies:
+    """The strategies the service would inject for `profile` on this server."""
+    capabilities = await resolve_capabilities(db, profile)  # type: ignore[arg-type]
+    return strategies_for(capabilities, db, CACHE_COLLECTION)
+
+
+def mongo_cache_store(db: MongoDatabase, strategies: MongoStrategies, **options: Any) -> MongoCacheStore:
+    """A cache store with the profile's strategies, as the container builds it."""
+    return MongoCacheStore(
+        db,
+        locks=strategies.locks,
+        inserts=strategies.cache_inserts,
+        reads_by_id_first=strategies.reads_by_id_first,
+        checks_unique_index=strategies.checks_unique_index,
+        **options,
+    )
 
 
 def mongo_database(server_url: str, client: str) -> MongoDatabase:
@@ -144,7 +184,7 @@ async def open_backend(kind: str, tmp_path: Path, ferretdb_url: str | None = Non
     assert server_url is not None, f"{kind} needs a server URL"
     mongo_db = mongo_database(server_url, client)
     await mongo_db.connect()
-    mongo_backend = MongoBackend(kind, mongo_db)
+    mongo_backend = MongoBackend(kind, mongo_db, await profile_strategies(mongo_db))
     try:
         await mongo_backend.create_schema()
         yield mongo_backend

@@ -57,7 +57,7 @@ async def mongo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 async def feed_on(backend: MongoBackend) -> MongoChangeFeed:
-    feed = MongoChangeFeed(backend.db)
+    feed = backend.change_feed()
     await feed.create_schema()
     return feed
 
@@ -97,7 +97,7 @@ async def test_concurrent_appenders_in_two_processes_get_gapless_positions_and_k
 ) -> None:
     other_db = await second_process(mongo)
     try:
-        feeds = [await feed_on(mongo), MongoChangeFeed(other_db)]
+        feeds = [await feed_on(mongo), mongo.change_feed(other_db)]
 
         async def one_user(feed: MongoChangeFeed, user_id: int) -> None:
             for write in range(4):  # one relay delivers a user's records in write order
@@ -123,7 +123,7 @@ async def test_concurrent_appenders_in_two_processes_get_gapless_positions_and_k
 async def test_a_batch_delivered_again_by_either_process_is_stored_once(mongo: MongoBackend) -> None:
     other_db = await second_process(mongo)
     try:
-        feed, other = await feed_on(mongo), MongoChangeFeed(other_db)
+        feed, other = await feed_on(mongo), mongo.change_feed(other_db)
         record_id = new_record_id()
         await feed.append(record_id, 5, changes(5, 3))
         await other.append(record_id, 5, changes(5, 3))  # another relay, positions not yet known to it
@@ -149,7 +149,7 @@ async def test_appends_queued_together_pass_a_taken_position_and_a_redelivery_an
 ) -> None:
     other_db = await second_process(mongo)
     try:
-        feed, other = await feed_on(mongo), MongoChangeFeed(other_db)
+        feed, other = await feed_on(mongo), mongo.change_feed(other_db)
         await feed.append(new_record_id(), 1, changes(1, 1))  # `feed` knows position 1 as the newest
         redelivered = new_record_id()
         await other.append(redelivered, 2, changes(2, 1))  # positions 2 and 3, unknown to `feed`
@@ -287,6 +287,7 @@ async def test_a_write_racing_a_delete_keeps_the_feed_equal_to_the_store(mongo: 
     assert passes == {} and await store.get(user) is None
 
 
+@pytest.mark.needs_atomic_conditional_update
 async def test_marks_of_many_riders_at_once_keep_the_records_their_cache_writes_add_meanwhile(
     mongo: MongoBackend,
 ) -> None:

@@ -17,12 +17,20 @@ from typing import Any
 
 import pytest
 
-from adapters.driven.storage.mongo.cache_store import MongoCacheStore
-from adapters.driven.storage.mongo.write_lock import WriteLocks
+from adapters.driven.storage.mongo.capabilities import FERRETDB
+from adapters.driven.storage.mongo.ferretdb.write_lock import WriteLocks
+from adapters.driven.storage.mongo.profiles import strategies_for
 from application.errors import CacheNotStorable, CacheTooLarge, WriteConflict
 from domain.model import CachedPass, TicketCache
 from domain.payload_hash import payload_hash
-from tests.contract.cache_fixtures import MONGO_CLIENTS, MongoBackend, assert_same_json, open_backend
+from tests.contract.cache_fixtures import (
+    CACHE_COLLECTION,
+    MONGO_CLIENTS,
+    MongoBackend,
+    assert_same_json,
+    mongo_cache_store,
+    open_backend,
+)
 
 MONGO_KINDS = [f"ferretdb-{client}" for client in MONGO_CLIENTS] + (
     [f"mongodb-{client}" for client in MONGO_CLIENTS] if os.environ.get("MONGODB_URL") else []
@@ -173,6 +181,7 @@ async def test_a_new_cache_over_16_mib_is_refused_and_nothing_is_stored(mongo: M
     assert await mongo.cache_store.get(USER) is None
 
 
+@pytest.mark.needs_atomic_conditional_update
 async def test_compare_and_set_has_one_winner_and_leaves_no_lock_behind(mongo: MongoBackend) -> None:
     """FerretDB v1 runs a conditional replace as a query, then an update by _id: concurrent
     replace_one calls with one version filter can all "match" (10 of 20 did, through motor). On
@@ -194,7 +203,8 @@ async def test_compare_and_set_has_one_winner_and_leaves_no_lock_behind(mongo: M
 async def test_a_lock_left_by_a_crashed_writer_is_broken_once_stale(mongo: MongoBackend) -> None:
     if not is_ferretdb(mongo):
         return  # MongoDB needs no lock: nothing to break (the lock collection is never used)
-    store = MongoCacheStore(mongo.db)
+    # FerretDB's locks, whichever profile the suite runs under (they are what FerretDB needs)
+    store = mongo_cache_store(mongo.db, strategies_for(FERRETDB, mongo.db, CACHE_COLLECTION))
     first = await store.save(cache_with({"uuid": "p-1"}), None)
     locks = mongo.db.collection("bytemarkticketscaches_locks")
     await locks.insert_one({"_id": USER, "token": "crashed", "at": 0.0})
@@ -208,7 +218,8 @@ async def test_a_writer_waits_out_a_crashed_writers_fresh_lock(mongo: MongoBacke
     """A pod killed mid-write leaves a fresh lock: the replacement pod's write waits, then lands."""
     if not is_ferretdb(mongo):
         return  # MongoDB needs no lock (the lock collection is never used)
-    store = MongoCacheStore(mongo.db)
+    # FerretDB's locks, whichever profile the suite runs under (they are what FerretDB needs)
+    store = mongo_cache_store(mongo.db, strategies_for(FERRETDB, mongo.db, CACHE_COLLECTION))
     first = await store.save(cache_with({"uuid": "p-1"}), None)
     locks = mongo.db.collection("bytemarkticketscaches_locks")
     writer = WriteLocks(mongo.db, "bytemarkticketscaches_locks", stale_after=0.5)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.driven.storage.mongo.sync_state_store import DEFAULT_COLLECTION, MongoSyncStateStore
+from adapters.driven.storage.mongo.sync_state_store import DEFAULT_COLLECTION
 from adapters.driven.storage.sqlite.sync_state_store import SqliteSyncStateStore
 from application.ports import SyncStateStore
 from domain.sync_state import SyncError, SyncState, SyncStatus
@@ -26,7 +26,7 @@ async def store(backend: Backend) -> AsyncIterator[SyncStateStore]:
         await sqlite_store.create_schema()  # idempotent
         yield sqlite_store
         return
-    mongo_store = MongoSyncStateStore(backend.db)
+    mongo_store = backend.sync_state_store()
     await mongo_store.create_schema()
     await mongo_store.create_schema()
     try:

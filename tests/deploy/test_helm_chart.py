@@ -290,10 +290,12 @@ def test_production_traces_the_server_and_every_job_to_its_collector(production:
     refresh = "CronJob/tc-bytemark-ticket-cache-refresh"
     pods = [production[DEPLOYMENT], production[refresh]]
     pods += [resource for name, resource in production.items() if "-bootstrap-" in name or "-migrate" in name]
+    collector = "http://otel-collector.observability:4317"
     for resource in pods:
         env = env_of(pod_spec(resource)["containers"][0])
-        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4317", resource["kind"]
-        assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == ("parentbased_traceidratio", "0.1")
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == collector, resource["kind"]
+        sampling = (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"])
+        assert sampling == ("parentbased_traceidratio", "0.1")
 
 
 def test_the_grafana_dashboard_is_an_opt_in_config_map_for_the_sidecar(default: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ RUNNERS = {
     ("docs/calling.md", "Python", "python"): "tests/e2e/test_readme_calling.py",
     ("docs/calling.md", "Node", "js"): "tests/e2e/test_readme_calling.py",
     ("docs/change-feed.md", "Watch and resume with grpcurl", "sh"): "tests/e2e/test_readme_watch.py",
+    ("docs/dry-run.md", "Try it with grpcurl", "sh"): "tests/e2e/test_dry_run.py",
     ("docs/http-json.md", "Try it against `make run`", "sh"): "tests/e2e/test_http_docs.py",
 }
 NOT_RUN = re.compile(r"<!-- not run: (\S.*\S) -->")

@@ -172,6 +172,7 @@ def remove_one_pass(sandbox: SandboxProcess, user_id: int) -> None:
     sandbox.call("DELETE", f"/_sandbox/users/{user_id}/passes/{current['uuid']}")
 
 
+@pytest.mark.needs_atomic_conditional_update  # two servers refresh the same riders at once
 async def test_a_subscriber_that_applies_every_event_ends_with_exactly_the_stored_passes(
     store: Store, sandbox: SandboxProcess
 ) -> None:

@@ -149,6 +149,7 @@ def test_ferretdb_unreachable_at_start_up_is_a_one_line_error_and_exit_1(
 
 @pytest.mark.timeout(300)  # two server processes start; slow on a loaded machine
 @DEFAULT_CLIENT_ONLY  # pymongo: test_concurrent_saves_with_the_same_expected_version_have_exactly_one_winner
+@pytest.mark.needs_atomic_conditional_update  # two processes' compare-and-sets on one document
 async def test_two_server_processes_updating_one_rider_keep_one_consistent_document(
     topology: Topology, sandbox: SandboxProcess
 ) -> None:

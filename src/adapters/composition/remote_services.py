@@ -12,6 +12,7 @@ from adapters.composition.settings import Settings
 from adapters.driven.bytemark_api.client import BytemarkClient
 from adapters.driven.bytemark_api.rate_limit import RateLimiter
 from adapters.driven.bytemark_api.retry import RetryPolicy
+from adapters.driven.bytemark_api.session import bytemark_session
 from adapters.driven.observability.metrics import observe_bytemark_call
 from adapters.driven.slack.client import slack_client
 from adapters.driven.slack.notifier import NullNotifier, SlackNotifier
@@ -19,8 +20,7 @@ from adapters.driven.slack.notifier import NullNotifier, SlackNotifier
 
 async def _http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSession]:
     # Enough sockets for every bulk worker's two concurrent list fetches.
-    connector = aiohttp.TCPConnector(limit=max(100, settings.bulk_concurrency * 2 + 16))
-    session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+    session = bytemark_session(max_connections=max(100, settings.bulk_concurrency * 2 + 16))
     try:
         yield session
     finally:

@@ -335,6 +335,16 @@ class Settings(BaseSettings):
         "bytemarksyncstatuses",
         description="Per-rider sync states (their own collection, so cache documents keep Node's shape).",
     )
+    # -- MongoDB server profile (issue 20): which strategies the Mongo adapters use --------------
+    mongodb_profile: Annotated[
+        Literal["auto", "mongodb", "ferretdb"],
+        BeforeValidator(_choice("auto", "mongodb", "ferretdb", upper=False)),
+    ] = Field(
+        "auto",
+        description="MongoDB server profile: `mongodb` (no locks, one range query per feed read, ordinary"
+        " bulk writes; set it in production), `ferretdb` (FerretDB v1's workarounds), or `auto` (decided"
+        " once from buildInfo at start-up). See docs/storage-mongodb.md.",
+    )
     sqlite_path: Name = Field(
         "var/ticket-cache.sqlite3",
         description="Embedded store for whatever has no MySQL/MongoDB URL (`demo`: `var/demo.sqlite3`).",

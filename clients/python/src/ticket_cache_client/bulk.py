@@ -41,6 +41,9 @@ def unbatched(event: BulkEvent) -> list[BulkEvent]:
             skipped_auth_required=auth_required,
             skipped_backoff=backoff,
         )
+        if behind == 0 and isinstance(single, pb.RefreshStaleCachesResponse):
+            if event.HasField("dry_run_totals"):  # the run's totals: the last rider's
+                single.dry_run_totals.CopyFrom(event.dry_run_totals)
         if user.HasField("result"):
             single.result.CopyFrom(user.result)
         elif user.HasField("status") or user.HasField("error"):

@@ -80,9 +80,15 @@ class TicketCacheClient:
         return response.cache
 
     async def check(
-        self, user_id: int, *, include_cache: bool = False, deadline: float | None = None
+        self,
+        user_id: int,
+        *,
+        include_cache: bool = False,
+        dry_run: bool = False,
+        deadline: float | None = None,
     ) -> pb.RefreshResult:
-        request = pb.CheckTicketCacheRequest(user_id=user_id, include_cache=include_cache)
+        """`dry_run`: what the check would do (result.dry_run), nothing written."""
+        request = pb.CheckTicketCacheRequest(user_id=user_id, include_cache=include_cache, dry_run=dry_run)
         with raising_details():
             response: pb.CheckTicketCacheResponse = await self.stub.CheckTicketCache(
                 request, timeout=self._deadline(deadline), metadata=self._metadata
@@ -153,6 +159,7 @@ class TicketCacheClient:
         shard_count: int = 0,
         user_ids: Iterable[int] = (),
         max_batch: int = 0,
+        dry_run: bool = False,
         deadline: float | None = None,
     ) -> AsyncIterator[pb.RefreshStaleCachesResponse]:
         """Progress events of RefreshStaleCaches; leaving the loop early cancels the run. With
@@ -164,6 +171,7 @@ class TicketCacheClient:
             shard_count=shard_count,
             user_ids=list(user_ids),
             max_batch=max_batch,
+            dry_run=dry_run,
         )
         call = self.stub.RefreshStaleCaches(
             request, timeout=self.stream_timeout if deadline is None else deadline, metadata=self._metadata

@@ -114,7 +114,9 @@ class InstrumentedUseCases:
     async def build(self, user_id: int) -> RefreshResult:
         return record_refresh(await self._inner.build(user_id))
 
-    async def check(self, user_id: int) -> RefreshResult:
+    async def check(self, user_id: int, dry_run: bool = False) -> RefreshResult:
+        if dry_run:  # refreshed nothing: no outcome to count
+            return await self._inner.check(user_id, dry_run=True)
         return record_refresh(await self._inner.check(user_id))
 
     async def update(self, user_id: int) -> RefreshResult:
@@ -133,7 +135,12 @@ class InstrumentedUseCases:
         shard_index: int,
         shard_count: int,
         user_ids: Sequence[int],
+        dry_run: bool = False,
     ) -> AsyncGenerator[BulkProgress, None]:
+        if dry_run:  # refreshed nothing: no run or outcome to count
+            return self._inner.refresh_stale(
+                max_age_seconds, concurrency, shard_index, shard_count, user_ids, dry_run=True
+            )
         events = self._inner.refresh_stale(
             max_age_seconds=max_age_seconds,
             concurrency=concurrency,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapters.driving.grpc_api import dry_run_messages
 from adapters.driving.grpc_api.cache_encoding import CacheEncoder
 from adapters.driving.grpc_api.errors import failure_for
 from application.errors import InvalidArgument
@@ -74,6 +75,8 @@ class ProtoConverter:
             target.refreshed_at.seconds = result.refreshed_at
         if view is not None and result.cache is not None:
             self._encoder.write_cache(target.cache, result.cache, view)
+        if result.dry_run is not None:
+            dry_run_messages.write_report(target.dry_run, result.dry_run)
 
     def write_progress(
         self, target: BulkEvent, progress: BulkProgress, view: pb.CacheView.ValueType | None
@@ -155,6 +158,8 @@ def _write_totals(target: BulkEvent, progress: BulkProgress) -> None:
     target.skipped_auth_required = progress.skipped_by_reason.get(SkipReason.AUTH_REQUIRED, 0)
     target.skipped_backoff = progress.skipped_by_reason.get(SkipReason.BACKOFF, 0)
     target.stopped = progress.stopped
+    if progress.dry_run_totals is not None and isinstance(target, pb.RefreshStaleCachesResponse):
+        dry_run_messages.write_totals(target.dry_run_totals, progress.dry_run_totals)
 
 
 def purge_response(result: PurgeResult) -> pb.PurgeOrphanedCachesResponse:

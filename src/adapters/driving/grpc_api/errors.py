@@ -26,6 +26,8 @@ _METADATA_ATTRIBUTES = (
     "user_id", "field", "cursor", "store", "endpoint", "size_bytes", "limit_bytes",
 )  # fmt: skip
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+#: The metadata key of the request id, from the caller and back in a failed call's trailers.
+REQUEST_ID_HEADER = "x-request-id"
 #: What a caller learns of a failed store: what failed, not where (host, user, path, driver),
 #: which goes to the log line carrying the same request id.
 STORE_UNAVAILABLE = "cache store unavailable; retry later"
@@ -115,11 +117,20 @@ def _metadata(error: Exception) -> dict[str, str]:
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], failure: Failure) -> NoReturn:
     """End the RPC with `failure`: its code and message, and its details in the standard
-    grpc-status-details-bin trailer, beside the trailing metadata already set (the request id)."""
+    grpc-status-details-bin trailer, beside the trailing metadata already set and the request id
+    (a failed call always carries it back: docs/adr/0007-request-id-trailers-only-when-asked.md)."""
     status = rpc_status.to_status(failure.status())
-    trailing = tuple(context.trailing_metadata() or ()) + tuple(status.trailing_metadata)
+    trailing = with_request_id(tuple(context.trailing_metadata() or ())) + tuple(status.trailing_metadata)
     await context.abort(status.code, status.details, trailing)
     raise AssertionError("unreachable: abort() raises")  # for type checkers
+
+
+def with_request_id(metadata: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+    """`metadata` with the call's request id added, unless it is there already or there is none."""
+    request_id = request_id_var.get()
+    if not request_id or any(key == REQUEST_ID_HEADER for key, _ in metadata):
+        return metadata
+    return (*metadata, (REQUEST_ID_HEADER, request_id))
 
 
 class AbortOnError:

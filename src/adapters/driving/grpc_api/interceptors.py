@@ -20,7 +20,8 @@ import grpc
 from adapters.common.logs import request_id_var
 from adapters.driving.grpc_api.credentials import CredentialsFile, required_scope
 from adapters.driving.grpc_api.error_catalogue import MALFORMED_REQUEST, SCOPE_INSUFFICIENT, UNAUTHENTICATED
-from adapters.driving.grpc_api.errors import Failure, abort_with
+from adapters.driving.grpc_api.errors import REQUEST_ID_HEADER as REQUEST_ID_HEADER  # the HTTP edge's too
+from adapters.driving.grpc_api.errors import Failure, abort_with, with_request_id
 from adapters.driving.grpc_api.metrics import GRPC_SERVER_METRICS, MethodCounts
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -29,7 +30,6 @@ Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandl
 Metadata: TypeAlias = tuple[tuple[str, str | bytes], ...]
 Prelude = Callable[[Any, Context], Awaitable[None]]
 
-REQUEST_ID_HEADER = "x-request-id"
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _UNAUTHENTICATED = Failure(UNAUTHENTICATED, "missing or invalid bearer token")
@@ -46,9 +46,10 @@ class ServiceInterceptor(_ServerInterceptor):
     - metrics: go-grpc-prometheus's grpc_server_started_total, grpc_server_handled_total and
       grpc_server_handling_seconds (metrics.py), rejected calls included;
     - request id: the caller's x-request-id (or a new one) goes into `request_id_var` for logs
-      and error messages, and back to the caller in the trailing metadata of every RPC (errors
-      included), and also as initial metadata of response streams, so a batch job has it
-      before the first event (unary calls: trailing only, as it is cheaper);
+      and error details, and back to the caller in the trailing metadata when the caller sent
+      an x-request-id or the call failed, and as initial metadata of response streams, so a
+      batch job has it before the first event (docs/adr/0007: a new id on every successful
+      unary call cost reads ~40 µs);
     - auth (with `auth_token` or `credentials`): every RPC but the health service needs
       `authorization: Bearer <token>` (or a client certificate named in the tokens file),
       otherwise it ends with UNAUTHENTICATED before the handler runs (a corrupt request too);
@@ -155,7 +156,8 @@ class ServiceInterceptor(_ServerInterceptor):
             # needs no reset: it ends with the call.
             request_id_var.set(request_id)
             tagged = ((REQUEST_ID_HEADER, request_id),)
-            context.set_trailing_metadata(tagged)  # abort() sends these too
+            if _caller_sent_id(metadata):
+                context.set_trailing_metadata(tagged)  # abort() sends these too
             if streams_responses:
                 await context.send_initial_metadata(tagged)
             if (
@@ -179,7 +181,7 @@ def _around_call(behavior: Behavior, prelude: Prelude, counts: MethodCounts) -> 
             await prelude(request, context)
             return await behavior(request, context)
         except BaseException as error:
-            failure = error
+            failure = _tag_failure(error, context)
             raise
         finally:
             counts.finished(_status_code(failure, context).name, time.perf_counter() - started)
@@ -203,7 +205,7 @@ def _around_stream(behavior: Behavior, prelude: Prelude, counts: MethodCounts) -
                 # runs before the call is counted, e.g. when the client cancels.
                 await responses.aclose()
         except BaseException as error:  # CancelledError, GeneratorExit included
-            failure = error
+            failure = _tag_failure(error, context)
             raise
         finally:
             counts.finished(_status_code(failure, context).name, time.perf_counter() - started)
@@ -244,6 +246,19 @@ def request_id_from(metadata: Metadata | None) -> str:
         if key == REQUEST_ID_HEADER and isinstance(value, str) and _VALID_REQUEST_ID.fullmatch(value):
             return value  # only a short, plain id from a caller ends up in logs
     return uuid.uuid4().hex
+
+
+def _caller_sent_id(metadata: Metadata | None) -> bool:
+    """Whether the caller sent an x-request-id (even one replaced): then it gets the id back."""
+    return any(key == REQUEST_ID_HEADER for key, _ in metadata or ())
+
+
+def _tag_failure(error: BaseException, context: Context) -> BaseException:
+    """A bug's exception ends the call with UNKNOWN and the trailers set so far: add the id.
+    (abort_with adds it to an abort; a cancelled call sends no status at all.)"""
+    if isinstance(error, Exception) and not isinstance(error, grpc.aio.AbortError):
+        context.set_trailing_metadata(with_request_id(tuple(context.trailing_metadata() or ())))
+    return error
 
 
 # --- undecodable requests ------------------------------------------------------------

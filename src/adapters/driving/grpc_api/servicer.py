@@ -92,7 +92,10 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
         self, request: pb.CheckTicketCacheRequest, context: Context
     ) -> pb.CheckTicketCacheResponse:
         return await self._refresh(
-            request, context, pb.CheckTicketCacheResponse(), lambda: self._use_cases.check(request.user_id)
+            request,
+            context,
+            pb.CheckTicketCacheResponse(),
+            lambda: self._use_cases.check(request.user_id, dry_run=request.dry_run),
         )
 
     async def UpdateTicketCache(
@@ -156,6 +159,7 @@ class TicketCacheServicer(pb_grpc.TicketCacheServiceServicer):
                 shard_index=request.shard_index,
                 shard_count=request.shard_count,
                 user_ids=list(request.user_ids),
+                dry_run=request.dry_run,
             )
             async with aclosing(stream) as events:
                 responses = self._responses(

@@ -148,7 +148,10 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         ("build", "build the rider's cache afresh"),
         ("update", "update the rider's existing cache"),
     ):
-        command(name, help).add_argument("user_id", type=positive_int, metavar="USER")
+        refresh_one = command(name, help)
+        refresh_one.add_argument("user_id", type=positive_int, metavar="USER")
+        if name == "check":
+            refresh_one.add_argument("--dry-run", action="store_true", help=_DRY_RUN_HELP)
     timeout_check = command("timeout-check", "refresh the rider's cache only when older than the max age")
     timeout_check.add_argument("user_id", type=positive_int, metavar="USER")
     timeout_check.add_argument("--max-age", type=non_negative_int, default=0, metavar="S", help="seconds")
@@ -162,6 +165,7 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--user", dest="user_ids", type=positive_int, nargs="+", action="extend", default=[], metavar="ID"
     )
     refresh.add_argument("--concurrency", type=positive_int, default=0, metavar="N")
+    refresh.add_argument("--dry-run", action="store_true", help=_DRY_RUN_HELP)
     _add_max_batch(refresh)
     purge = command("purge-orphans", "remove the caches of riders who no longer have a token")
     purge.add_argument("--dry-run", action="store_true", help="list them, remove nothing")
@@ -174,6 +178,12 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     watch.add_argument(
         "--user", dest="user_ids", type=positive_int, nargs="+", action="extend", default=[], metavar="ID"
     )
+
+
+_DRY_RUN_HELP = (
+    "report what a refresh would add, change and remove (and stored hashes this service computes"
+    " otherwise); write nothing but a token Bytemark rotates meanwhile"
+)
 
 
 def _add_max_batch(parser: argparse.ArgumentParser) -> None:
@@ -200,6 +210,7 @@ def add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     refresh.add_argument("--shard-count", type=positive_int, metavar="N", help="number of shards")
     refresh.add_argument("--concurrency", type=positive_int, default=0, metavar="N")
+    refresh.add_argument("--dry-run", action="store_true", help=_DRY_RUN_HELP)
     bootstrap = jobs.add_parser(
         "bootstrap", help="build every rider's cache when the store is empty", parents=parent
     )

@@ -53,7 +53,9 @@ async def _call(args: argparse.Namespace, client: TicketCacheClient, output: Out
     command = args.command
     if command == "get":
         output.cache(await client.get(args.user_id, view=VIEW_BY_NAME[args.view]))
-    elif command in ("check", "build", "update"):
+    elif command == "check":
+        output.result(await client.check(args.user_id, dry_run=args.dry_run))
+    elif command in ("build", "update"):
         output.result(await getattr(client, command)(args.user_id))
     elif command == "timeout-check":
         output.result(await client.check_timeout(args.user_id, max_age_seconds=args.max_age))
@@ -79,6 +81,7 @@ async def _call(args: argparse.Namespace, client: TicketCacheClient, output: Out
             shard_count=count,
             user_ids=args.user_ids,
             max_batch=args.max_batch,
+            dry_run=args.dry_run,
         )
         return await show_stream(output, command, per_rider(events))
     return EXIT_OK

@@ -60,7 +60,8 @@ async def _run_job(args: argparse.Namespace, settings: Settings, shard: tuple[in
     finally:
         summary = _summary(args.job, shard, tally, time.monotonic() - started, exit_code)
         try:
-            await (await resolve(container.run_reporter)).report(summary)
+            if not getattr(args, "dry_run", False):  # a dry run refreshed nothing: no run to report
+                await (await resolve(container.run_reporter)).report(summary)
         finally:
             await container.shutdown_resources()  # type: ignore[misc]
             log.info("run summary", extra=summary.fields())  # the Job's final log line
@@ -90,7 +91,9 @@ async def _run_stream(
     args: argparse.Namespace, container: Container, shard: tuple[int, int], tally: Tally
 ) -> int:
     output = choose_output(args.json)
-    await migrate_stores(container)  # the same schema step `serve` runs at start
+    dry_run = getattr(args, "dry_run", False)
+    if not dry_run:  # a dry run writes nothing, not even an index
+        await migrate_stores(container)  # the same schema step `serve` runs at start
     use_cases = await resolve(container.use_cases)
     concurrency = args.concurrency or None
     if args.job == "bootstrap":
@@ -102,6 +105,7 @@ async def _run_stream(
             shard_index=shard[0],
             shard_count=shard[1],
             user_ids=[],
+            dry_run=dry_run,
         )
         events = _events(stream, pb.RefreshStaleCachesResponse)
     return await show_stream(output, args.job, _tallied(events, tally))

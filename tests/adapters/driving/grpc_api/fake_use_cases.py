@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from application.change_feed import ChangeBatch
+from application.dry_run import DryRunReport, PassRef
 from application.errors import CacheNotFound, SyncStatusNotFound
 from application.results import BulkProgress, PurgeResult, RefreshResult
 from application.sync_queries import SyncOverview, SyncStatusPage
@@ -74,6 +75,18 @@ class FakeUseCases:
     #: seconds each unary call takes
     delay: float = 0.0
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    #: what a dry check reports
+    dry_run_report: DryRunReport = field(
+        default_factory=lambda: DryRunReport(
+            Outcome.UPDATED,
+            added=(PassRef("passes", "new"),),
+            changed=(PassRef("passes", "edited"),),
+            removed=(PassRef("passes4", "gone"),),
+            free_tickets=("new",),
+            hash_differences=(PassRef("passes", "legacy"),),
+            token_rotated=True,
+        )
+    )
     stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -98,7 +111,10 @@ class FakeUseCases:
         await self._enter("build", user_id)
         return make_result(user_id, Outcome.BUILT)
 
-    async def check(self, user_id: int) -> RefreshResult:
+    async def check(self, user_id: int, dry_run: bool = False) -> RefreshResult:
+        if dry_run:
+            await self._enter("check_dry_run", user_id)
+            return replace(make_result(user_id, Outcome.UPDATED), dry_run=self.dry_run_report)
         await self._enter("check", user_id)
         return make_result(user_id, Outcome.UPDATED)
 
@@ -121,10 +137,10 @@ class FakeUseCases:
         shard_index: int,
         shard_count: int,
         user_ids: Sequence[int],
+        dry_run: bool = False,
     ) -> AsyncGenerator[BulkProgress, None]:
-        self.calls.append(
-            ("refresh_stale", (max_age_seconds, concurrency, shard_index, shard_count, list(user_ids)))
-        )
+        name = "refresh_stale_dry_run" if dry_run else "refresh_stale"
+        self.calls.append((name, (max_age_seconds, concurrency, shard_index, shard_count, list(user_ids))))
         return self._stream("refresh_stale")
 
     async def _stream(self, name: str) -> AsyncGenerator[BulkProgress, None]:

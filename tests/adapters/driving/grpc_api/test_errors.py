@@ -6,6 +6,8 @@ import logging
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from adapters.driving.grpc_api.error_catalogue import REASON_BY_ERROR
 from application import errors as application_errors
@@ -127,6 +129,32 @@ async def test_a_request_id_is_generated_when_the_caller_sends_none_or_a_bad_one
 
     ids = [value for key, value in await call.trailing_metadata() if key == "x-request-id"]
     assert len(ids) == 1 and len(ids[0]) == 32 and ids[0] != "bad id with spaces"
+
+
+async def test_without_a_callers_id_only_a_failed_call_carries_one_back(grpc_server: RunningServer) -> None:
+    succeeded = grpc_server.stub.GetTicketCache(pb.GetTicketCacheRequest(user_id=42))
+    await succeeded
+    failed = grpc_server.stub.GetTicketCache(pb.GetTicketCacheRequest(user_id=404))
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await failed
+
+    assert not [key for key, _ in await succeeded.trailing_metadata() if key == "x-request-id"]
+    ids = [value for key, value in raised.value.trailing_metadata() or () if key == "x-request-id"]
+    status = rpc_status.from_call(raised.value)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert len(ids) == 1 and len(ids[0]) == 32 and info.metadata["request_id"] == ids[0]
+
+
+async def test_a_bug_without_a_callers_id_carries_back_the_id_it_names(grpc_server: RunningServer) -> None:
+    grpc_server.use_cases.failures["build"] = RuntimeError("boom")
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await grpc_server.stub.BuildTicketCache(pb.BuildTicketCacheRequest(user_id=7))
+
+    ids = [value for key, value in raised.value.trailing_metadata() or () if key == "x-request-id"]
+    assert len(ids) == 1 and ids[0] in (raised.value.details() or "")
 
 
 def test_every_typed_application_error_maps_to_a_status_exactly_once() -> None:

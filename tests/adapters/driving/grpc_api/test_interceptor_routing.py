@@ -70,3 +70,37 @@ async def test_credentials_are_checked_on_every_call_of_a_remembered_method(
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await call
             assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+class _Context:
+    """Just what the interceptor reads and writes of a grpc.aio servicer context."""
+
+    def __init__(self) -> None:
+        self.trailing: tuple[tuple[str, str], ...] = ()
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def set_trailing_metadata(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.trailing = metadata
+
+    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self.trailing
+
+    def code(self) -> None:
+        return None
+
+
+async def test_a_bug_escaping_a_handler_leaves_the_request_id_in_the_trailers_grpc_sends() -> None:
+    async def broken(request: Any, context: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    wrapped = await ServiceInterceptor().intercept_service(
+        _Continuation(grpc.unary_unary_rpc_method_handler(broken)), _Details(f"{SERVICE}/GetTicketCache")
+    )
+    failed = _Context()
+    assert wrapped is not None
+    with pytest.raises(RuntimeError):
+        await wrapped.unary_unary(pb.GetTicketCacheRequest(), failed)
+
+    assert [key for key, _ in failed.trailing] == ["x-request-id"]

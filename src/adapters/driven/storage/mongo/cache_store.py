@@ -1,11 +1,12 @@
 """CacheStore on MongoDB: one document per user in the shape the Node service wrote
 (`{user_id, timestamp, passes, passes4}`) plus `version` for compare-and-set.
 
-The write is a single-document compare-and-set (filter on user_id and version), so it needs no
-session or transaction: FerretDB v1 has none, and a replica never holds a lock. The feed's
-changes of a write ride in the same write, as one outbox record the relay appends to the feed
-(change_feed.py). New caches queued while an insert is on the wire go as one unordered insert
-(FerretDB's single writer); each writer still gets its own document's duplicate or refusal.
+The write is a single-document compare-and-set (filter on user_id and version): MongoDB applies
+it atomically to that one document, so the design needs no session or multi-document transaction
+(MongoDB has them on replica sets; FerretDB v1 has none, and the same code serves both). The
+feed's changes of a write ride in the same write, as one outbox record the relay appends to the
+feed (change_feed.py). What the server profile needs is injected: locks around the
+compare-and-set (none on MongoDB), how new caches are inserted, and how a read finds a document.
 
 A delete must emit a REMOVED change for every pass, never losing or inventing one, and a
 document cannot carry an outbox once it is gone. So a delete is a tombstone first: one
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -30,16 +31,16 @@ from bson import ObjectId
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from adapters.common.bounded_lru import BoundedLru
-from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo import outbox as outbox_fields
-from adapters.driven.storage.mongo.database import DUPLICATE_KEY, MongoDatabase
+from adapters.driven.storage.mongo.database import MongoDatabase
+from adapters.driven.storage.mongo.inserts import DirectInserts, Inserts
+from adapters.driven.storage.mongo.locks import Locks, NoLocks
 from adapters.driven.storage.mongo.outbox import MongoOutbox
 from adapters.driven.storage.mongo.refusals import encoded_within_limit, refusals_as_errors
 from adapters.driven.storage.mongo.storable_bson import bson_safe
-from adapters.driven.storage.mongo.write_lock import WriteLocks
 from application.errors import StoreUnavailable, WriteConflict
 from application.outbox import OutboxRecord, change_feed_record
 from application.ports import CacheFreshness
@@ -49,7 +50,6 @@ from domain.model import TicketCache
 # `_id` is read: the user's next read looks the document up by it (see `_ReadMemo`)
 _CACHE_FIELDS = {outbox_fields.FIELD: 0}
 _DELETE_ATTEMPTS = 3
-_INSERT_GROUP = 64  # new caches inserted by one command at most
 _LIVE = {outbox_fields.PURGE: {"$exists": False}}  # a tombstone is a deleted cache to readers
 _USER_ID_ONLY = {"_id": 0, "user_id": 1}
 _TIMESTAMP_ONLY = {"_id": 0, "timestamp": 1}
@@ -67,12 +67,13 @@ class _ReadMemo:
     """What the last reads of a user's document showed: its `_id`, and its exact BSON bytes with
     the cache parsed from them.
 
-    FerretDB v1 on SQLite answers a filter of `_id` alone from its primary key and scans and
-    decodes every document of the collection for any other filter, `user_id` too (about 0.5 ms
-    per cache); MongoDB answers both from an index. So a read first asks for the remembered `_id`
-    and takes the answer only if it still holds the user's `user_id` (ObjectIds are never reused;
-    the unique index on user_id makes it that user's one cache), else asks by user_id. Equal bytes
-    give the same immutable TicketCache, so an unchanged cache is not parsed (nor encoded) again.
+    Profile `ferretdb` (`by_id_first`): FerretDB v1 on SQLite answers a filter of `_id` alone
+    from its primary key and scans and decodes every document for any other filter, `user_id`
+    too (about 0.5 ms per cache). So a read first asks for the remembered `_id` and takes the
+    answer only if it still holds the user's `user_id` (ObjectIds are never reused; the unique
+    index on user_id makes it that user's one cache), else asks by user_id. Profile `mongodb`
+    asks by user_id at once: its unique index answers in one lookup, never two. Either way,
+    equal bytes give the same immutable TicketCache, so an unchanged cache is not parsed again.
     """
 
     def __init__(self, max_bytes: int) -> None:
@@ -113,23 +114,31 @@ class MongoCacheStore:
         outbox: MongoOutbox | None = None,
         read_memo_bytes: int = DEFAULT_READ_MEMO_BYTES,
         on_refused: Callable[[str], None] = lambda reason: None,
+        *,
+        locks: Locks | None = None,
+        inserts: Inserts | None = None,
+        reads_by_id_first: bool = False,
+        checks_unique_index: bool = False,
     ) -> None:
+        """Defaults are profile `mongodb`'s strategies; the composition root injects FerretDB's
+        (`locks`, `inserts`, `reads_by_id_first`, `checks_unique_index`) under profile `ferretdb`."""
         self._db = db
         self._on_refused = on_refused  # told 'too_large' or 'not_storable' when a write is refused
         self._collection_name = collection
         self._reads = _ReadMemo(read_memo_bytes)
         self._raw: tuple[Any, Any] | None = None  # (collection, its raw-BSON twin)
-        self._locks = WriteLocks(db, f"{collection}_locks")
-        # new caches queued while an insert is on the wire go as one (FerretDB's single writer)
-        self._inserts = GroupCommit(self._insert_group, _INSERT_GROUP, IfCallerCancelled.SEND_ANYWAY)
+        self._locks: Locks = locks or NoLocks()
+        self._inserts: Inserts = inserts or DirectInserts()
+        self._reads_by_id_first = reads_by_id_first
+        self._checks_unique_index = checks_unique_index
         self._outbox = outbox
         # user -> the version last read with no outbox record pending (bounded like the memo's ids)
         self._clean_versions: BoundedLru[int, int] = BoundedLru(_MAX_REMEMBERED_IDS)
 
     async def create_schema(self) -> None:
         """Unique index on user_id; idempotent. Says what to fix when the old service left duplicate
-        caches or another index on user_id (e.g. a non-unique `user_id_1`) behind. Checked after
-        the fact too: FerretDB v1 answers "ok" and keeps a non-unique index of the same key."""
+        caches or another index on user_id (e.g. a non-unique `user_id_1`) behind. Profile `ferretdb`
+        checks after the fact too: FerretDB v1 answers "ok" and keeps a non-unique index of the same key."""
         collection = self._collection()
         with self._db.errors_as_unavailable():
             try:
@@ -138,7 +147,9 @@ class MongoCacheStore:
                 if await self._has_duplicate_user_ids():
                     raise self._duplicates_error() from exc
                 raise self._conflicting_index_error(self._db.redact(str(exc))) from exc
-            if not _has_unique_user_id_index(await collection.index_information()):
+            if self._checks_unique_index and not _has_unique_user_id_index(
+                await collection.index_information()
+            ):
                 raise self._conflicting_index_error("a non-unique index on user_id exists")
             await collection.create_index(TIMESTAMP_INDEX)
 
@@ -170,7 +181,7 @@ class MongoCacheStore:
         raw = self._raw_twin(collection)
         with self._db.errors_as_unavailable():
             document: RawBSONDocument | None = None
-            known = self._reads.document_id(user_id)
+            known = self._reads.document_id(user_id) if self._reads_by_id_first else None
             if known is not None:
                 document = await raw.find_one({"_id": known}, _CACHE_FIELDS)
                 if document is not None and document.get("user_id") != user_id:
@@ -222,9 +233,8 @@ class MongoCacheStore:
             to_relay.append(change_feed_record(cache.user_id, changes, changes[0].changed_at))
         collection = self._collection()
         document: Any = None
-        with (
-            self._db.errors_as_unavailable(),
-            refusals_as_errors(cache.user_id, lambda: len(document.raw), self._on_refused),
+        with self._db.errors_as_unavailable(), refusals_as_errors(
+            cache.user_id, lambda: len(document.raw), self._on_refused
         ):
             fields = bson_safe(stored.to_document())
             pending = bson_safe(self._outbox.documents(to_relay)) if to_relay and self._outbox else []
@@ -239,7 +249,7 @@ class MongoCacheStore:
                 fields = {"_id": document_id, **fields}
                 document = encoded_within_limit(cache.user_id, fields)
                 try:
-                    await self._inserts.submit(document)
+                    await self._inserts.insert(collection, document)
                 except DuplicateKeyError as exc:
                     tombstone = await self._tombstone_version(cache.user_id)
                     if tombstone is None:
@@ -268,21 +278,6 @@ class MongoCacheStore:
                     cache.user_id, to_relay if alone else None, self._reads.document_id(cache.user_id)
                 )
         return stored
-
-    async def _insert_group(self, documents: Sequence[RawBSONDocument]) -> list[BaseException | None]:
-        """One unordered insert; each document's own failure (a duplicate user_id, a value the
-        server refuses) goes to its writer, as `insert_one`'s would."""
-        collection = self._collection()
-        if len(documents) == 1:
-            await collection.insert_one(documents[0])
-            return [None]
-        try:
-            await collection.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            return _insert_failures(exc, len(documents))
-        except OperationFailure:  # the whole command refused (a document it cannot hold): one by one
-            return [await _failure_of(collection.insert_one(document)) for document in documents]
-        return [None] * len(documents)
 
     async def is_empty(self) -> bool:
         with self._db.errors_as_unavailable():
@@ -366,26 +361,6 @@ def _has_unique_user_id_index(indexes: dict[str, Any]) -> bool:
 async def _awaited(value: Any) -> Any:
     """motor's aggregate() returns a cursor, PyMongo async's a coroutine of one."""
     return await value if inspect.isawaitable(value) else value
-
-
-def _insert_failures(error: BulkWriteError, sent: int) -> list[BaseException | None]:
-    failures: list[BaseException | None] = [None] * sent
-    write_errors = error.details.get("writeErrors") or []
-    if not write_errors:
-        raise error
-    for write_error in write_errors:
-        code, message = write_error.get("code"), str(write_error.get("errmsg") or error)
-        failure_type = DuplicateKeyError if code == DUPLICATE_KEY else OperationFailure
-        failures[int(write_error["index"])] = failure_type(message, code, write_error)
-    return failures
-
-
-async def _failure_of(insert: Awaitable[Any]) -> BaseException | None:
-    try:
-        await insert
-    except PyMongoError as exc:
-        return exc
-    return None
 
 
 def _cas_filter(user_id: int, expected_version: int) -> dict[str, Any]:

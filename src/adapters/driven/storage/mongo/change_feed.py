@@ -1,10 +1,11 @@
 """The change feed on MongoDB / FerretDB: collection `bytemarkticketschanges`, one document per
 cache write (a batch of its pass changes) whose `_id` is its position in the feed.
 
-FerretDB v1 has no multi-document transactions, so a cache write cannot append to the feed
-itself: it carries its batch as an outbox record inside the cache document (the same
-single-document write, see cache_store.py), and the relay appends it right after the write and
-in the background until it lands.
+A cache write does not append to the feed itself: that would be a second document in the same
+write, i.e. a multi-document transaction (MongoDB has them on replica sets, FerretDB v1 has
+none). The single-document design needs none: the write carries its batch as an outbox record
+inside the cache document (see cache_store.py), and the relay appends it right after the write
+and in the background until it lands.
 
 Positions are gapless and in append order. An appender inserts `_id = newest + 1`; an insert
 that hits a taken `_id` means another appender took that position, so it re-reads the newest
@@ -23,11 +24,11 @@ the prefix (a redelivery, not stored again). A group holds no two records of one
 A cursor position is `batch * 1,000,000 + changes of that batch already read` (one cache write
 holds far fewer than a million passes), so a page can end inside a large batch.
 
-Reads are point lookups by `_id`, a zero-padded decimal string: FerretDB v1's SQLite backend
-pushes only equality on a string (or ObjectId) `_id` down to SQL and scans the whole collection
-for any other filter or sort. Scans remain for the newest position (when a watch starts, after
-an append lost a race, and at least hourly), for the `record_id` check after a failed insert,
-and for the hourly sweep.
+`_id` is a zero-padded decimal string. Profile `mongodb` reads consecutive batches with one
+range query on it; profile `ferretdb` with point lookups (FerretDB v1 scans for any filter but
+equality on `_id`; see feed_reads.py). On FerretDB, scans remain for the newest position (when a
+watch starts, after an append lost a race, and at least hourly), for the `record_id` check after
+a failed insert, and for the hourly sweep.
 
 Retention is an application sweep (FerretDB has no TTL indexes): it first records how far it
 removes (an insert into `<collection>_swept`), then removes the batches stored before the
@@ -37,7 +38,6 @@ next batch is missing at or below that mark gets CursorExpired.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -49,14 +49,13 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from adapters.common.bounded_lru import BoundedLru
 from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo.database import DUPLICATE_KEY, MongoDatabase
+from adapters.driven.storage.mongo.feed_reads import FeedReads, RangeReads, batch_key
 from adapters.driven.storage.outbox_codec import change_document, pass_change
 from application.change_feed import FeedEvent, FeedPage
 from application.errors import CursorExpired, StoreUnavailable
 from domain.changes import PassChange
 
 BATCH_SCALE = 1_000_000
-_KEY_DIGITS = 16
-_WINDOW = 16
 _APPEND_GROUP = 256  # batches appended by one insert at most
 _APPENDED_REMEMBERED = 50_000  # batches looked up at once while a reader catches up
 # The newest position an appender remembers is trusted this long: positions after it were
@@ -65,14 +64,14 @@ _APPENDED_REMEMBERED = 50_000  # batches looked up at once while a reader catche
 _NEWEST_TRUSTED_SECONDS = 3600.0
 
 
-def batch_key(batch: int) -> str:
-    """The `_id` of a batch: fixed width, so string order is position order."""
-    return f"{batch:0{_KEY_DIGITS}d}"
-
-
 class MongoChangeFeed:
-    def __init__(self, db: MongoDatabase, collection: str = "bytemarkticketschanges") -> None:
+    def __init__(
+        self, db: MongoDatabase, collection: str = "bytemarkticketschanges", *, reads: FeedReads | None = None
+    ) -> None:
+        """`reads`: profile `mongodb`'s range query by default; the composition root injects
+        point lookups under profile `ferretdb`."""
         self._db = db
+        self._reads: FeedReads = reads or RangeReads()
         self._collection_name = collection
         self._swept_name = f"{collection}_swept"
         self._newest: int | None = None
@@ -187,13 +186,10 @@ class MongoChangeFeed:
             batch, skip = 1, 0
         events: list[FeedEvent] = []
         first_lookup = True
-        window = 1  # one lookup while tailing; wider once there is a backlog
         with self._db.errors_as_unavailable():
             while len(events) < limit:
-                found = await asyncio.gather(
-                    *(self._feed().find_one({"_id": batch_key(b)}) for b in range(batch, batch + window))
-                )
-                for document in found:
+                window = self._reads.window(first_lookup, limit)
+                for document in await self._reads.batches(self._feed(), batch, window):
                     if document is None:
                         # the batch this cursor needs is gone, not merely not written yet
                         if (
@@ -214,7 +210,6 @@ class MongoChangeFeed:
                             )
                             events.append(FeedEvent(_position(batch, index + 1), change))
                     batch, skip = batch + 1, 0
-                window = _WINDOW
         return FeedPage(tuple(events), _position(batch, skip))
 
     async def sweep(self, older_than: int) -> int:

@@ -74,9 +74,8 @@ class MongoDatabase:
         with self.errors_as_unavailable():
             await self._connected_database().command("ping")
 
-    async def needs_write_locks(self) -> bool:
-        """True on FerretDB v1, whose conditional updates are not atomic (see write_lock.py).
-        Asked once per client with buildInfo, which names FerretDB's version on FerretDB only."""
+    async def is_ferretdb(self) -> bool:
+        """True when buildInfo names FerretDB's version (FerretDB only); asked once per client."""
         if self._is_ferretdb is None:
             with self.errors_as_unavailable():
                 info = await self._connected_database().command("buildInfo")

@@ -1,6 +1,7 @@
-"""Outbox on MongoDB. FerretDB has no multi-document transactions, so a cache write carries its
-records inside the cache document (field `_outbox`, flagged by `_outbox_pending`; the Node
-service's readers ignore both): one single-document write stores the cache and its records.
+"""Outbox on MongoDB. A cache write carries its records inside the cache document (field
+`_outbox`, flagged by `_outbox_pending`; the Node service's readers ignore both): one
+single-document write, atomic on its own, stores the cache and its records, so no
+multi-document transaction is needed (MongoDB has them on replica sets, FerretDB v1 has none).
 Once all are delivered both fields are removed, leaving the Node shape. Rotated tokens belong to
 no cache write and go to their own collection (one insert each). A cache marked `_purge` (a
 delete's tombstone, see cache_store.py) is deleted once its records are delivered."""
@@ -14,12 +15,12 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING
 
 from adapters.common.bounded_lru import BoundedLru
-from adapters.driven.storage.group_commit import GroupCommit, IfCallerCancelled
 from adapters.driven.storage.mongo.database import MongoDatabase
-from adapters.driven.storage.mongo.write_lock import WriteLocks
+from adapters.driven.storage.mongo.locks import Locks, NoLocks
+from adapters.driven.storage.mongo.marks import Marks, RiderByRiderMarks
 from adapters.driven.storage.outbox_codec import OutboxCodec
 from adapters.driven.storage.unawaited_work import consume_exception
 from application.errors import WriteConflict
@@ -29,11 +30,8 @@ FIELD = "_outbox"
 FLAG = "_outbox_pending"
 PURGE = "_purge"
 _MAX_REMEMBERED = 10_000
-_MARK_GROUP = 32  # riders marked together at most (their caches are read concurrently)
-_WRITES_PER_BULK = 16  # FerretDB's pool: see _mark_group
 _BACKLOG_FIELDS = {"_id": 0, "target": 1, "created_at": 1}
 _CACHE_BACKLOG_FIELDS = {"_id": 0, f"{FIELD}.target": 1, f"{FIELD}.created_at": 1}
-_MARK_FIELDS = {"user_id": 1, "version": 1, FIELD: 1, PURGE: 1}
 
 
 class MongoOutbox:
@@ -43,19 +41,22 @@ class MongoOutbox:
         codec: OutboxCodec,
         cache_collection: str = "bytemarkticketscaches",
         token_collection: str = "bytemarkticketsoutbox",
+        *,
+        locks: Locks | None = None,
+        marks: Marks | None = None,
     ) -> None:
+        """Defaults are profile `mongodb`'s (no locks, rider-by-rider marks); under profile
+        `ferretdb` the composition root injects the cache store's document locks and grouped marks."""
         self._db = db
         self._codec = codec
         self._cache_collection = cache_collection
         self._token_collection = token_collection
-        # the cache store's locks: FerretDB's conditional update is not atomic (see write_lock)
-        self._locks = WriteLocks(db, f"{cache_collection}_locks")
+        self._locks: Locks = locks or NoLocks()
+        self._marks: Marks = marks or RiderByRiderMarks()
         # user -> records this process's last cache write stored, when they are all the user's
         # pending ones: the relay's read right after the write then needs no query (a scan of
         # every cache on FerretDB v1)
         self._just_written: BoundedLru[int, list[OutboxRecord]] = BoundedLru(_MAX_REMEMBERED)
-        self._document_ids: BoundedLru[int, Any] = BoundedLru(_MAX_REMEMBERED)  # user -> its cache's `_id`
-        self._marks = GroupCommit(self._mark_group, _MARK_GROUP, IfCallerCancelled.SEND_ANYWAY)
 
     async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():
@@ -86,10 +87,7 @@ class MongoOutbox:
             self._just_written.put(user_id, list(records))
         else:
             self._just_written.pop(user_id)
-        if document_id is not None:
-            self._document_ids.put(user_id, document_id)
-        else:
-            self._document_ids.pop(user_id)
+        self._marks.remember(user_id, document_id)
 
     async def pending_for_user(self, user_id: int) -> list[OutboxRecord]:
         known = self._just_written.pop(user_id)
@@ -103,10 +101,10 @@ class MongoOutbox:
     async def delete_purged(self, user_id: int) -> None:
         """Delete the user's tombstone now if no record is pending in it (else the relay will)."""
         with self._db.errors_as_unavailable():
-            await self._drop_from_cache(user_id, set())
+            await self._drop_from_cache(user_id, frozenset())
 
     async def mark_delivered(self, records: Sequence[OutboxRecord]) -> None:
-        delivered = {record.record_id for record in records}
+        delivered = frozenset(record.record_id for record in records)
         by_user: dict[int, list[str]] = defaultdict(list)
         token_ids = []
         for record in records:
@@ -114,20 +112,12 @@ class MongoOutbox:
                 token_ids.append(record.record_id)
             else:
                 by_user[record.user_id].append(record.record_id)
-        with self._db.errors_as_unavailable():
-            if token_ids:
+        if token_ids:
+            with self._db.errors_as_unavailable():
                 await self._tokens().delete_many({"record_id": {"$in": token_ids}})
-            grouped = await self._db.needs_write_locks()
-        marks = []
-        for user_id in by_user:
-            document_id = self._document_ids.get(user_id) if grouped else None
-            if document_id is not None:  # with other riders' marks: a few commands for all
-                marks.append(self._marks.submit(_Mark(user_id, document_id, frozenset(delivered))))
-            else:
-                marks.append(self._mark_alone(user_id, delivered))
-        await asyncio.gather(*marks)
+        await self._marks.mark(list(by_user), delivered, self._mark_alone)
 
-    async def _mark_alone(self, user_id: int, delivered: set[str]) -> None:
+    async def _mark_alone(self, user_id: int, delivered: frozenset[str]) -> None:
         # Shielded: a caller out of time (the relay's inline budget) must not cancel this between
         # the lock's insert and its delete, which would leave the rider's lock for every writer to
         # wait out (10 s) before breaking it.
@@ -136,52 +126,12 @@ class MongoOutbox:
         with self._db.errors_as_unavailable():
             await asyncio.shield(mark)
 
-    async def _mark_group(self, marks: Sequence[_Mark]) -> list[BaseException | None]:
-        """FerretDB: many riders' marks under their locks taken by one insert, the caches read by
-        `_id` (concurrently), rewritten by bulk writes of at most 16 (FerretDB holds a pool
-        connection per write of a bulk until it ends, 100 in all) and the locks freed by one
-        delete. A rider whose lock is busy, or whose cache `_id` changed, is marked alone."""
-        caches = self._caches()
-        first: dict[int, _Mark] = {}
-        alone: list[_Mark] = []
-        for mark in marks:  # a rider marked twice in one group: the second goes alone
-            if mark.user_id in first:
-                alone.append(mark)
-            else:
-                first[mark.user_id] = mark
-        with self._db.errors_as_unavailable():
-            async with self._locks.held_many(list(first)) as taken:
-                alone.extend(mark for user_id, mark in first.items() if user_id not in taken)
-                held = [first[user_id] for user_id in first if user_id in taken]
-                documents = await asyncio.gather(
-                    *(caches.find_one({"_id": mark.document_id}, _MARK_FIELDS) for mark in held)
-                )
-                writes: list[Any] = []
-                for mark, document in zip(held, documents, strict=True):
-                    if document is None or document.get("user_id") != mark.user_id:
-                        self._document_ids.pop(mark.user_id)
-                        alone.append(mark)
-                        continue
-                    write = _mark_write(document, mark.delivered)
-                    if write is not None:
-                        writes.append(write)
-                for start in range(0, len(writes), _WRITES_PER_BULK):
-                    await caches.bulk_write(writes[start : start + _WRITES_PER_BULK], ordered=False)
-        outcomes = await asyncio.gather(
-            *(self._mark_alone(mark.user_id, set(mark.delivered)) for mark in alone), return_exceptions=True
-        )
-        failures = {id(mark): outcome for mark, outcome in zip(alone, outcomes, strict=True)}
-        return [failures.get(id(mark)) for mark in marks]
-
-    async def _drop_from_cache(self, user_id: int, delivered: set[str]) -> None:
+    async def _drop_from_cache(self, user_id: int, delivered: frozenset[str]) -> None:
         """Rewrite the user's `_outbox` without the delivered records (or delete a tombstone left
         with none), conditional on the cache version read (a cache write in between bumps it:
         read again)."""
-        known = self._document_ids.get(user_id)
-        if known is not None and await self._db.needs_write_locks():
-            if await self._drop_by_id(user_id, known, delivered):
-                return
-            self._document_ids.pop(user_id)
+        if await self._marks.drop_known(user_id, delivered):
+            return
         for _ in range(5):
             document = await self._caches().find_one(
                 {"user_id": user_id}, {"_id": 0, FIELD: 1, "version": 1, PURGE: 1}
@@ -189,7 +139,7 @@ class MongoOutbox:
             if document is None:
                 return
             version = document.get("version")
-            removal = _after_delivery(document, delivered)
+            removal = after_delivery(document, delivered)
             if removal is None:
                 return
             at_version = {"user_id": user_id, "version": version}
@@ -205,27 +155,6 @@ class MongoOutbox:
             if done:
                 return
         # still racing cache writes: the records stay pending and are delivered (harmlessly) again
-
-    async def _drop_by_id(self, user_id: int, document_id: Any, delivered: set[str]) -> bool:
-        """The same on FerretDB, by `_id` under the user's lock (every writer of a cache document
-        holds it there): FerretDB v1 answers a filter of `_id` alone from its primary key and scans
-        every cache for any other. False when that `_id` is no longer the user's cache."""
-        caches = self._caches()
-        try:
-            async with self._locks.held(user_id, None):
-                document = await caches.find_one(
-                    {"_id": document_id}, {"user_id": 1, "version": 1, FIELD: 1, PURGE: 1}
-                )
-                if document is None or document.get("user_id") != user_id:
-                    return False
-                removal = _after_delivery(document, delivered)
-                if removal is not None and removal.delete:
-                    await caches.delete_one({"_id": document_id})
-                elif removal is not None:
-                    await caches.update_one({"_id": document_id}, removal.update)
-        except WriteConflict:
-            pass  # a cache write holds the lock: the records stay pending a little longer
-        return True
 
     async def newest_token(self, user_id: int) -> RotatedToken | None:
         with self._db.errors_as_unavailable():
@@ -264,39 +193,22 @@ class MongoOutbox:
 
 
 @dataclass(frozen=True, slots=True)
-class _Mark:
-    user_id: int
-    document_id: Any
-    delivered: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class _Removal:
+class Removal:
     """What marking records delivered does to the cache document holding them."""
 
     delete: bool  # a delete's tombstone with nothing left pending: the document goes
     update: dict[str, Any]  # else `_outbox` rewritten without them (both fields gone once empty)
 
 
-def _after_delivery(document: dict[str, Any], delivered: AbstractSet[str]) -> _Removal | None:
+def after_delivery(document: dict[str, Any], delivered: AbstractSet[str]) -> Removal | None:
     """The removal of the `delivered` records from a cache document read, None when it holds none
     of them (and is no tombstone left empty)."""
     entries = document.get(FIELD) or []
     remaining = [entry for entry in entries if entry.get("record_id") not in delivered]
     purge = document.get(PURGE)
     if not remaining and purge is not None and purge == document.get("version"):
-        return _Removal(delete=True, update={})
+        return Removal(delete=True, update={})
     if len(remaining) == len(entries):
         return None
     update = {"$set": {FIELD: remaining}} if remaining else {"$unset": {FIELD: "", FLAG: ""}}
-    return _Removal(delete=False, update=update)
-
-
-def _mark_write(document: dict[str, Any], delivered: frozenset[str]) -> Any:
-    """The write removing the delivered records from a cache read under its lock, if any (by `_id`)."""
-    removal = _after_delivery(document, delivered)
-    if removal is None:
-        return None
-    if removal.delete:
-        return DeleteOne({"_id": document["_id"]})
-    return UpdateOne({"_id": document["_id"]}, removal.update)
+    return Removal(delete=False, update=update)

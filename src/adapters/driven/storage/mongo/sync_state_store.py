@@ -1,13 +1,15 @@
 """SyncStateStore on MongoDB, in its own collection so the cache documents keep the shape the
-Node service wrote. One document per rider (unique on user_id); a batch of statuses is one read of
-the riders' `_id`s and one `bulk_write` (see `put_many`)."""
+Node service wrote. One document per rider (unique on user_id). A batch of statuses is written as
+the server profile needs: profile `mongodb` sends one ordinary bulk write of upserts by user_id
+(`UpsertsByUserId`, answered from the unique index); profile `ferretdb` replaces by `_id` in
+small bulk writes (ferretdb/sync_state_writes.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from pymongo import ASCENDING, InsertOne, ReplaceOne
+from pymongo import ASCENDING, ReplaceOne
 from pymongo.errors import BulkWriteError
 
 from adapters.driven.storage.mongo.database import DUPLICATE_KEY, MongoDatabase
@@ -18,15 +20,33 @@ DEFAULT_COLLECTION = "bytemarksyncstatuses"
 _WITHOUT_ID = {"_id": 0}
 _IN_CHUNK = 1000
 _UPSERT_ATTEMPTS = 3
-# FerretDB v1 on SQLite keeps a pool connection per update by `_id` until the command ends (100 in
-# the pool): an update command of 200 such updates never finished. A few per command stay far below.
-_WRITES_PER_COMMAND = 16
+
+
+class SyncStateWrites(Protocol):
+    async def write(self, collection: Any, documents: dict[int, dict[str, Any]]) -> None:
+        """Store each rider's status document (by user_id), replacing the one stored."""
+
+
+class UpsertsByUserId:
+    """Profile `mongodb`: one ordinary bulk write of upserts by user_id (the driver splits it)."""
+
+    async def write(self, collection: Any, documents: dict[int, dict[str, Any]]) -> None:
+        writes = [ReplaceOne({"user_id": u}, document, upsert=True) for u, document in documents.items()]
+        await collection.bulk_write(writes, ordered=False)
 
 
 class MongoSyncStateStore:
-    def __init__(self, db: MongoDatabase, collection: str = DEFAULT_COLLECTION) -> None:
+    def __init__(
+        self,
+        db: MongoDatabase,
+        collection: str = DEFAULT_COLLECTION,
+        *,
+        writes: SyncStateWrites | None = None,
+    ) -> None:
+        """`writes`: profile `mongodb`'s by default; the composition root injects FerretDB's."""
         self._db = db
         self._collection_name = collection
+        self._writes: SyncStateWrites = writes or UpsertsByUserId()
 
     async def create_schema(self) -> None:
         with self._db.errors_as_unavailable():
@@ -50,19 +70,14 @@ class MongoSyncStateStore:
         return found
 
     async def put_many(self, statuses: Sequence[SyncStatus]) -> None:
-        """One bulk_write: riders with a status are replaced by `_id`, the others inserted.
-
-        FerretDB v1 on SQLite scans and decodes the whole collection for a filter other than
-        `_id` alone, so an upsert by user_id per rider made a bulk run quadratic (bench/RESULTS.md,
-        round 4); the `_id`s come from one `$in` read of the batch. A rider whose status appeared
-        or vanished in between (another process) is written again by an upsert on user_id."""
-        latest = {status.user_id: status for status in statuses}
+        """Each rider's latest status, written by the profile's strategy."""
+        latest = {status.user_id: _document(status) for status in statuses}
         if not latest:
             return
         for attempt in range(_UPSERT_ATTEMPTS):
             try:
                 with self._db.errors_as_unavailable():
-                    await self._write(latest)
+                    await self._writes.write(self._collection(), latest)
                 return
             except (StoreUnavailable, KeyError) as exc:
                 # FerretDB v1: two processes writing one rider's status at once both insert; the
@@ -72,51 +87,6 @@ class MongoSyncStateStore:
                     if isinstance(exc, KeyError):
                         raise StoreUnavailable("MongoDB", f"unexpected bulk write reply: {exc!r}") from exc
                     raise
-
-    async def _write(self, latest: dict[int, SyncStatus]) -> None:
-        """Riders with a status are replaced by `_id`, the others inserted, in one bulk_write; a
-        rider whose status appeared or vanished since the read of the `_id`s (another process) is
-        written again by an upsert on user_id."""
-        collection = self._collection()
-        ids = await self._document_ids(sorted(latest))
-        writes: list[Any] = [
-            ReplaceOne({"_id": ids[user_id]}, _document(status))
-            if user_id in ids
-            else InsertOne(_document(status))
-            for user_id, status in latest.items()
-        ]
-        riders = list(latest)
-        again: list[int] = []
-        replaced = 0
-        for start in range(0, len(writes), _WRITES_PER_COMMAND):
-            try:
-                result = await collection.bulk_write(
-                    writes[start : start + _WRITES_PER_COMMAND], ordered=False
-                )
-                replaced += result.matched_count
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(error.get("code") != DUPLICATE_KEY for error in errors):
-                    raise
-                # inserted meanwhile elsewhere
-                again += [riders[start + error["index"]] for error in errors]
-                replaced += int(exc.details.get("nMatched", 0))
-        if replaced < len(ids):  # a status removed meanwhile: write every replaced rider again
-            again += [user_id for user_id in latest if user_id in ids]
-        if again:
-            await collection.bulk_write(
-                [ReplaceOne({"user_id": u}, _document(latest[u]), upsert=True) for u in again], ordered=False
-            )
-
-    async def _document_ids(self, user_ids: list[int]) -> dict[int, Any]:
-        found: dict[int, Any] = {}
-        for start in range(0, len(user_ids), _IN_CHUNK):
-            chunk = user_ids[start : start + _IN_CHUNK]
-            cursor = self._collection().find({"user_id": {"$in": chunk}}, {"_id": 1, "user_id": 1})
-            found.update(
-                (int(document["user_id"]), document["_id"]) for document in await cursor.to_list(None)
-            )
-        return found
 
     async def list_after(
         self, after_user_id: int, limit: int, state: SyncState | None = None

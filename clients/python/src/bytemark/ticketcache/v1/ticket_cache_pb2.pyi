@@ -360,6 +360,7 @@ class RefreshResult(_message.Message):
     COUNTS_FIELD_NUMBER: _builtins.int
     REFRESHED_AT_FIELD_NUMBER: _builtins.int
     CACHE_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """The user that was refreshed."""
     outcome: Global___Outcome.ValueType
@@ -378,6 +379,12 @@ class RefreshResult(_message.Message):
         include_cache is true and a cache exists.
         """
 
+    @_builtins.property
+    def dry_run(self) -> Global___DryRunReport:
+        """Set on a dry run: what the refresh would do (outcome is what it would be;
+        refreshed_at and cache are the stored ones, unchanged).
+        """
+
     def __init__(
         self,
         *,
@@ -386,10 +393,11 @@ class RefreshResult(_message.Message):
         counts: Global___RefreshCounts | None = ...,
         refreshed_at: _timestamp_pb2.Timestamp | None = ...,
         cache: Global___TicketCache | None = ...,
+        dry_run: Global___DryRunReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "counts", b"counts", "refreshed_at", b"refreshed_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "counts", b"counts", "dry_run", b"dry_run", "refreshed_at", b"refreshed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "counts", b"counts", "outcome", b"outcome", "refreshed_at", b"refreshed_at", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "counts", b"counts", "dry_run", b"dry_run", "outcome", b"outcome", "refreshed_at", b"refreshed_at", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -755,22 +763,29 @@ class CheckTicketCacheRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     INCLUDE_CACHE_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """The user; must be > 0."""
     include_cache: _builtins.bool
     """Send the stored cache back in the result."""
     view: Global___CacheView.ValueType
     """How much of each entry to send when include_cache is set."""
+    dry_run: _builtins.bool
+    """Report what a check would do (result.dry_run) and write nothing: no cache,
+    log rows, sync state or Slack notice. A token Bytemark rotates meanwhile is
+    still stored (result.dry_run.token_rotated says so).
+    """
     def __init__(
         self,
         *,
         user_id: _builtins.int = ...,
         include_cache: _builtins.bool = ...,
         view: Global___CacheView.ValueType = ...,
+        dry_run: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_cache", b"include_cache", "user_id", b"user_id", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "include_cache", b"include_cache", "user_id", b"user_id", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1059,6 +1074,7 @@ class RefreshStaleCachesRequest(_message.Message):
     INCLUDE_CACHE_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     MAX_BATCH_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
     max_age_seconds: _builtins.int
     """Maximum cache age in seconds before a cache is updated; 0 means the
     server default (CACHE_TIMEOUT_SECONDS).
@@ -1080,6 +1096,12 @@ class RefreshStaleCachesRequest(_message.Message):
     one user per event, in user_id and result or error. Only users that have
     already finished share an event: none waits for a batch to fill.
     """
+    dry_run: _builtins.bool
+    """Report what the run would do per user (result.dry_run) and write nothing:
+    no cache, log rows, sync state or Slack notice; no user is skipped by its
+    sync state. Rotated tokens are still stored. Every event carries the
+    run's totals so far (dry_run_totals).
+    """
     @_builtins.property
     def user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """Refresh only these users (bounded); empty means every user with a token."""
@@ -1095,10 +1117,11 @@ class RefreshStaleCachesRequest(_message.Message):
         include_cache: _builtins.bool = ...,
         view: Global___CacheView.ValueType = ...,
         max_batch: _builtins.int = ...,
+        dry_run: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "include_cache", b"include_cache", "max_age_seconds", b"max_age_seconds", "max_batch", b"max_batch", "shard_count", b"shard_count", "shard_index", b"shard_index", "user_ids", b"user_ids", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "dry_run", b"dry_run", "include_cache", b"include_cache", "max_age_seconds", b"max_age_seconds", "max_batch", b"max_batch", "shard_count", b"shard_count", "shard_index", b"shard_index", "user_ids", b"user_ids", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1122,6 +1145,7 @@ class RefreshStaleCachesResponse(_message.Message):
     STOPPED_FIELD_NUMBER: _builtins.int
     BATCH_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    DRY_RUN_TOTALS_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """The user this event is about."""
     done: _builtins.int
@@ -1166,6 +1190,10 @@ class RefreshStaleCachesResponse(_message.Message):
         (ErrorInfo, RetryInfo, ...) the same failure would have as a unary call.
         """
 
+    @_builtins.property
+    def dry_run_totals(self) -> Global___DryRunTotals:
+        """A dry run's totals so far; unset when not a dry run."""
+
     def __init__(
         self,
         *,
@@ -1181,16 +1209,133 @@ class RefreshStaleCachesResponse(_message.Message):
         stopped: _builtins.str = ...,
         batch: _abc.Iterable[Global___BulkUserEvent] | None = ...,
         status: _status_pb2.Status | None = ...,
+        dry_run_totals: Global___DryRunTotals | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "result", b"result", "status", b"status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dry_run_totals", b"dry_run_totals", "error", b"error", "event", b"event", "result", b"result", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "done", b"done", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "status", b"status", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "done", b"done", "dry_run_totals", b"dry_run_totals", "error", b"error", "event", b"event", "failed", b"failed", "result", b"result", "skipped", b"skipped", "skipped_auth_required", b"skipped_auth_required", "skipped_backoff", b"skipped_backoff", "status", b"status", "stopped", b"stopped", "total", b"total", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["result", "error"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___RefreshStaleCachesResponse: _TypeAlias = RefreshStaleCachesResponse  # noqa: Y015
+
+@_typing.final
+class PassRef(_message.Message):
+    """PassRef names one entry of a cache."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIST_FIELD_NUMBER: _builtins.int
+    PASS_UUID_FIELD_NUMBER: _builtins.int
+    list: _builtins.str
+    """"passes" (the v1 list) or "passes4" (the EXPIRED list)."""
+    pass_uuid: _builtins.str
+    """The entry's pass uuid."""
+    def __init__(
+        self,
+        *,
+        list: _builtins.str = ...,
+        pass_uuid: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["list", b"list", "pass_uuid", b"pass_uuid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PassRef: _TypeAlias = PassRef  # noqa: Y015
+
+@_typing.final
+class DryRunReport(_message.Message):
+    """DryRunReport is what a refresh of one user would do; nothing was written."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDED_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    FREE_TICKETS_FIELD_NUMBER: _builtins.int
+    HASH_DIFFERENCES_FIELD_NUMBER: _builtins.int
+    TOKEN_ROTATED_FIELD_NUMBER: _builtins.int
+    token_rotated: _builtins.bool
+    """Bytemark rotated the user's token during the dry run: the new token was
+    stored (the old one is retired), the one write a dry run makes.
+    """
+    @_builtins.property
+    def added(self) -> _containers.RepeatedCompositeFieldContainer[Global___PassRef]:
+        """Entries a refresh would add."""
+
+    @_builtins.property
+    def changed(self) -> _containers.RepeatedCompositeFieldContainer[Global___PassRef]:
+        """Entries whose payload a refresh would change."""
+
+    @_builtins.property
+    def removed(self) -> _containers.RepeatedCompositeFieldContainer[Global___PassRef]:
+        """Entries a refresh would remove."""
+
+    @_builtins.property
+    def free_tickets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Pass uuids of the free tickets a refresh would announce."""
+
+    @_builtins.property
+    def hash_differences(self) -> _containers.RepeatedCompositeFieldContainer[Global___PassRef]:
+        """Stored entries whose payload_hash differs from the one this service
+        computes for the same payload (the fidelity check against the writer).
+        """
+
+    def __init__(
+        self,
+        *,
+        added: _abc.Iterable[Global___PassRef] | None = ...,
+        changed: _abc.Iterable[Global___PassRef] | None = ...,
+        removed: _abc.Iterable[Global___PassRef] | None = ...,
+        free_tickets: _abc.Iterable[_builtins.str] | None = ...,
+        hash_differences: _abc.Iterable[Global___PassRef] | None = ...,
+        token_rotated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "changed", b"changed", "free_tickets", b"free_tickets", "hash_differences", b"hash_differences", "removed", b"removed", "token_rotated", b"token_rotated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DryRunReport: _TypeAlias = DryRunReport  # noqa: Y015
+
+@_typing.final
+class DryRunTotals(_message.Message):
+    """DryRunTotals sums a dry run so far."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERS_FIELD_NUMBER: _builtins.int
+    USERS_WITH_CHANGES_FIELD_NUMBER: _builtins.int
+    USERS_WITH_HASH_DIFFERENCES_FIELD_NUMBER: _builtins.int
+    TOKENS_ROTATED_FIELD_NUMBER: _builtins.int
+    users: _builtins.int
+    """Users reported."""
+    users_with_changes: _builtins.int
+    """Users a refresh would change (any entry added, changed or removed)."""
+    users_with_hash_differences: _builtins.int
+    """Users with at least one stored hash this service computes otherwise."""
+    tokens_rotated: _builtins.int
+    """Users whose token Bytemark rotated during the run (stored)."""
+    def __init__(
+        self,
+        *,
+        users: _builtins.int = ...,
+        users_with_changes: _builtins.int = ...,
+        users_with_hash_differences: _builtins.int = ...,
+        tokens_rotated: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tokens_rotated", b"tokens_rotated", "users", b"users", "users_with_changes", b"users_with_changes", "users_with_hash_differences", b"users_with_hash_differences"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DryRunTotals: _TypeAlias = DryRunTotals  # noqa: Y015
 
 @_typing.final
 class PurgeOrphanedCachesRequest(_message.Message):

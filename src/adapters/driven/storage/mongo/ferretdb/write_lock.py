@@ -1,12 +1,12 @@
-"""Per-user write locks for servers whose conditional update is not atomic.
+"""Profile `ferretdb`: per-user write locks, because FerretDB v1's conditional update is not atomic.
 
 FerretDB v1 runs `replace_one({user_id, version})` as a query, then an update by `_id`: twenty
 writers holding the same version all "match". An insert into a unique `_id` is atomic there, so
 around each compare-and-set on FerretDB a writer first inserts `{_id: user_id}` into a lock
 collection and deletes it afterwards. A writer that finds the lock held waits for it (a holder
 needs milliseconds); a lock left by a crash is broken once it is older than `stale_after`
-seconds, so a killed pod delays its riders' next writers, never fails them. On MongoDB the
-lock is skipped.
+seconds, so a killed pod delays its riders' next writers, never fails them. Profile `mongodb`
+takes no lock (locks.NoLocks).
 """
 
 from __future__ import annotations
@@ -34,9 +34,6 @@ class WriteLocks:
     @asynccontextmanager
     async def held(self, user_id: int, expected_version: int | None) -> AsyncIterator[None]:
         """Hold the user's lock for the block, waiting for a live holder; WriteConflict if it never frees."""
-        if not await self._db.needs_write_locks():
-            yield
-            return
         locks = self._db.collection(self._collection_name)
         token = uuid.uuid4().hex
         give_up_at = time.monotonic() + self._stale_after + 2.0
@@ -69,9 +66,6 @@ class WriteLocks:
     async def held_many(self, user_ids: Sequence[int]) -> AsyncIterator[set[int]]:
         """Take the free locks of many users in one insert (no waiting): yields the users taken,
         released in one delete. A caller does the others' work under `held` instead."""
-        if not await self._db.needs_write_locks():
-            yield set(user_ids)
-            return
         locks = self._db.collection(self._collection_name)
         token = uuid.uuid4().hex
         at = time.time()
