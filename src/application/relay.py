@@ -211,12 +211,22 @@ class OutboxRelay:
         if self._claims is not None and not await self._claims.claim_once(record_id):
             return  # another relay posted it
         try:
-            if notice.free_tickets is not None:
-                await self._notifier.free_tickets_found(notice.free_tickets)
-            if notice.summary is not None:
-                await self._notifier.bulk_run_finished(notice.summary)
+            await self._post(notice)
         except BaseException:
             if self._claims is not None:
                 with contextlib.suppress(StoreUnavailable):  # then the notice is lost, not doubled
                     await self._claims.release(record_id)
             raise
+
+    async def post_unstored(self, notice: Notice) -> None:
+        """A notice the store could not hold (it was down): posted at once, with no retry but
+        Slack's own, rather than lost; nothing was stored, so no other relay can post it too."""
+        if self._notifier is not None:
+            await self._post(notice)
+
+    async def _post(self, notice: Notice) -> None:
+        assert self._notifier is not None
+        if notice.free_tickets is not None:
+            await self._notifier.free_tickets_found(notice.free_tickets)
+        if notice.summary is not None:
+            await self._notifier.bulk_run_finished(notice.summary)

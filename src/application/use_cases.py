@@ -187,11 +187,16 @@ class TicketCacheUseCases:
 
     async def _announce(self, summary: BulkSummary) -> None:
         """A bulk run's notice goes through the outbox too: the relay posts it, retrying."""
-        record = notice_record(RUN_NOTICE_USER_ID, Notice(summary=summary), self._deps.clock.now())
+        notice = Notice(summary=summary)
+        record = notice_record(RUN_NOTICE_USER_ID, notice, self._deps.clock.now())
         try:
             await self._deps.outbox.add([record])
-        except StoreUnavailable as exc:
-            log.warning("bulk run notice not stored", extra={"job": summary.job.value, "reason": exc.reason})
+        except StoreUnavailable as exc:  # the store is down, which is news the run must report
+            log.warning(
+                "bulk run notice not stored; posting it at once",
+                extra={"job": summary.job.value, "reason": exc.reason},
+            )
+            await self.relay.post_unstored(notice)
             return
         await self.relay.deliver_soon([record])
 
