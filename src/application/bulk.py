@@ -10,7 +10,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from application.errors import ApplicationError, InternalError
-from application.ports import BulkJob, BulkRunTrace, BulkSummary, Notifier
+from application.notices import BulkJob, BulkSummary, FreeTicketDigest
+from application.ports import BulkRunTrace
 from application.results import BulkProgress, RefreshResult, Skipped
 from domain.sync_state import SkipReason
 
@@ -19,6 +20,12 @@ _STOP = object()
 _Finished = tuple[int, RefreshResult | Skipped | None, ApplicationError | None]  # user 0: workers ended
 RefreshOne = Callable[[int], Awaitable[RefreshResult | Skipped]]
 Halted = Callable[[], str]
+Announce = Callable[[BulkSummary], Awaitable[None]]
+Paused = Callable[[], Awaitable[None]]
+
+
+async def _never_paused() -> None:
+    return None
 
 
 class Untraced:
@@ -43,14 +50,17 @@ async def run_bulk(
     total: int,
     concurrency: int,
     refresh_one: RefreshOne,
-    notifier: Notifier,
+    announce: Announce,
     halted: Halted = lambda: "",
+    paused: Paused = _never_paused,
 ) -> AsyncGenerator[BulkProgress, None]:
     """Yield one BulkProgress per user. Closing the generator (client cancel) stops new work:
     the feeder and the workers are cancelled before it returns. Once `halted()` gives a reason,
-    no new user is started and a last event carries the reason."""
+    no new user is started and a last event carries the reason. A worker awaits `paused()`
+    before it starts a user (a store blip holds new users back). At the end `announce` gets
+    the run's summary, when there is news: failures, an early end, or free tickets found."""
     finished: asyncio.Queue[_Finished] = asyncio.Queue(maxsize=concurrency)
-    feeder, tasks = _start(user_ids, concurrency, refresh_one, halted, finished)
+    feeder, tasks = _start(user_ids, concurrency, (refresh_one, halted, paused), finished)
     tally = _Tally()
     completed = False
     try:
@@ -66,22 +76,22 @@ async def run_bulk(
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
         stopped = halted()
-        if tally.failed or not completed or stopped:
+        if tally.failed or not completed or stopped or tally.free_tickets.riders:
             summary = tally.summary(job, total=total, completed=completed, stopped=stopped)
             # A cancelled stream must still report once; shield so the notice is not cut off.
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.shield(notifier.bulk_run_finished(summary))
+                await asyncio.shield(announce(summary))
 
 
 def _start(
     user_ids: AsyncGenerator[int, None],
     concurrency: int,
-    refresh_one: RefreshOne,
-    halted: Halted,
+    hooks: tuple[RefreshOne, Halted, Paused],
     finished: asyncio.Queue[_Finished],
 ) -> tuple[asyncio.Task[None], list[asyncio.Task[None]]]:
     """The feeder (ids -> pending), `concurrency` workers (pending -> finished) and a closer that
     puts the end marker on `finished` once every worker has stopped. Returns the feeder and all."""
+    refresh_one, halted, paused = hooks
     pending: asyncio.Queue[object] = asyncio.Queue(maxsize=concurrency)
 
     async def feed() -> None:
@@ -107,6 +117,7 @@ def _start(
     async def work() -> None:
         while (item := await pending.get()) is not _STOP:
             assert isinstance(item, int)
+            await paused()
             if halted():
                 continue  # drain: the users already queued are not started either
             await finished.put(await _refresh(item, refresh_one))
@@ -138,6 +149,7 @@ class _Tally:
     reasons: Counter[str] = field(default_factory=Counter)
     skips: Counter[SkipReason] = field(default_factory=Counter)
     sample: list[int] = field(default_factory=list)
+    free_tickets: FreeTicketDigest = field(default_factory=FreeTicketDigest)
 
     def progress(
         self,
@@ -150,6 +162,8 @@ class _Tally:
     ) -> BulkProgress:
         self.done += 1
         skipped = result if isinstance(result, Skipped) else None
+        if isinstance(result, RefreshResult):
+            self.free_tickets.add(user_id, result.unannounced_free_tickets)
         if skipped is not None:
             self.skips[skipped.reason] += 1
         if error is not None:
@@ -193,4 +207,6 @@ class _Tally:
             cancelled=not completed,
             skipped_by_reason={reason.value: count for reason, count in self.skips.items()},
             stopped=stopped,
+            free_tickets=tuple(self.free_tickets.riders),
+            more_free_ticket_riders=self.free_tickets.more,
         )

@@ -4,14 +4,13 @@ the ones this service computes for the same passes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from application.ports import BulkSummary
 from domain.cache_diff import build_cache, update_cache
 from domain.changes import ChangeKind, PassChange, cache_changes
 from domain.free_tickets import FreeTicketPolicy
-from domain.model import CachedPass, FetchedPasses, Outcome, TicketCache
+from domain.model import FetchedPasses, Outcome, TicketCache
 from domain.payload_hash import payload_hash
 
 
@@ -93,11 +92,5 @@ def _report(
     return DryRunReport(would, added, changed, removed, free, differences)
 
 
-class SilentNotifier:
-    """A dry run sends no Slack notice: neither free tickets nor the end of its bulk run."""
-
-    async def free_tickets_found(self, user_id: int, passes: Iterable[CachedPass]) -> None:
-        pass
-
-    async def bulk_run_finished(self, summary: BulkSummary) -> None:
-        pass
+async def no_notice(summary: BulkSummary) -> None:
+    """A dry run's bulk run announces nothing: no Slack notice, no outbox record."""

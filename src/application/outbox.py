@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from application.notices import Notice
 from domain.changes import PassChange
 from domain.model import TicketLogEntry
 
@@ -17,6 +18,11 @@ class Target(enum.StrEnum):
     REFRESH_LOG = "refresh_log"
     TOKEN = "token"
     CHANGE_FEED = "change_feed"  # where the store relays the feed (MongoDB: no multi-document write)
+    SLACK = "slack"
+
+
+#: A bulk run's notice belongs to no rider: stores keep it beside rotated tokens, not in a cache.
+RUN_NOTICE_USER_ID = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,12 @@ class OutboxRecord:
     entry: TicketLogEntry | None = None
     token: RotatedToken | None = None
     changes: tuple[PassChange, ...] = ()
+    notice: Notice | None = None
+
+    @property
+    def stands_alone(self) -> bool:
+        """Stored on its own (`Outbox.add`), not with a cache write."""
+        return self.target is Target.TOKEN or self.user_id == RUN_NOTICE_USER_ID
 
 
 def new_record_id() -> str:
@@ -64,6 +76,11 @@ def token_record(user_id: int, token: RotatedToken, now: int) -> OutboxRecord:
 def change_feed_record(user_id: int, changes: Sequence[PassChange], now: int) -> OutboxRecord:
     """The feed's changes of one cache write, appended to the feed as one batch."""
     return OutboxRecord(new_record_id(), Target.CHANGE_FEED, user_id, now, changes=tuple(changes))
+
+
+def notice_record(user_id: int, notice: Notice, now: int) -> OutboxRecord:
+    """A Slack notice: a rider's (stored with its cache write) or a bulk run's (RUN_NOTICE_USER_ID)."""
+    return OutboxRecord(new_record_id(), Target.SLACK, user_id, now, notice=notice)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,16 +3,18 @@ in-memory fakes for unit tests implement the same ones."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
+from application.notices import BulkJob as BulkJob
+from application.notices import BulkSummary as BulkSummary
+from application.notices import RiderFreeTickets
 from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken
 from domain.changes import PassChange
-from domain.model import CachedPass, FetchedPasses, TicketCache, TicketLogEntry
+from domain.model import FetchedPasses, TicketCache, TicketLogEntry
 from domain.sync_state import SyncState, SyncStatus
 
 
@@ -201,38 +203,27 @@ class TokenRefresher(Protocol):
 
 
 class Notifier(Protocol):
-    """Slack (or nothing). Implementations never raise: a notice is best effort."""
+    """Slack (or nothing), called by the outbox relay. A notice Slack did not take raises
+    StoreUnavailable: the relay keeps the record and tries again later."""
 
-    async def free_tickets_found(self, user_id: int, passes: Iterable[CachedPass]) -> None: ...
+    async def free_tickets_found(self, found: RiderFreeTickets) -> None: ...
 
     async def bulk_run_finished(self, summary: BulkSummary) -> None: ...
+
+
+class NoticeClaims(Protocol):
+    """Record ids of notices posted (`bytemark_outbox_delivered`): Slack cannot ignore a repeat,
+    so a notice is claimed before it is posted, and the claim released if the post fails."""
+
+    async def claim_once(self, record_id: str) -> bool:
+        """True for the first claim of `record_id`, False ever after (until released)."""
+
+    async def release(self, record_id: str) -> None: ...
 
 
 class Clock(Protocol):
     def now(self) -> int:
         """Epoch seconds."""
-
-
-class BulkJob(StrEnum):
-    """Which bulk run; its value names the run in logs, metrics labels and Slack notices."""
-
-    BOOTSTRAP = "bootstrap"
-    REFRESH_STALE = "refresh_stale"
-
-
-@dataclass(frozen=True, slots=True)
-class BulkSummary:
-    """One bulk run's totals, for the single per-run notice."""
-
-    job: BulkJob
-    total: int
-    done: int
-    failed: int
-    failures_by_reason: dict[str, int]
-    sample_failed_user_ids: tuple[int, ...]
-    cancelled: bool = False
-    skipped_by_reason: dict[str, int] = field(default_factory=dict)
-    stopped: str = ""  # why the run stopped early (a general Bytemark outage), else ""
 
 
 # --- Bulk-run tracing (docs/tracing.md): a span per run, one per rider, opened by an adapter.

@@ -19,10 +19,12 @@ from application.errors import (
     UpstreamUnavailable,
     WriteConflict,
 )
+from application.notices import FreeTicket, Notice, RiderFreeTickets, free_tickets_of
 from application.outbox import (
     OutboxRecord,
     RotatedToken,
     free_ticket_reward_record,
+    notice_record,
     ticket_log_record,
     token_record,
 )
@@ -130,7 +132,11 @@ class UserRefresher:
     async def check(self, user_id: int) -> RefreshResult:
         return await self._check(user_id)
 
-    async def check_timeout(self, user_id: int, max_age_seconds: int | None) -> RefreshResult:
+    async def check_timeout(
+        self, user_id: int, max_age_seconds: int | None, *, digest: bool = False
+    ) -> RefreshResult:
+        """`digest`: the caller (a bulk run) announces free tickets found in its own digest, so
+        the update stores no notice of its own."""
         max_age = max_age_seconds or self.cache_timeout_seconds
         cache = await self._deps.caches.get(user_id)
         if cache is not None and not is_stale(cache.timestamp, self._deps.clock.now(), max_age):
@@ -142,7 +148,7 @@ class UserRefresher:
                 cache=cache,
             )
         # The stale cache (or its absence) was just read: `_check` decides build or update from it.
-        return await self._check(user_id, cache is not None)
+        return await self._check(user_id, cache is not None, digest=digest)
 
     async def dry_run(self, user_id: int, max_age_seconds: int | None = None) -> RefreshResult:
         """What a check (with `max_age_seconds`: a timeout check) would do, written nowhere: no
@@ -173,14 +179,18 @@ class UserRefresher:
 
     # -- one execution -----------------------------------------------------------------------
 
-    async def _check(self, user_id: int, cached: bool | None = None) -> RefreshResult:
+    async def _check(
+        self, user_id: int, cached: bool | None = None, *, digest: bool = False
+    ) -> RefreshResult:
         """Share whatever refresh of the user is running (a build or an update both answer a
         check); else update when a cache exists, build when not. `cached` is what the caller
         just read, if it did; the write stays compare-and-set on a fresh read either way."""
         if cached is None and self._flights.running(user_id) is None:
             cached = await self._deps.caches.get(user_id) is not None
         if cached:
-            return await self._flights.run(user_id, _Run.UPDATE, lambda: self._update(user_id), joins=_EITHER)
+            return await self._flights.run(
+                user_id, _Run.UPDATE, lambda: self._update(user_id, digest=digest), joins=_EITHER
+            )
         return await self._flights.run(user_id, _Run.BUILD, lambda: self._build(user_id), joins=_EITHER)
 
     async def _build(self, user_id: int) -> RefreshResult:
@@ -198,7 +208,7 @@ class UserRefresher:
         counts = RefreshCounts(passes=len(stored.passes), passes4=len(stored.passes4))
         return RefreshResult(user_id, Outcome.BUILT, counts, stored.timestamp, stored)
 
-    async def _update(self, user_id: int) -> RefreshResult:
+    async def _update(self, user_id: int, *, digest: bool = False) -> RefreshResult:
         try:
             fetched = await self._fetch(user_id)
         except _NoValidToken as no_token:
@@ -212,13 +222,22 @@ class UserRefresher:
             records = [ticket_log_record(entry, now) for entry in update.log_entries]
             if update.new_free_passes:
                 records.append(free_ticket_reward_record(user_id, now))
+                if not digest:  # posted by the relay once the cache write committed
+                    found = RiderFreeTickets(user_id, free_tickets_of(update.new_free_passes))
+                    records.append(notice_record(user_id, Notice(free_tickets=found), now))
             changes = cache_changes(user_id, current, update.cache, now)
             return update.cache, _Write(tuple(records), changes), update
 
         stored, update = await self._compare_and_set(user_id, diff)
-        if update.new_free_passes:
-            await self._deps.notifier.free_tickets_found(user_id, update.new_free_passes)
-        return RefreshResult(user_id, update.outcome, update.counts, stored.timestamp, stored)
+        unannounced: tuple[FreeTicket, ...] = free_tickets_of(update.new_free_passes) if digest else ()
+        return RefreshResult(
+            user_id,
+            update.outcome,
+            update.counts,
+            stored.timestamp,
+            stored,
+            unannounced_free_tickets=unannounced,
+        )
 
     async def _compare_and_set(
         self,

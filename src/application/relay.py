@@ -4,13 +4,15 @@ background until every store has taken them (retrying with backoff while one is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 from application.errors import StoreUnavailable
+from application.notices import Notice
 from application.outbox import OutboxBacklog, OutboxRecord, Target
-from application.ports import Outbox, RefreshLog, TicketLog, TokenStore
+from application.ports import NoticeClaims, Notifier, Outbox, RefreshLog, TicketLog, TokenStore
 from domain.changes import PassChange
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ class OutboxRelay:
         tokens: TokenStore,
         observer: RelayObserver | None = None,
         change_feed: RelayedChangeFeed | None = None,
+        notifier: Notifier | None = None,
+        claims: NoticeClaims | None = None,
     ) -> None:
         self._outbox = outbox
         self._ticket_log = ticket_log
@@ -64,19 +68,28 @@ class OutboxRelay:
         self._tokens = tokens
         self._observer = observer or _NoObserver()
         self._change_feed = change_feed
+        self._notifier = notifier
+        self._claims = claims
         self._wake = asyncio.Event()
+        # Notices this process is posting right after their write: no budget cuts a post short
+        # (it could not tell whether Slack took it), and no other delivery posts them meanwhile.
+        self._posting: dict[str, asyncio.Task[bool]] = {}
 
-    async def deliver(self, records: Sequence[OutboxRecord]) -> bool:
-        """Deliver in order; a user's later records wait behind a failed one. True if all landed."""
+    async def deliver(self, records: Sequence[OutboxRecord], *, posting: bool = False) -> bool:
+        """Deliver in order; a user's later records wait behind a failed one. True if all landed.
+        Notices being posted in the background are left pending, unless `posting` (that task)."""
         delivered: list[OutboxRecord] = []
         blocked: set[int] = set()
+        failed = False
         for record in records:
-            if record.user_id in blocked:
+            if record.user_id in blocked or (record.record_id in self._posting and not posting):
                 continue
             try:
                 await self._deliver_one(record)
             except StoreUnavailable as exc:
-                blocked.add(record.user_id)
+                if record.target is not Target.SLACK:  # a notice keeps no order with the stores
+                    blocked.add(record.user_id)
+                failed = True
                 self._observer.delivery_failed(record.target)
                 log.warning(
                     "outbox delivery failed; will retry",
@@ -89,14 +102,30 @@ class OutboxRelay:
                 await self._outbox.mark_delivered(delivered)
             except StoreUnavailable:
                 return False  # delivered but not marked: the next pass delivers again, harmlessly
-        if blocked:
+        if failed:
             self._wake.set()
-        return not blocked and len(delivered) == len(records)
+        return not failed and len(delivered) == len(records)
 
     async def deliver_soon(self, records: Sequence[OutboxRecord]) -> None:
-        """Right after a commit: one attempt now, the background loop keeps any that fail."""
-        if records:
-            await self._within_budget(self.deliver(records))
+        """Right after a commit: one attempt now, the background loop keeps any that fail.
+        Notices are posted by a task of their own, so the caller does not wait for Slack."""
+        to_stores = self._post_notices_of(records)
+        if to_stores:
+            await self._within_budget(self.deliver(to_stores))
+
+    def _post_notices_of(self, records: Sequence[OutboxRecord]) -> list[OutboxRecord]:
+        """Start posting the notices among `records`; the others are returned."""
+        notices = [r for r in records if r.target is Target.SLACK and r.record_id not in self._posting]
+        if notices:
+            task = asyncio.create_task(self.deliver(notices, posting=True), name="outbox-notices")
+            for record in notices:
+                self._posting[record.record_id] = task
+            task.add_done_callback(lambda _: [self._posting.pop(r.record_id, None) for r in notices])
+        return [r for r in records if r.target is not Target.SLACK]
+
+    async def notices_posted(self) -> None:
+        """Wait for the notices being posted right after their writes (tests, shutdown)."""
+        await asyncio.gather(*set(self._posting.values()), return_exceptions=True)
 
     async def deliver_after_write(self, user_id: int, records: Sequence[OutboxRecord], changed: bool) -> None:
         """Right after a cache write that stored `records` (and feed changes when `changed`).
@@ -109,7 +138,7 @@ class OutboxRelay:
             await self._within_budget(self._deliver_pending_of(user_id))
 
     async def _deliver_pending_of(self, user_id: int) -> None:
-        await self.deliver(await self._outbox.pending_for_user(user_id))
+        await self.deliver(self._post_notices_of(await self._outbox.pending_for_user(user_id)))
 
     async def _within_budget(self, delivery: Awaitable[object]) -> None:
         """Give an inline delivery at most the RPC's budget; whatever it leaves (a stalled store,
@@ -165,6 +194,8 @@ class OutboxRelay:
             await self._ticket_log.deliver(record.record_id, record.entry)
         elif record.target is Target.REFRESH_LOG:
             await self._refresh_log.deliver_free_ticket_reward(record.record_id, record.user_id)
+        elif record.target is Target.SLACK:
+            await self._post_notice(record.record_id, record.notice)
         elif record.target is Target.CHANGE_FEED:
             if self._change_feed is None:
                 raise StoreUnavailable("change feed", "no relayed change feed is configured")
@@ -172,3 +203,20 @@ class OutboxRelay:
         else:
             assert record.token is not None
             await self._tokens.deliver_tokens(record.record_id, record.user_id, record.token)
+
+    async def _post_notice(self, record_id: str, notice: Notice | None) -> None:
+        """Post once: claimed first (Slack cannot ignore a repeat), released if the post fails."""
+        if self._notifier is None or notice is None:
+            return  # notices are off: nothing to post
+        if self._claims is not None and not await self._claims.claim_once(record_id):
+            return  # another relay posted it
+        try:
+            if notice.free_tickets is not None:
+                await self._notifier.free_tickets_found(notice.free_tickets)
+            if notice.summary is not None:
+                await self._notifier.bulk_run_finished(notice.summary)
+        except BaseException:
+            if self._claims is not None:
+                with contextlib.suppress(StoreUnavailable):  # then the notice is lost, not doubled
+                    await self._claims.release(record_id)
+            raise

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from application.dry_run import DryRunReport, DryRunTotals
 from application.errors import ApplicationError
+from application.notices import FreeTicket
 from domain.model import Outcome, RefreshCounts, TicketCache
 from domain.sync_state import SkipReason, SyncStatus
 
@@ -20,6 +21,8 @@ class RefreshResult:
     cache: TicketCache | None  # the stored cache after the call (None for NO_VALID_TOKEN)
     no_token_reason: str = ""  # NO_VALID_TOKEN: why (no token row, invalid_grant, ...)
     dry_run: DryRunReport | None = None  # a dry run's report (then nothing was written)
+    #: Free tickets found that no notice was stored for: a bulk run's digest reports them.
+    unannounced_free_tickets: tuple[FreeTicket, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from application.errors import StoreUnavailable, UpstreamUnavailable
 from application.ports import Clock, SyncStateStore, TokenStore
 from application.results import RefreshResult, Skipped
+from application.store_blip import DEFAULT_STORE_OUTAGE_GRACE_SECONDS, StoreBlip
 from domain.model import Outcome
 from domain.outage import OutageRule, OutageWatch
 from domain.sync_state import (
@@ -50,6 +51,7 @@ class SyncPolicy:
     jitter: Callable[[], float] = random.random
     read_batch: int = 200  # statuses read per query ahead of a bulk run's workers
     write_batch: int = 200  # statuses written per round trip by a bulk run
+    store_outage_grace_seconds: float = DEFAULT_STORE_OUTAGE_GRACE_SECONDS  # see application.store_blip
 
 
 class SyncTracker:
@@ -143,7 +145,8 @@ def _wait_at_least(error: UpstreamUnavailable, status: SyncStatus, now: int) -> 
 
 class BulkSyncRun:
     """The sync bookkeeping of one bulk run: statuses read ahead, skips, batched writes, and
-    the outage watch (see domain.outage for the rule)."""
+    the outage watch (see domain.outage for the rule), and riding out a blip of our own store
+    (application.store_blip)."""
 
     def __init__(self, tracker: SyncTracker) -> None:
         self._tracker = tracker
@@ -152,11 +155,12 @@ class BulkSyncRun:
         self._pending: list[SyncStatus] = []
         self._held: dict[int, SyncStatus] = {}
         self.watch = OutageWatch(self._policy.outage)
+        self.store = StoreBlip(self._policy.store_outage_grace_seconds)
 
     def halted(self) -> str:
         outage = self.watch.outage
         if outage is None:
-            return ""
+            return self.store.stopped
         return (
             f"stopped early: {outage.failures} of the last {outage.window} riders failed UNAVAILABLE"
             f" at Bytemark {outage.failure_key}, a general outage; those riders keep their"
@@ -181,7 +185,14 @@ class BulkSyncRun:
             await user_ids.aclose()
 
     async def refresh_one(self, user_id: int, attempt: Attempt) -> RefreshResult | Skipped:
-        previous = self._known.pop(user_id, None)
+        """One rider, retried through a store blip (its status read ahead is kept for the retry)."""
+        try:
+            return await self.store.ride_out(lambda: self._refresh_once(user_id, attempt))
+        finally:
+            self._known.pop(user_id, None)
+
+    async def _refresh_once(self, user_id: int, attempt: Attempt) -> RefreshResult | Skipped:
+        previous = self._known.get(user_id)
         reason = await self._tracker.skip_reason(previous)
         if reason is not None and previous is not None:
             return Skipped(reason, previous)

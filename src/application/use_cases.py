@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 
 from application.bulk import Untraced, run_bulk
 from application.change_feed import ChangeBatch, ChangeFeed
-from application.dry_run import DryRunTotals, SilentNotifier
-from application.errors import CacheNotFound, Unsupported
-from application.ports import BulkJob, BulkTracer, SyncStateStore
+from application.dry_run import DryRunTotals, no_notice
+from application.errors import CacheNotFound, StoreUnavailable, Unsupported
+from application.notices import BulkJob, BulkSummary, Notice
+from application.outbox import RUN_NOTICE_USER_ID, notice_record
+from application.ports import BulkTracer, SyncStateStore
 from application.refresh import RefreshDependencies, UserRefresher
 from application.relay import OutboxRelay
 from application.results import BulkProgress, PurgeResult, RefreshResult, Skipped
@@ -29,6 +32,7 @@ from domain.model import TicketCache
 from domain.sync_state import SyncState, SyncStatus
 
 _PURGE_BATCH = 500
+log = logging.getLogger(__name__)
 
 
 class TicketCacheUseCases:
@@ -50,7 +54,9 @@ class TicketCacheUseCases:
         self._deps = deps
         self._bulk_tracer: BulkTracer = bulk_tracer or Untraced()
         self.change_feed = change_feed
-        self.relay = relay or OutboxRelay(deps.outbox, deps.ticket_log, deps.refresh_log, deps.tokens)
+        self.relay = relay or OutboxRelay(
+            deps.outbox, deps.ticket_log, deps.refresh_log, deps.tokens, notifier=deps.notifier
+        )
         self._refresher = UserRefresher(
             deps,
             free_tickets,
@@ -138,7 +144,7 @@ class TicketCacheUseCases:
             total = await self._deps.tokens.count_users_with_token(shard)
 
         async def refresh_one(user_id: int) -> RefreshResult:
-            return await self._refresher.check_timeout(user_id, max_age)
+            return await self._refresher.check_timeout(user_id, max_age, digest=True)
 
         if dry_run:
             bulk = _dry_run_bulk(ids, total, workers, lambda uid: self._refresher.dry_run(uid, max_age or 0))
@@ -160,7 +166,14 @@ class TicketCacheUseCases:
                 return await run.refresh_one(user_id, attempt)
 
         bulk = run_bulk(
-            job, run.read_ahead(ids), total, workers, refresh_one, self._deps.notifier, halted=run.halted
+            job,
+            run.read_ahead(ids),
+            total,
+            workers,
+            refresh_one,
+            self._announce,
+            halted=run.halted,
+            paused=run.store.paused,
         )
         try:
             async with aclosing(bulk):
@@ -171,6 +184,16 @@ class TicketCacheUseCases:
                 await run.close()  # before the stream ends: a caller may read the statuses next
             finally:
                 traced.end()
+
+    async def _announce(self, summary: BulkSummary) -> None:
+        """A bulk run's notice goes through the outbox too: the relay posts it, retrying."""
+        record = notice_record(RUN_NOTICE_USER_ID, Notice(summary=summary), self._deps.clock.now())
+        try:
+            await self._deps.outbox.add([record])
+        except StoreUnavailable as exc:
+            log.warning("bulk run notice not stored", extra={"job": summary.job.value, "reason": exc.reason})
+            return
+        await self.relay.deliver_soon([record])
 
     async def purge_orphans(self, dry_run: bool) -> PurgeResult:
         """Caches whose user no longer has a token: listed, and removed unless a dry run; so are
@@ -230,7 +253,7 @@ async def _dry_run_bulk(
 ) -> AsyncGenerator[BulkProgress, None]:
     """A bulk run of dry runs: no sync state, no notice at its end; each event carries the totals."""
     totals = DryRunTotals()
-    bulk = run_bulk(BulkJob.REFRESH_STALE, ids, total, workers, preview, SilentNotifier())
+    bulk = run_bulk(BulkJob.REFRESH_STALE, ids, total, workers, preview, no_notice)
     async with aclosing(bulk):
         async for progress in bulk:
             if progress.result is not None and progress.result.dry_run is not None:

@@ -13,8 +13,9 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.driven.slack import NullNotifier, SlackNotifier
-from application.ports import BulkJob, BulkSummary
-from domain.model import CachedPass
+from adapters.driven.slack.client import slack_client
+from application.errors import StoreUnavailable
+from application.notices import BulkJob, BulkSummary, FreeTicket, RiderFreeTickets
 
 BOT_TOKEN = "xoxb-test"
 CHANNEL = "C0123TEST"
@@ -32,6 +33,7 @@ class FakeSlack:
 
     port: int = 0
     status: int = 200
+    throttled: int = 0  # answer this many posts 429 with Retry-After: 1 first
     answer: dict[str, Any] = field(default_factory=lambda: {"ok": True, "ts": "1.2"})
     posts: list[ReceivedPost] = field(default_factory=list)
 
@@ -41,6 +43,11 @@ class FakeSlack:
         else:
             fields = dict(await request.post())
         self.posts.append(ReceivedPost(request.headers.get("Authorization"), fields))
+        if self.throttled:
+            self.throttled -= 1
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+            )
         if self.status != 200:
             return web.Response(status=self.status, text="upstream exploded")
         return web.json_response(self.answer)
@@ -66,25 +73,19 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
         await runner.cleanup()
 
 
-def notifier_for(port: int, *, retry_on_connection_errors: bool = True) -> SlackNotifier:
-    client = AsyncWebClient(token=BOT_TOKEN, base_url=f"http://127.0.0.1:{port}/api/", timeout=5)
-    if not retry_on_connection_errors:  # slack_sdk's default handler retries after ~1 s
+def notifier_for(port: int, *, retries: bool = True) -> SlackNotifier:
+    """A notifier on the client the service uses (with its retry handlers), or one with none."""
+    base_url = f"http://127.0.0.1:{port}/api/"
+    client = (
+        slack_client(BOT_TOKEN, base_url) if retries else AsyncWebClient(token=BOT_TOKEN, base_url=base_url)
+    )
+    if not retries:  # slack_sdk's default handler retries a connection error after ~1 s
         client.retry_handlers = []
     return SlackNotifier(client, CHANNEL, project="ticket-cache", stage="staging")
 
 
-def cached(uuid: str, product_name: str | None = None) -> CachedPass:
-    payload: dict[str, Any] = {"uuid": uuid, "product_uuid": "2417edb7"}
-    if product_name is not None:
-        payload["product"] = {"name": product_name}
-    return CachedPass(
-        pass_uuid=uuid,
-        timestamp=1_700_000_000,
-        status="USABLE",
-        free_ticket_status=1,
-        payload=payload,
-        payload_hash="0" * 32,
-    )
+def found(user_id: int, *tickets: tuple[str, str | None]) -> RiderFreeTickets:
+    return RiderFreeTickets(user_id, tuple(FreeTicket(uuid, product) for uuid, product in tickets))
 
 
 def summary(**overrides: Any) -> BulkSummary:
@@ -104,7 +105,7 @@ async def test_free_tickets_found_posts_one_message_to_the_channel_with_the_bot_
 ) -> None:
     notifier = notifier_for(fake_slack.port)
 
-    await notifier.free_tickets_found(42, [cached("pass-1", "Free Day Pass"), cached("pass-2")])
+    await notifier.free_tickets_found(found(42, ("pass-1", "Free Day Pass"), ("pass-2", None)))
 
     (post,) = fake_slack.posts
     assert post.authorization == f"Bearer {BOT_TOKEN}"
@@ -119,7 +120,7 @@ async def test_free_tickets_found_posts_one_message_to_the_channel_with_the_bot_
 async def test_product_names_are_escaped_for_slack_markup(fake_slack: FakeSlack) -> None:
     notifier = notifier_for(fake_slack.port)
 
-    await notifier.free_tickets_found(7, [cached("p", "Kids <12> & Seniors")])
+    await notifier.free_tickets_found(found(7, ("p", "Kids <12> & Seniors")))
 
     assert "Kids &lt;12&gt; &amp; Seniors" in fake_slack.texts[0]
 
@@ -177,43 +178,46 @@ async def test_a_clean_run_still_posts_its_summary_without_failure_lines(
     assert "Sample" not in text
 
 
-async def test_a_500_from_slack_is_logged_without_the_token_and_not_raised(
+async def test_a_500_from_slack_is_retried_once_then_raised_for_the_outbox_without_the_token(
     fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake_slack.status = 500
     notifier = notifier_for(fake_slack.port)
 
-    await notifier.bulk_run_finished(summary())
-    await notifier.free_tickets_found(1, [cached("p")])
+    with pytest.raises(StoreUnavailable) as raised:
+        await notifier.free_tickets_found(found(1, ("p", None)))
 
-    assert len(fake_slack.posts) == 2
+    assert len(fake_slack.posts) == 2  # the server-error handler's one retry
+    assert "HTTP 500" in raised.value.reason
     assert "not posted" in caplog.text
     assert BOT_TOKEN not in caplog.text
 
 
-async def test_an_ok_false_answer_is_logged_with_its_error_code_and_not_raised(
+async def test_an_ok_false_answer_is_logged_with_its_error_code_and_raised(
     fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake_slack.answer = {"ok": False, "error": "channel_not_found"}
     notifier = notifier_for(fake_slack.port)
 
-    await notifier.free_tickets_found(1, [cached("p")])
+    with pytest.raises(StoreUnavailable):
+        await notifier.free_tickets_found(found(1, ("p", None)))
 
     assert "channel_not_found" in caplog.text
     assert BOT_TOKEN not in caplog.text
 
 
-async def test_an_unreachable_slack_is_logged_and_not_raised(
+async def test_an_unreachable_slack_is_logged_and_raised(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    notifier = notifier_for(closed_port, retry_on_connection_errors=False)
+    notifier = notifier_for(closed_port, retries=False)
 
-    await notifier.bulk_run_finished(summary())
+    with pytest.raises(StoreUnavailable):
+        await notifier.bulk_run_finished(summary())
 
     assert "not posted" in caplog.text
     assert BOT_TOKEN not in caplog.text
@@ -226,7 +230,28 @@ async def test_the_notifier_repr_does_not_show_the_token() -> None:
 async def test_the_null_notifier_sends_nothing(fake_slack: FakeSlack) -> None:
     notifier = NullNotifier()
 
-    await notifier.free_tickets_found(1, [cached("p")])
+    await notifier.free_tickets_found(found(1, ("p", None)))
     await notifier.bulk_run_finished(summary())
 
     assert fake_slack.posts == []
+
+
+async def test_a_429_is_retried_after_its_retry_after_and_posted_once(fake_slack: FakeSlack) -> None:
+    fake_slack.throttled = 2
+    notifier = notifier_for(fake_slack.port)
+
+    await notifier.free_tickets_found(found(5, ("p", None)))
+
+    assert len(fake_slack.posts) == 3 and fake_slack.throttled == 0  # two 429s, then the post
+
+
+async def test_a_bulk_run_digest_names_the_first_riders_and_counts_the_rest(fake_slack: FakeSlack) -> None:
+    riders = tuple(found(user_id, ("p", "Free Day Pass")) for user_id in range(1, 4))
+    notifier = notifier_for(fake_slack.port)
+
+    await notifier.bulk_run_finished(summary(free_tickets=riders, more_free_ticket_riders=37))
+
+    (text,) = fake_slack.texts
+    assert "Free ticket(s) found for 40 rider(s):" in text
+    assert "• user 1: Free Day Pass" in text and "• user 3: Free Day Pass" in text
+    assert "… and 37 more rider(s)" in text

@@ -12,10 +12,13 @@ from adapters.driven.storage.mysql.delivered_ids import MysqlDeliveredIds
 from adapters.driven.storage.sql import delivered_ids_table
 from adapters.driven.storage.sqlite.delivered_ids import SqliteDeliveredIds
 from application.errors import WriteConflict
+from application.notices import BulkJob, BulkSummary, FreeTicket, Notice, RiderFreeTickets
 from application.outbox import (
+    RUN_NOTICE_USER_ID,
     RotatedToken,
     Target,
     free_ticket_reward_record,
+    notice_record,
     ticket_log_record,
     token_record,
 )
@@ -199,3 +202,36 @@ async def test_a_delivered_table_from_before_the_sweep_gets_its_delivered_at_ind
         rows = await store_engine.raw.fetchall("SHOW INDEX FROM bytemark_outbox_delivered")
         names = {row[2] for row in rows}
     assert "idx_bytemark_outbox_delivered_at" in names  # the sweep's range delete uses it
+
+
+async def test_slack_notices_round_trip_with_the_cache_write_and_on_their_own(backend: Backend) -> None:
+    rider = RiderFreeTickets(41, (FreeTicket("gift", "Free Day Pass"), FreeTicket("gift-2")))
+    summary = BulkSummary(
+        BulkJob.REFRESH_STALE, 200, 200, 1, {"UpstreamUnavailable": 1}, (9,), free_tickets=(rider,),
+        more_free_ticket_riders=3, skipped_by_reason={"backoff": 2}, stopped="stopped early: why",
+    )  # fmt: skip
+    with_cache = notice_record(41, Notice(free_tickets=rider), NOW)
+    run_notice = notice_record(RUN_NOTICE_USER_ID, Notice(summary=summary), NOW)
+    await backend.cache_store.save(TicketCache(41, NOW), None, [with_cache])
+    await backend.outbox.add([run_notice])
+
+    pending = {r.record_id: r for r in await backend.outbox.pending(10)}
+    await backend.outbox.mark_delivered(list(pending.values()))
+
+    assert pending[with_cache.record_id].notice == with_cache.notice
+    assert pending[run_notice.record_id].notice == run_notice.notice
+    assert {r.target for r in pending.values()} == {Target.SLACK}
+    assert await backend.outbox.pending(10) == []  # the run's notice, stored on its own, too
+
+
+async def test_a_notice_is_claimed_once_until_its_claim_is_released(store_engine: StoreEngine) -> None:
+    log = store_engine.refresh_log()
+    await log.create_schema()  # creates bytemark_outbox_delivered
+    claims = delivered_ids(store_engine)
+
+    first, second = await claims.claim_once("notice-1"), await claims.claim_once("notice-1")
+    await claims.release("notice-1")
+    after_release = await claims.claim_once("notice-1")
+
+    assert (first, second, after_release) == (True, False, True)
+    assert await claimed_ids(store_engine) == ["notice-1"]

@@ -108,6 +108,36 @@ def test_the_kubelet_waits_for_the_preStop_sleep_and_the_whole_drain(default: di
     assert spec["terminationGracePeriodSeconds"] > sleep + grace
 
 
+def test_a_named_tokens_secret_is_mounted_as_a_directory_and_named_by_grpc_auth_tokens_file() -> None:
+    rendered = render("--set", "grpc.authTokensSecret=tc-scoped-tokens", "--set", "grpc.authTokensKey=file")
+    spec = pod_spec(rendered[DEPLOYMENT])
+    (server,) = spec["containers"]
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    mounts = {mount["name"]: mount for mount in server["volumeMounts"]}
+
+    assert volumes["auth-tokens"]["secret"] == {
+        "secretName": "tc-scoped-tokens",
+        "items": [{"key": "file", "path": "tokens"}],
+    }
+    assert "tmp" in volumes and "tmp" in mounts  # the common volume stays
+    # a directory mount (no subPath): the kubelet swaps a rotated Secret's content into it
+    assert mounts["auth-tokens"] == {
+        "name": "auth-tokens",
+        "mountPath": "/etc/ticket-cache/auth",
+        "readOnly": True,
+    }
+    assert env_of(server)["GRPC_AUTH_TOKENS_FILE"] == "/etc/ticket-cache/auth/tokens"
+    jobs = [pod_spec(r) for name, r in rendered.items() if name.startswith(("Job/", "CronJob/"))]
+    assert jobs and all("auth-tokens" not in {v["name"] for v in job["volumes"]} for job in jobs)
+
+
+def test_without_a_tokens_secret_nothing_is_mounted(default: dict[str, Any]) -> None:
+    (server,) = pod_spec(default[DEPLOYMENT])["containers"]
+
+    assert "GRPC_AUTH_TOKENS_FILE" not in env_of(server)
+    assert [mount["name"] for mount in server["volumeMounts"]] == ["tmp"]
+
+
 def test_the_service_is_headless_for_client_side_round_robin(default: dict[str, Any]) -> None:
     service = default["Service/tc-bytemark-ticket-cache"]
 
@@ -228,6 +258,7 @@ def test_the_prometheus_rule_is_off_by_default(default: dict[str, Any]) -> None:
     [
         ("refresh.shards=0", "/refresh/shards"),
         ("grpc.shutdownGraceSeconds=0", "/grpc/shutdownGraceSeconds"),
+        ("grpc.authTokensSecret=Not_A_Name", "/grpc/authTokensSecret"),
         ("http.port=0", "/http/port"),
     ],
 )

@@ -7,12 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -21,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bytemark.ticketcache.v1 import ticket_cache_pb2 as pb
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from devtools.harness import SERVICE, SandboxProcess, ServerProcess, grpcurl, start_server
+from tests.e2e.slack_stand_in import SlackStandIn
 from tests.e2e.tls_files import write_tls_files
 
 AUTH_TOKEN = "e2e-auth-token-7f3a9c2b41d8"
@@ -188,40 +186,6 @@ def test_a_legacy_plaintext_token_is_read_and_stored_encrypted_after_a_refresh(
 
 
 # --- (d) a full session leaks no secret -------------------------------------------------------
-
-
-class SlackStandIn:
-    """A local stand-in for Slack's Web API that records every chat.postMessage."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.authorizations: list[str] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                recorder.authorizations.append(self.headers.get("Authorization", ""))
-                if self.path.endswith("/chat.postMessage"):
-                    recorder.messages.append(json.loads(body or b"{}"))
-                reply = json.dumps({"ok": True, "channel": "C0E2E", "ts": "1.0"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return None
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/api/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -14,10 +14,11 @@ from application.errors import (
     UpstreamUnavailable,
     WriteConflict,
 )
+from application.notices import RiderFreeTickets
 from application.outbox import OutboxBacklog, OutboxRecord, RotatedToken, Target
 from application.ports import BulkSummary, CacheFreshness, Shard, TokenGrant, UserToken
 from domain.changes import PassChange
-from domain.model import CachedPass, FetchedPasses, Payload, TicketCache, TicketLogEntry
+from domain.model import FetchedPasses, Payload, TicketCache, TicketLogEntry
 from domain.sync_state import SyncState, SyncStatus
 
 
@@ -274,8 +275,8 @@ class FakeNotifier:
         self.free_notices: list[tuple[int, list[str]]] = []
         self.summaries: list[BulkSummary] = []
 
-    async def free_tickets_found(self, user_id: int, passes: Iterable[CachedPass]) -> None:
-        self.free_notices.append((user_id, [p.pass_uuid for p in passes]))
+    async def free_tickets_found(self, found: RiderFreeTickets) -> None:
+        self.free_notices.append((found.user_id, [t.pass_uuid for t in found.tickets]))
 
     async def bulk_run_finished(self, summary: BulkSummary) -> None:
         self.summaries.append(summary)

@@ -50,7 +50,10 @@ def _token_cipher(settings: Settings) -> TokenCipher:
 
 
 def _sync_policy(settings: Settings) -> SyncPolicy:
-    return SyncPolicy(backoff=Backoff(settings.sync_backoff_base_seconds, settings.sync_backoff_max_seconds))
+    return SyncPolicy(
+        backoff=Backoff(settings.sync_backoff_base_seconds, settings.sync_backoff_max_seconds),
+        store_outage_grace_seconds=settings.store_outage_grace_seconds,
+    )
 
 
 def _delivered_id_tables(*tables: DeliveredIds | None) -> list[DeliveredIds]:
@@ -135,6 +138,8 @@ class Container(containers.DeclarativeContainer):
         token_stores.token_store,
         observer=providers.Singleton(OutboxMetrics),
         change_feed=cache_stores.relayed_change_feed,
+        notifier=remote.notifier,
+        claims=token_stores.delivered_ids,  # a Slack notice is claimed before it is posted
     )
     #: Runs in `serve` beside the relay: forgets delivered record ids no relay can deliver again.
     delivered_id_sweep = providers.Singleton(

@@ -14,6 +14,7 @@ from adapters.driven.bytemark_api.rate_limit import RateLimiter
 from adapters.driven.bytemark_api.retry import RetryPolicy
 from adapters.driven.bytemark_api.session import bytemark_session
 from adapters.driven.observability.metrics import observe_bytemark_call
+from adapters.driven.slack.client import slack_client
 from adapters.driven.slack.notifier import NullNotifier, SlackNotifier
 
 
@@ -28,9 +29,7 @@ async def _http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSessi
 
 async def _slack_client(settings: Settings) -> AsyncIterator[AsyncWebClient]:
     assert settings.slack_bot_token is not None
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=5
-    )
+    client = slack_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, timeout=5)
     try:
         yield client
     finally:

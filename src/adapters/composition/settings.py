@@ -243,7 +243,21 @@ class Settings(BaseSettings):
         " (10,000 user_ids) is about 100 KB.",
     )
     grpc_auth_token: SecretStr | None = Field(
-        None, description="When set, every RPC except health needs `authorization: Bearer <token>`."
+        None,
+        description="When set, every RPC except health needs `authorization: Bearer <token>`; this token"
+        " grants the `operate` scope (every method).",
+    )
+    # --- scoped, rotatable credentials (issue 21) ---
+    grpc_auth_tokens_file: ExistingFile | None = Field(
+        None,
+        description="File of scoped credentials, one a line: `read <token>`, `operate <token>`, or"
+        " `<scope> san:<name>` for a mutual-TLS client certificate's SAN (`#` comments allowed)."
+        " `read` allows GetTicketCache, GetSyncStatus, ListSyncStatuses and WatchChanges;"
+        " `operate` everything. Re-read when its content changes (a rotated Secret); a file that"
+        " does not parse keeps the last good set. Works beside GRPC_AUTH_TOKEN (an `operate` token).",
+    )
+    grpc_auth_tokens_poll_seconds: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=True))] = (
+        Field(5.0, description="How often GRPC_AUTH_TOKENS_FILE is checked for a new content.")
     )
     grpc_tls_cert_file: ExistingFile | None = Field(
         None, description="PEM server certificate; with GRPC_TLS_KEY_FILE (both or neither) turns on TLS."
@@ -375,6 +389,13 @@ class Settings(BaseSettings):
     )
     sync_backoff_max_seconds: Annotated[int, BeforeValidator(_int_between(1, THIRTY_DAYS_SECONDS))] = Field(
         21_600, description="Backoff cap (6 h); must be >= SYNC_BACKOFF_BASE_SECONDS."
+    )
+    # --- riding out a store blip in bulk runs (issue 21) ---
+    store_outage_grace_seconds: Annotated[float, BeforeValidator(_number(minimum=0, exclusive=True))] = Field(
+        30.0,
+        description="A bulk run whose store stops answering pauses new riders and retries the ones"
+        " caught by it; a store still away after this long stops the run (a `stopped` event), with"
+        " nobody put into backoff. Unary calls fail fast with UNAVAILABLE regardless.",
     )
 
     slack_bot_token: SecretStr | None = Field(

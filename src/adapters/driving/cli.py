@@ -24,6 +24,7 @@ from adapters.composition.settings import (
     split_host_port,
 )
 from adapters.driving import event_loop
+from adapters.driving.grpc_api.credentials import CredentialsFile, CredentialsFileError
 from adapters.driving.grpc_api.interceptors import ServiceInterceptor
 from adapters.driving.grpc_api.server import TlsConfig, build_servicer, create_server, graceful_shutdown
 from adapters.driving.grpc_api.servicer import TicketCacheServicer
@@ -74,6 +75,20 @@ async def wait_for_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
+def _credentials(settings: Settings) -> CredentialsFile | None:
+    """GRPC_AUTH_TOKENS_FILE and GRPC_AUTH_TOKEN, or None when neither is set (no auth)."""
+    token = settings.grpc_auth_token.get_secret_value() if settings.grpc_auth_token else None
+    path = settings.grpc_auth_tokens_file
+    if path is None and not token:
+        return None
+    try:
+        return CredentialsFile(path, token or None, poll_seconds=settings.grpc_auth_tokens_poll_seconds)
+    except CredentialsFileError as problem:
+        raise StartupError(f"GRPC_AUTH_TOKENS_FILE: {problem}") from None
+    except (OSError, UnicodeDecodeError) as problem:
+        raise StartupError(f"GRPC_AUTH_TOKENS_FILE: cannot read it ({type(problem).__name__})") from None
+
+
 async def serve(settings: Settings, *, ready_message: str = "") -> None:
     container = build_container(settings)
     server = health = None
@@ -95,13 +110,15 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
         ]
         if settings.metrics_listen:  # before gRPC: a port clash must stop the start, not a serving server
             _start_metrics(settings.metrics_listen)
-        auth = settings.grpc_auth_token
+        credentials = _credentials(settings)
+        if credentials is not None:
+            background.append(asyncio.create_task(credentials.watch(), name="auth-tokens-file-watch"))
         servicer = build_servicer(use_cases)  # one for both ports: one memo, one drain at shutdown
         try:
             server, port, health = await create_server(
                 use_cases,
                 listen=settings.grpc_listen,
-                auth_token=auth.get_secret_value() if auth else None,
+                credentials=credentials,
                 tls=_tls_config(settings),
                 max_message_bytes=settings.grpc_max_message_bytes,
                 max_receive_bytes=settings.grpc_max_receive_bytes,
@@ -116,7 +133,7 @@ async def serve(settings: Settings, *, ready_message: str = "") -> None:
         host = settings.grpc_listen.rsplit(":", 1)[0]
         log.info("serving gRPC", extra={"listen": f"{host}:{port}", "tls": settings.tls_enabled})
         if settings.http_listen:
-            http = await start_http_port(settings, servicer)
+            http = await start_http_port(settings, servicer, credentials)
         print(f"gRPC TicketCacheService listening on {host}:{port}{ready_message}", flush=True)
         await wait_for_stop_signal()
     finally:
@@ -146,11 +163,13 @@ def _start_metrics(listen: str) -> None:
         ) from None
 
 
-async def start_http_port(settings: Settings, servicer: TicketCacheServicer) -> HttpServer:
-    """HTTP_LISTEN: the same servicer, access check, request size limit and TLS as the gRPC port."""
+async def start_http_port(
+    settings: Settings, servicer: TicketCacheServicer, credentials: CredentialsFile | None
+) -> HttpServer:
+    """HTTP_LISTEN: the same servicer, access check (the same credentials, reloaded once for both
+    ports), request size limit and TLS as the gRPC port."""
     assert settings.http_listen is not None
-    auth = settings.grpc_auth_token
-    access = ServiceInterceptor(auth.get_secret_value() if auth else None)
+    access = ServiceInterceptor(credentials=credentials)
     app = create_http_app(servicer, access, settings.grpc_max_receive_bytes)
     tls = None
     if settings.tls_enabled:

@@ -36,7 +36,11 @@ class World:
 
 @pytest.fixture
 def world() -> World:
-    tokens, caches = FakeTokenStore(), FakeCacheStore()
+    return make_world()
+
+
+def make_world(store_outage_grace_seconds: float = 30.0, tokens: FakeTokenStore | None = None) -> World:
+    tokens, caches = tokens or FakeTokenStore(), FakeCacheStore()
     ticket_log, refresh_log = FakeTicketLog(), FakeRefreshLog()
     bytemark, notifier, clock = FakeBytemark(), FakeNotifier(), FakeClock()
     deps = RefreshDependencies(
@@ -57,6 +61,10 @@ def world() -> World:
         cache_timeout_seconds=3600,
         bulk_concurrency=4,
         sync_states=sync_states,
-        sync_policy=SyncPolicy(jitter=lambda: 1.0, outage=OutageRule(window=10, ratio=0.8)),
+        sync_policy=SyncPolicy(
+            jitter=lambda: 1.0,
+            outage=OutageRule(window=10, ratio=0.8),
+            store_outage_grace_seconds=store_outage_grace_seconds,
+        ),
     )
     return World(tokens, caches, ticket_log, refresh_log, bytemark, notifier, clock, use_cases, sync_states)

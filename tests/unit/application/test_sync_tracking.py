@@ -174,6 +174,7 @@ async def test_a_general_outage_stops_the_run_without_backing_everyone_off(world
     assert last.user_id is None and "general outage" in last.stopped
     assert last.done < 40  # stopped early (window 10 in these tests, 4 workers in flight)
     assert world.sync_states.statuses == {}  # nobody was put into backoff
+    await world.use_cases.relay.notices_posted()  # posted by a task of their own
     [summary] = world.notifier.summaries
     assert summary.stopped == last.stopped
 

@@ -1,4 +1,7 @@
-"""Slack notices: free tickets found, and one summary per bulk run. Best effort, never raises."""
+"""Slack notices: free tickets found, and one summary per bulk run (with a digest of the free
+tickets it found). The outbox relay calls these; a notice Slack did not take raises
+StoreUnavailable so the relay keeps it and tries again (the client itself first retries a 429
+after its Retry-After, see the container's Slack client)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from collections.abc import Iterable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from application.ports import BulkSummary
-from domain.model import CachedPass
+from application.errors import StoreUnavailable
+from application.notices import BulkSummary, FreeTicket, RiderFreeTickets
 
 logger = logging.getLogger(__name__)
 
@@ -22,19 +25,26 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _product_name(cached: CachedPass) -> str | None:
-    product = cached.payload.get("product")
-    name = product.get("name") if isinstance(product, dict) else None
-    return name if isinstance(name, str) and name else None
+def _ticket_line(ticket: FreeTicket) -> str:
+    suffix = f" ({escape(ticket.product)})" if ticket.product else ""
+    return f"• `{escape(ticket.pass_uuid)}`{suffix}"
 
 
-def free_tickets_text(project: str, stage: str, user_id: int, passes: Iterable[CachedPass]) -> str:
+def free_tickets_text(project: str, stage: str, user_id: int, tickets: Iterable[FreeTicket]) -> str:
     lines = [f"[{escape(project)}/{escape(stage)}] Free ticket(s) found for user {user_id}:"]
-    for cached in passes:
-        name = _product_name(cached)
-        suffix = f" ({escape(name)})" if name else ""
-        lines.append(f"• `{escape(cached.pass_uuid)}`{suffix}")
+    lines += [_ticket_line(ticket) for ticket in tickets]
     return "\n".join(lines)
+
+
+def _digest_lines(summary: BulkSummary) -> list[str]:
+    riders = len(summary.free_tickets) + summary.more_free_ticket_riders
+    lines = [f"Free ticket(s) found for {riders} rider(s):"]
+    for found in summary.free_tickets:
+        products = ", ".join(escape(t.product or t.pass_uuid) for t in found.tickets)
+        lines.append(f"• user {found.user_id}: {products}")
+    if summary.more_free_ticket_riders:
+        lines.append(f"… and {summary.more_free_ticket_riders} more rider(s)")
+    return lines
 
 
 def bulk_summary_text(project: str, stage: str, summary: BulkSummary) -> str:
@@ -60,6 +70,8 @@ def bulk_summary_text(project: str, stage: str, summary: BulkSummary) -> str:
         more = len(summary.sample_failed_user_ids) - len(sample)
         shown = ", ".join(str(user_id) for user_id in sample) + (f" (+{more} more)" if more else "")
         lines.append(f"Sample failed users: {shown}")
+    if summary.free_tickets:
+        lines += _digest_lines(summary)
     return "\n".join(lines)
 
 
@@ -75,8 +87,8 @@ class SlackNotifier:
     def __repr__(self) -> str:  # the client holds the bot token; keep it out of reprs
         return f"SlackNotifier(channel_id={self._channel_id!r}, project={self._project!r})"
 
-    async def free_tickets_found(self, user_id: int, passes: Iterable[CachedPass]) -> None:
-        text = free_tickets_text(self._project, self._stage, user_id, passes)
+    async def free_tickets_found(self, found: RiderFreeTickets) -> None:
+        text = free_tickets_text(self._project, self._stage, found.user_id, found.tickets)
         await self._post("free_tickets_found", text)
 
     async def bulk_run_finished(self, summary: BulkSummary) -> None:
@@ -87,16 +99,15 @@ class SlackNotifier:
             await self._client.chat_postMessage(channel=self._channel_id, text=text)
         except SlackApiError as error:
             # Only the API's error code: the response object also carries the request headers.
-            logger.warning(
-                "Slack notice %s not posted: API error %s (HTTP %s)",
-                notice,
-                _api_error_code(error),
-                getattr(error.response, "status_code", None),
-            )
-        except Exception as error:  # noqa: BLE001 - best effort: a notice never fails the caller
-            logger.warning("Slack notice %s not posted: %s", notice, type(error).__name__)
+            status = getattr(error.response, "status_code", None)
+            reason = f"API error {_api_error_code(error)} (HTTP {status})"
+        except Exception as error:  # noqa: BLE001 - any failure leaves the notice to a retry
+            reason = type(error).__name__
         else:
             logger.debug("Slack notice %s posted", notice)
+            return
+        logger.warning("Slack notice %s not posted (the outbox retries it): %s", notice, reason)
+        raise StoreUnavailable("Slack", reason)
 
 
 def _api_error_code(error: SlackApiError) -> str:
@@ -114,7 +125,7 @@ def _api_error_code(error: SlackApiError) -> str:
 class NullNotifier:
     """Notifier used when Slack is not configured."""
 
-    async def free_tickets_found(self, user_id: int, passes: Iterable[CachedPass]) -> None:
+    async def free_tickets_found(self, found: RiderFreeTickets) -> None:
         return None
 
     async def bulk_run_finished(self, summary: BulkSummary) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.driven.storage.crypto import TokenCipher
+from adapters.driven.storage.notice_codec import notice_document, notice_from_document
 from application.outbox import OutboxRecord, RotatedToken, Target
 from domain.changes import ChangeKind, PassChange
 from domain.model import Change, PassList, TicketLogEntry
@@ -34,12 +35,15 @@ class OutboxCodec:
             }
         if record.changes:
             document["changes"] = [change_document(change) for change in record.changes]
+        if record.notice is not None:
+            document["notice"] = notice_document(record.notice)
         return document
 
     def from_document(self, document: dict[str, Any]) -> OutboxRecord:
         user_id = int(document["user_id"])
         entry = document.get("entry")
         token = document.get("token")
+        notice = document.get("notice")
         return OutboxRecord(
             record_id=str(document["record_id"]),
             target=Target(document["target"]),
@@ -51,6 +55,7 @@ class OutboxCodec:
                 pass_change(user_id, int(document["created_at"]), change)
                 for change in document.get("changes") or ()
             ),
+            notice=notice_from_document(notice) if notice is not None else None,
         )
 
     def token(self, document: dict[str, Any]) -> RotatedToken:

@@ -147,8 +147,17 @@ DEADLINE_EXCEEDED = Reason(
 UNAUTHENTICATED = Reason(
     "UNAUTHENTICATED",
     Code.UNAUTHENTICATED,
-    "The server requires a bearer token (GRPC_AUTH_TOKEN) and the call had none, or a wrong one.",
-    "Send `authorization: Bearer <token>` with the right token.",
+    "The server requires credentials (GRPC_AUTH_TOKEN or GRPC_AUTH_TOKENS_FILE) and the call had"
+    " none, a wrong token, or a client certificate the tokens file does not name.",
+    "Send `authorization: Bearer <token>` with a token the server accepts (rotated tokens stop working"
+    " once removed from the tokens file).",
+)
+SCOPE_INSUFFICIENT = Reason(
+    "SCOPE_INSUFFICIENT",
+    Code.PERMISSION_DENIED,
+    "The credentials are valid but their scope is too low for the method: a `read` token called a"
+    " method that needs `operate` (ErrorInfo metadata: `required_scope`, `granted_scope`).",
+    "Call with an `operate` credential, or only the read methods (docs/security.md).",
 )
 SERVER_SHUTTING_DOWN = Reason(
     "SERVER_SHUTTING_DOWN",
@@ -185,7 +194,13 @@ REASON_BY_ERROR: tuple[tuple[type[Exception], Reason], ...] = (
 )
 
 #: Reasons the gRPC adapter itself raises (interceptor, drain, unexpected exceptions).
-ADAPTER_REASONS: tuple[Reason, ...] = (MALFORMED_REQUEST, UNAUTHENTICATED, SERVER_SHUTTING_DOWN, INTERNAL)
+ADAPTER_REASONS: tuple[Reason, ...] = (
+    MALFORMED_REQUEST,
+    UNAUTHENTICATED,
+    SCOPE_INSUFFICIENT,
+    SERVER_SHUTTING_DOWN,
+    INTERNAL,
+)
 
 #: Every reason, each once, in the order of the table above.
 CATALOGUE: tuple[Reason, ...] = tuple(

@@ -8,18 +8,18 @@ Why one interceptor that builds each method's handler once: bench/RESULTS.md, "D
 
 from __future__ import annotations
 
-import hmac
 import inspect
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeAlias
 
 import grpc
 
 from adapters.common.logs import request_id_var
-from adapters.driving.grpc_api.error_catalogue import MALFORMED_REQUEST, UNAUTHENTICATED
+from adapters.driving.grpc_api.credentials import CredentialsFile, required_scope
+from adapters.driving.grpc_api.error_catalogue import MALFORMED_REQUEST, SCOPE_INSUFFICIENT, UNAUTHENTICATED
 from adapters.driving.grpc_api.errors import REQUEST_ID_HEADER as REQUEST_ID_HEADER  # the HTTP edge's too
 from adapters.driving.grpc_api.errors import Failure, abort_with, with_request_id
 from adapters.driving.grpc_api.metrics import GRPC_SERVER_METRICS, MethodCounts
@@ -33,6 +33,7 @@ Prelude = Callable[[Any, Context], Awaitable[None]]
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _UNAUTHENTICATED = Failure(UNAUTHENTICATED, "missing or invalid bearer token")
+_SAN_PROPERTY = "x509_subject_alternative_name"
 
 
 class _ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc, unused-ignore]
@@ -49,9 +50,11 @@ class ServiceInterceptor(_ServerInterceptor):
       an x-request-id or the call failed, and as initial metadata of response streams, so a
       batch job has it before the first event (docs/adr/0007: a new id on every successful
       unary call cost reads ~40 µs);
-    - bearer-token auth (with `auth_token`): every RPC but the health service needs
-      `authorization: Bearer <token>`, otherwise it ends with UNAUTHENTICATED before the
-      handler runs (a corrupt request too). The token is never logged or echoed;
+    - auth (with `auth_token` or `credentials`): every RPC but the health service needs
+      `authorization: Bearer <token>` (or a client certificate named in the tokens file),
+      otherwise it ends with UNAUTHENTICATED before the handler runs (a corrupt request too);
+      a credential whose scope is too low for the method gets PERMISSION_DENIED. The token is
+      never logged or echoed;
     - undecodable requests: a request that does not parse (corrupt wire format) ends with
       INVALID_ARGUMENT naming the request type, instead of grpc's UNKNOWN "Unexpected
       DecodeError" with library internals.
@@ -65,10 +68,11 @@ class ServiceInterceptor(_ServerInterceptor):
         self,
         auth_token: str | None = None,
         response_serializers: Mapping[str, Callable[[Any], bytes]] | None = None,
+        credentials: CredentialsFile | None = None,
     ) -> None:
-        if auth_token is not None and not auth_token:
-            raise ValueError("the bearer token must not be empty")
-        self._token = auth_token.encode("utf-8") if auth_token is not None else None
+        if credentials is None and auth_token is not None:
+            credentials = CredentialsFile(None, operate_token=auth_token)
+        self._credentials = credentials
         self._serializers = dict(response_serializers or {})
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
@@ -84,23 +88,31 @@ class ServiceInterceptor(_ServerInterceptor):
             handler = self._handlers[method] = self._wrap(method, found)
         return handler
 
-    def refusal(self, method: str, metadata: Metadata | None) -> Failure | None:
+    def refusal(
+        self, method: str, metadata: Metadata | None, peer_names: Callable[[], Iterable[str]] = tuple
+    ) -> Failure | None:
         """Why a call of `method` (`/package.Service/Method`) with `metadata` must be refused before
         its handler runs, or None. The one access check: the gRPC calls and the HTTP port
-        (adapters.driving.http_api) both ask it."""
-        if self._token is None or method.startswith(HEALTH_METHOD_PREFIX):
+        (adapters.driving.http_api) both ask it. `peer_names`: the SANs of the caller's verified
+        client certificate (asked only when the tokens file maps a name)."""
+        credentials = self._credentials
+        if credentials is None or method.startswith(HEALTH_METHOD_PREFIX):
             return None
-        return None if self._authorized(metadata) else _UNAUTHENTICATED
-
-    def _authorized(self, metadata: Metadata | None) -> bool:
-        for key, value in metadata or ():
-            if key == "authorization" and isinstance(value, str):
-                scheme, _, credentials = value.partition(" ")
-                if scheme.lower() != "bearer" or self._token is None:
-                    return False
-                # constant time, so response timing does not reveal how much of a guess matched
-                return hmac.compare_digest(credentials.strip().encode("utf-8"), self._token)
-        return False
+        authorization = next(
+            (value for key, value in metadata or () if key == "authorization" and isinstance(value, str)),
+            None,
+        )
+        granted = credentials.granted_scope(authorization, peer_names() if credentials.current.names else ())
+        if granted is None:
+            return _UNAUTHENTICATED
+        needed = required_scope(method)
+        if granted < needed:
+            message = (
+                f"this method needs the `{needed.label}` scope; the credentials grant `{granted.label}` only"
+            )
+            scopes = {"required_scope": needed.label, "granted_scope": granted.label}
+            return Failure(SCOPE_INSUFFICIENT, message, metadata=scopes)
+        return None
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """The handler for `method` with every concern around its behaviour."""
@@ -108,7 +120,7 @@ class ServiceInterceptor(_ServerInterceptor):
         guard_malformed = deserialize is not None and not handler.request_streaming
         if guard_malformed:
             deserialize = _tolerant(deserialize)
-        check_auth = self._token is not None and not method.startswith(HEALTH_METHOD_PREFIX)
+        check_auth = self._credentials is not None and not method.startswith(HEALTH_METHOD_PREFIX)
         behavior: Behavior = (
             handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
         )
@@ -148,7 +160,10 @@ class ServiceInterceptor(_ServerInterceptor):
                 context.set_trailing_metadata(tagged)  # abort() sends these too
             if streams_responses:
                 await context.send_initial_metadata(tagged)
-            if check_auth and (refusal := refusal_of(method, metadata)) is not None:
+            if (
+                check_auth
+                and (refusal := refusal_of(method, metadata, lambda: _peer_names(context))) is not None
+            ):
                 await abort_with(context, refusal)
             if guard_malformed and type(request) is _Undecodable:
                 message = f"request: not a valid {request.type_name} (corrupt wire format)"
@@ -214,6 +229,12 @@ def _status_code(exc: BaseException | None, context: Context) -> grpc.StatusCode
     if context.time_remaining() == 0:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.CANCELLED
+
+
+def _peer_names(context: Context) -> list[str]:
+    """The subject alternative names of the client's verified certificate (mutual TLS)."""
+    names: list[bytes] = context.auth_context().get(_SAN_PROPERTY, [])
+    return [name.decode("utf-8", "replace") for name in names]
 
 
 # --- request id -------------------------------------------------------------------------

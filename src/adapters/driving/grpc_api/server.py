@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.driving.grpc_api.cache_encoding import DEFAULT_MEMO_BYTES, CacheEncoder
 from adapters.driving.grpc_api.converters import ProtoConverter
+from adapters.driving.grpc_api.credentials import CredentialsFile
 from adapters.driving.grpc_api.drain import DrainingHealthServicer
 from adapters.driving.grpc_api.interceptors import ServiceInterceptor
 from adapters.driving.grpc_api.reflection import enable_reflection
@@ -61,6 +62,7 @@ async def create_server(
     *,
     listen: str,
     auth_token: str | None = None,
+    credentials: CredentialsFile | None = None,
     tls: TlsConfig | None = None,
     max_message_bytes: int = 64 * 1024 * 1024,
     max_receive_bytes: int = 1024 * 1024,
@@ -79,6 +81,7 @@ async def create_server(
     `encoded_entry_memo_bytes` sizes the memo of encoded entries that makes repeated reads cheap
     (0 disables it). `reuse_port`: SO_REUSEPORT for GRPC_WORKERS. `traced` opens a span per call
     (docs/tracing.md). A `servicer` from `build_servicer` is served as is (shared with HTTP_LISTEN).
+    `credentials` (scoped tokens, reloaded by its owner) replaces `auth_token` (one `operate` token).
     """
     servicer = servicer or build_servicer(use_cases, encoded_entry_memo_bytes)
     # One interceptor for metrics, request id, auth and the malformed-request guard: grpc
@@ -86,6 +89,7 @@ async def create_server(
     interceptor = ServiceInterceptor(
         auth_token or None,
         response_serializers={GET_TICKET_CACHE_METHOD: servicer.encoder.serialize_response},
+        credentials=credentials,
     )
     server = grpc.aio.server(
         interceptors=[*([TracingInterceptor()] if traced else []), interceptor],

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
+from adapters.driving.grpc_api.credentials import CredentialsFile
 from adapters.driving.grpc_api.server import create_server, graceful_shutdown
 from bytemark.ticketcache.v1 import ticket_cache_pb2_grpc as pb_grpc
 from tests.adapters.driving.grpc_api.fake_use_cases import FakeUseCases, make_cache
@@ -29,11 +30,15 @@ def use_cases() -> FakeUseCases:
 
 
 async def serve(
-    use_cases: FakeUseCases, auth_token: str | None, *, traced: bool = False
+    use_cases: FakeUseCases,
+    auth_token: str | None = None,
+    credentials: CredentialsFile | None = None,
+    *,
+    traced: bool = False,
 ) -> AsyncIterator[RunningServer]:
     # Built inside the async fixture, so on the test's own event loop (grpc#32480).
     server, port, health = await create_server(
-        use_cases, listen="127.0.0.1:0", auth_token=auth_token, traced=traced
+        use_cases, listen="127.0.0.1:0", auth_token=auth_token, credentials=credentials, traced=traced
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:

@@ -7,8 +7,7 @@ import hmac
 import grpc
 import pytest
 
-from adapters.driving.grpc_api import interceptors
-from adapters.driving.grpc_api.interceptors import ServiceInterceptor
+from adapters.driving.grpc_api import credentials
 from tests.adapters.driving.grpc_api.conftest import AUTH_TOKEN, RunningServer
 
 SERVICE = "/bytemark.ticketcache.v1.TicketCacheService"
@@ -55,12 +54,12 @@ def test_the_bearer_token_is_compared_in_constant_time(monkeypatch: pytest.Monke
         compared.append((a, b))
         return real_compare_digest(a, b)
 
-    monkeypatch.setattr(interceptors.hmac, "compare_digest", spy)
-    guard = ServiceInterceptor(AUTH_TOKEN)
+    monkeypatch.setattr(credentials.hmac, "compare_digest", spy)
+    guard = credentials.CredentialsFile(None, operate_token=AUTH_TOKEN)
 
-    right = guard._authorized((("authorization", f"Bearer {AUTH_TOKEN}"),))
-    wrong = guard._authorized((("authorization", f"Bearer {AUTH_TOKEN[:-1]}X"),))
+    right = guard.granted_scope(f"Bearer {AUTH_TOKEN}")
+    wrong = guard.granted_scope(f"Bearer {AUTH_TOKEN[:-1]}X")
 
-    assert (right, wrong) == (True, False)
+    assert (right, wrong) == (credentials.Scope.OPERATE, None)
     expected = AUTH_TOKEN.encode()
     assert compared == [(expected, expected), (f"{AUTH_TOKEN[:-1]}X".encode(), expected)]

@@ -108,7 +108,7 @@ class MongoOutbox:
         by_user: dict[int, list[str]] = defaultdict(list)
         token_ids = []
         for record in records:
-            if record.target is Target.TOKEN:
+            if record.stands_alone:  # a rotated token or a bulk run's notice: its own document
                 token_ids.append(record.record_id)
             else:
                 by_user[record.user_id].append(record.record_id)

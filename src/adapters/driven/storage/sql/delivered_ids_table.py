@@ -67,8 +67,19 @@ class DeliveredIdTable:
     def sql(self, statement: str) -> str:
         return statement
 
+    def insert_first(self, into: str, key: str) -> str:
+        raise NotImplementedError  # the engine's dialect, mixed in before this class
+
     def write_datetime(self, value: datetime | None) -> Any:
         raise NotImplementedError
+
+    async def claim_once(self, record_id: str) -> bool:
+        """application.ports.NoticeClaims: a notice is claimed here before it is posted."""
+        return await claim(self._db, record_id, self)
+
+    async def release(self, record_id: str) -> None:
+        statement = "DELETE FROM bytemark_outbox_delivered WHERE record_id = ?"
+        await self._db.execute(self.sql(statement), (record_id,), idempotent=True)
 
     async def sweep_delivered(self, delivered_before: datetime) -> int:
         params = (self.write_datetime(delivered_before), SWEEP_BATCH)
