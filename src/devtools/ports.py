@@ -8,6 +8,7 @@ ephemeral range, so a free port there stays free until a listener of ours takes 
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 from pathlib import Path
@@ -33,15 +34,27 @@ def _bindable(port: int) -> bool:
     return True
 
 
+def _this_workers_share(lowest: int, highest: int) -> tuple[int, int]:
+    """Each pytest-xdist worker picks from its own slice: two workers' picks could otherwise meet
+    in the moment between one's pick and its server's bind, which no bind check can see."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 1):
+        return lowest, highest
+    span = (highest - lowest) // int(count)
+    start = lowest + int(worker[2:]) * span
+    return start, start + span - 1
+
+
 def free_port(consecutive: int = 1) -> int:
     """A port p, nothing bound on p .. p+consecutive-1 (a GRPC_WORKERS server's metrics ports)."""
     highest = _first_ephemeral_port() - consecutive
     if highest <= _LOWEST:
         raise RuntimeError(f"no room for ports below the ephemeral range ({_EPHEMERAL_RANGE})")
+    lowest, highest = _this_workers_share(_LOWEST, highest)
     for _ in range(200):
-        port = random.randint(_LOWEST, highest)
+        port = random.randint(lowest, highest)
         wanted = range(port, port + consecutive)
         if _handed_out.isdisjoint(wanted) and all(_bindable(p) for p in wanted):
             _handed_out.update(wanted)
             return port
-    raise RuntimeError(f"no {consecutive} free consecutive port(s) in {_LOWEST}..{highest}")
+    raise RuntimeError(f"no {consecutive} free consecutive port(s) in {lowest}..{highest}")

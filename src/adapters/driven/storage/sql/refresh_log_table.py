@@ -4,9 +4,9 @@ like `token_table.py`: each engine's class says how to spell the statement and s
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from adapters.driven.storage.sql.delivered_ids_table import claim
+from adapters.driven.storage.sql.engine_hooks import EngineHooks
 from adapters.driven.storage.sql.token_table import SqlDatabase, SqlStatements
 
 # Codes the loyalty notifier reads (1 purchase, 2 free-ticket reward, 3 scheduled; 0 pending, 1 processed).
@@ -14,24 +14,11 @@ ACTIVITY_FREE_TICKET_REWARD = 2
 STATUS_PENDING = 0
 
 
-class RefreshLogTable:
+class RefreshLogTable(EngineHooks):
     """RefreshLog over one `bytemark_ticket_refresh_log` table, read by the loyalty notifier."""
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
-
-    # -- what differs per engine -----------------------------------------------------------
-
-    def sql(self, statement: str) -> str:
-        """The statement in the driver's placeholder style."""
-        return statement
-
-    def insert_first(self, into: str, key: str) -> str:
-        """How the engine spells "insert unless `key` exists" (1 row written, or 0)."""
-        return f"INSERT OR IGNORE {into}"
-
-    def write_datetime(self, value: datetime | None) -> Any:
-        raise NotImplementedError
 
     # -- RefreshLog --------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from adapters.driven.storage.crypto import TokenCipher
 from adapters.driven.storage.sql.delivered_ids_table import claim
+from adapters.driven.storage.sql.engine_hooks import EngineHooks
 from application.outbox import RotatedToken
 from application.ports import Shard, UserToken
 
@@ -30,7 +31,7 @@ class SqlDatabase(SqlStatements, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[SqlStatements]: ...
 
 
-class TokenTable:
+class TokenTable(EngineHooks):
     """TokenStore over one `bytemark_tokens` table. The newest row (highest id) with a non-empty
     token is a user's token; NULL or '' means none."""
 
@@ -40,22 +41,6 @@ class TokenTable:
     def __init__(self, db: SqlDatabase, cipher: TokenCipher) -> None:
         self._db = db
         self._cipher = cipher
-
-    # -- what differs per engine -----------------------------------------------------------
-
-    def sql(self, statement: str) -> str:
-        """The statement in the driver's placeholder style."""
-        return statement
-
-    def insert_first(self, into: str, key: str) -> str:
-        """How the engine spells "insert unless `key` exists" (1 row written, or 0)."""
-        return f"INSERT OR IGNORE {into}"
-
-    def write_datetime(self, value: datetime | None) -> Any:
-        raise NotImplementedError
-
-    def read_datetime(self, value: Any) -> datetime | None:
-        raise NotImplementedError
 
     # -- TokenStore --------------------------------------------------------------------------
 
