@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -104,6 +105,27 @@ async def test_the_memo_stays_within_its_byte_budget(db: SqliteDatabase) -> None
     memo = store._memo  # noqa: SLF001
     assert 0 < len(memo.rows) < 29
     assert memo.size <= 2_000
+
+
+async def test_empty_caches_do_not_overfill_the_memos_byte_budget(db: SqliteDatabase) -> None:
+    """An empty cache's text is 4 bytes, its parsed entry hundreds: a refresh over many riders
+    with empty caches once held every one of them (about 530 bytes a rider at 100,000)."""
+    budget = 20_000
+    store = SqliteCacheStore(db, row_memo_bytes=budget)
+    await store.create_schema()
+    for user_id in range(1, 301):
+        await store.save(TicketCache(user_id, T0), None)
+
+    tracemalloc.start()
+    try:
+        for user_id in range(1, 301):
+            assert await store.get(user_id) is not None
+        holding = tracemalloc.get_traced_memory()[0]
+        store._memo.rows.entries.clear()  # noqa: SLF001  what the memo alone kept alive is freed
+        held_bytes = holding - tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held_bytes <= budget
 
 
 async def test_a_disabled_memo_parses_every_read(db: SqliteDatabase) -> None:
